@@ -1,0 +1,17 @@
+package latchkey
+
+// Audit actions, one per kind of mutation.
+const (
+	ActionAccountBootstrap = "account.bootstrap"
+	ActionAccountCreate    = "account.create"
+	ActionProfileCreate    = "profile.create"
+	ActionWorkspaceCreate  = "workspace.create"
+	ActionWorkspaceUpdate  = "workspace.update"
+	ActionWorkspaceArchive = "workspace.archive"
+	ActionWorkspaceGrant   = "workspace.grant"
+	ActionWorkspaceRevoke  = "workspace.revoke"
+	ActionAPIKeyIssue      = "api_key.issue"
+	ActionAPIKeyUpdate     = "api_key.update"
+	ActionAPIKeyRotate     = "api_key.rotate"
+	ActionAPIKeyRevoke     = "api_key.revoke"
+)

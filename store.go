@@ -1,0 +1,177 @@
+package latchkey
+
+import (
+	"context"
+	"time"
+)
+
+// Store persists every resource. Each method is one transaction: a mutation
+// and its audit event land together or not at all. Methods scoped to an
+// account return CodeNotFound for a resource of another account, exactly as
+// for one that does not exist. Errors are *Error values; no driver error
+// escapes an implementation.
+type Store interface {
+	// Bootstrap creates the operator account, its system profile and system
+	// key if and only if the store holds no account yet. It returns
+	// CodeAlreadyExists when an account exists, so concurrent starts make
+	// exactly one operator.
+	Bootstrap(ctx context.Context, in NewAccount) (Account, APIKey, error)
+	// HasKeys reports whether any API key has ever been stored, so that a
+	// server can refuse to start with a missing pepper.
+	HasKeys(ctx context.Context) (bool, error)
+
+	CreateAccount(ctx context.Context, actor Actor, in NewAccount) (Account, APIKey, error)
+	GetAccount(ctx context.Context, id string) (Account, error)
+	ListAccounts(ctx context.Context, page PageRequest) (Page[Account], error)
+
+	CreateProfile(ctx context.Context, actor Actor, in Profile) (Profile, error)
+	GetProfile(ctx context.Context, accountID, id string) (Profile, error)
+	ListProfiles(ctx context.Context, q ProfileQuery) (Page[Profile], error)
+
+	CreateWorkspace(ctx context.Context, actor Actor, in Workspace) (Workspace, error)
+	GetWorkspace(ctx context.Context, accountID, id string) (Workspace, error)
+	ListWorkspaces(ctx context.Context, q WorkspaceQuery) (Page[Workspace], error)
+	UpdateWorkspace(ctx context.Context, actor Actor, in WorkspaceUpdate) (Workspace, error)
+	// ArchiveWorkspace is idempotent; grants stay recorded but admit nothing.
+	ArchiveWorkspace(ctx context.Context, actor Actor, accountID, id string) (Workspace, error)
+
+	// GrantWorkspace and RevokeWorkspace attach or detach a workspace to a
+	// profile (an API key's grants live on its own profile). Both are
+	// idempotent; granting an archived workspace is CodeFailedPrecondition.
+	GrantWorkspace(ctx context.Context, actor Actor, g Grant) error
+	RevokeWorkspace(ctx context.Context, actor Actor, g Grant) error
+	// ListProfileWorkspaces lists the workspaces granted to a profile.
+	ListProfileWorkspaces(ctx context.Context, q GrantQuery) (Page[Workspace], error)
+	// WorkspaceAccess reports whether the profile is granted the workspace
+	// and the workspace is active. A workspace of another account is false.
+	WorkspaceAccess(ctx context.Context, accountID, profileID, workspaceID string) (bool, error)
+
+	// IssueKey stores a key, its own profile (type API_KEY), its initial
+	// grants and its audit event together, refusing with
+	// CodeResourceExhausted when the account's active keys would exceed
+	// in.MaxActiveKeys. The caller chooses in.Key.ID because the token
+	// carries it.
+	IssueKey(ctx context.Context, actor Actor, in NewAPIKey) (APIKey, error)
+	GetKey(ctx context.Context, accountID, id string) (APIKey, error)
+	ListKeys(ctx context.Context, q KeyQuery) (Page[APIKey], error)
+	UpdateKey(ctx context.Context, actor Actor, in KeyUpdate) (APIKey, error)
+	// RotateKey replaces the key's secret hash. With a grace period the
+	// current hash becomes the previous one until in.PreviousExpire; without
+	// one any previous hash is dropped. A revoked or expired key is
+	// CodeFailedPrecondition.
+	RotateKey(ctx context.Context, actor Actor, in KeyRotation) (APIKey, error)
+	// RevokeKey is idempotent: revoking a revoked key returns it unchanged
+	// and writes no audit event. The system key is CodeFailedPrecondition.
+	RevokeKey(ctx context.Context, actor Actor, accountID, id string) (APIKey, error)
+	// GetCredential returns a key and its secret hashes by key id, in any
+	// account: verification looks keys up by the id inside the token.
+	GetCredential(ctx context.Context, keyID string) (Credential, error)
+	// RecordKeyUse sets last-used times in one write; older times than the
+	// stored ones are ignored.
+	RecordKeyUse(ctx context.Context, uses map[string]time.Time) error
+
+	ListAuditEvents(ctx context.Context, q AuditQuery) (Page[AuditEvent], error)
+
+	// Close releases the database.
+	Close() error
+}
+
+// NewAccount is the input of Bootstrap and CreateAccount. SystemKey is the
+// account's first key: the system key, which can be rotated but not revoked.
+type NewAccount struct {
+	Name          string
+	Operator      bool
+	MaxActiveKeys int64
+	SystemKey     NewAPIKey
+}
+
+// NewAPIKey is the input of IssueKey. Key.ID, Key.AccountID, Key.Name and the
+// spec fields come from the caller; the store sets the rest of the metadata
+// and creates the key's profile, named after the key.
+type NewAPIKey struct {
+	Key                 APIKey
+	Secret              SecretHash
+	InitialWorkspaceIDs []string
+	// MaxActiveKeys is the quota to enforce, already resolved from the
+	// account's setting and the server default.
+	MaxActiveKeys int64
+}
+
+// KeyUpdate changes the fields of a key named in Paths (proto field mask
+// paths such as "metadata.name" or "spec.permissions"). A non-empty ETag
+// that no longer matches is CodeAborted.
+type KeyUpdate struct {
+	AccountID string
+	ID        string
+	ETag      string
+	Paths     []string
+	Key       APIKey // the new values of the fields in Paths
+}
+
+// KeyRotation is the input of RotateKey.
+type KeyRotation struct {
+	AccountID      string
+	ID             string
+	Secret         SecretHash
+	TokenPrefix    string
+	PreviousExpire time.Time // zero: the old secret stops at once
+}
+
+// WorkspaceUpdate changes the fields of a workspace named in Paths
+// ("metadata.name", "metadata.labels", "metadata.external_id",
+// "spec.description"). A non-empty stale ETag is CodeAborted.
+type WorkspaceUpdate struct {
+	AccountID string
+	ID        string
+	ETag      string
+	Paths     []string
+	Workspace Workspace
+}
+
+// Grant names a profile and a workspace of one account. Target is the
+// resource the audit event names (the API key for a key's profile).
+type Grant struct {
+	AccountID   string
+	ProfileID   string
+	WorkspaceID string
+	Target      Bare
+}
+
+// KeyQuery filters ListKeys.
+type KeyQuery struct {
+	AccountID   string
+	State       KeyState // unspecified: active only
+	Labels      map[string]string
+	WorkspaceID string
+	Page        PageRequest
+}
+
+// WorkspaceQuery filters ListWorkspaces.
+type WorkspaceQuery struct {
+	AccountID string
+	Status    WorkspaceStatus // unspecified: active only
+	Labels    map[string]string
+	Page      PageRequest
+}
+
+// ProfileQuery filters ListProfiles.
+type ProfileQuery struct {
+	AccountID string
+	Type      ProfileType // unspecified: every type
+	Labels    map[string]string
+	Page      PageRequest
+}
+
+// GrantQuery lists the workspaces of one profile.
+type GrantQuery struct {
+	AccountID string
+	ProfileID string
+	Page      PageRequest
+}
+
+// AuditQuery filters ListAuditEvents, newest first by default.
+type AuditQuery struct {
+	AccountID string
+	TargetID  string // optional
+	Page      PageRequest
+}
