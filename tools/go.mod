@@ -93,3 +93,5 @@ require (
 	mvdan.cc/xurls/v2 v2.6.0 // indirect
 	pluginrpc.com/pluginrpc v0.6.0 // indirect
 )
+
+tool github.com/bufbuild/buf/cmd/buf
