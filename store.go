@@ -19,6 +19,12 @@ type Store interface {
 	// HasKeys reports whether any API key has ever been stored, so that a
 	// server can refuse to start with a missing pepper.
 	HasKeys(ctx context.Context) (bool, error)
+	// CheckPepper records the fingerprint of the server's pepper in a store
+	// that holds no key yet. For a store with keys it returns
+	// CodeFailedPrecondition when fingerprint is not the recorded one, so a
+	// server started with the wrong pepper file refuses to start instead of
+	// turning every key away.
+	CheckPepper(ctx context.Context, fingerprint string) error
 
 	CreateAccount(ctx context.Context, actor Actor, in NewAccount) (Account, APIKey, error)
 	GetAccount(ctx context.Context, id string) (Account, error)
