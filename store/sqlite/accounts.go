@@ -1,0 +1,157 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/store/cursor"
+)
+
+// Bootstrap creates the operator account once: the check for an existing
+// account and the insert share one immediate transaction, so of several
+// servers starting at once exactly one succeeds.
+func (s *Store) Bootstrap(ctx context.Context, in latchkey.NewAccount) (latchkey.Account, latchkey.APIKey, error) {
+	var account latchkey.Account
+	var key latchkey.APIKey
+	err := s.write(ctx, func(ctx context.Context, tx *txn) error {
+		var exists bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM accounts)`).Scan(&exists); err != nil {
+			return err
+		}
+		if exists {
+			return latchkey.Errorf(latchkey.CodeAlreadyExists, "the store is already bootstrapped")
+		}
+		in.Operator = true
+		var err error
+		account, key, err = s.createAccount(ctx, tx, nil, in, latchkey.ActionAccountBootstrap)
+		return err
+	})
+	return account, key, err
+}
+
+// CreateAccount creates an account with its system profile and system key.
+func (s *Store) CreateAccount(ctx context.Context, actor latchkey.Actor, in latchkey.NewAccount) (latchkey.Account, latchkey.APIKey, error) {
+	var account latchkey.Account
+	var key latchkey.APIKey
+	err := s.write(ctx, func(ctx context.Context, tx *txn) error {
+		in.Operator = false
+		var err error
+		account, key, err = s.createAccount(ctx, tx, &actor, in, latchkey.ActionAccountCreate)
+		return err
+	})
+	return account, key, err
+}
+
+// createAccount inserts the account, its system profile (type SYSTEM,
+// which is also the profile its system key acts through) and the system
+// key. A nil actor means the account's own system profile acts, as at
+// bootstrap.
+func (s *Store) createAccount(ctx context.Context, tx *txn, actor *latchkey.Actor, in latchkey.NewAccount, action string) (latchkey.Account, latchkey.APIKey, error) {
+	now := s.now().UTC()
+	account := latchkey.Account{
+		Metadata: latchkey.Metadata{
+			ID: latchkey.NewID(latchkey.PrefixAccount), Name: in.Name,
+			CreateTime: now, UpdateTime: now, ETag: newETag(),
+		},
+		Operator:      in.Operator,
+		MaxActiveKeys: in.MaxActiveKeys,
+	}
+	account.AccountID = account.ID
+	_, err := tx.ExecContext(ctx, `INSERT INTO accounts
+		(id, name, external_id, labels, operator, max_active_keys, create_time, update_time, etag)
+		VALUES (?, ?, '', '{}', ?, ?, ?, ?, ?)`,
+		account.ID, account.Name, account.Operator, account.MaxActiveKeys, now.UnixNano(), now.UnixNano(), account.ETag)
+	if err != nil {
+		return latchkey.Account{}, latchkey.APIKey{}, err
+	}
+	system := latchkey.Profile{
+		Metadata: latchkey.Metadata{ID: latchkey.NewID(latchkey.PrefixProfile), AccountID: account.ID, Name: "system"},
+		Type:     latchkey.ProfileTypeSystem,
+	}
+	if system, err = s.insertProfile(ctx, tx, system); err != nil {
+		return latchkey.Account{}, latchkey.APIKey{}, err
+	}
+	if actor == nil {
+		actor = &latchkey.Actor{Profile: latchkey.Bare{ID: system.ID, Name: system.Name}}
+	}
+	key := in.SystemKey.Key
+	key.AccountID = account.ID
+	key.ProfileID = system.ID
+	key.System = true
+	key.CreatedBy = actor.Profile.ID
+	if key, err = s.insertKey(ctx, tx, key, in.SystemKey.Secret); err != nil {
+		return latchkey.Account{}, latchkey.APIKey{}, err
+	}
+	if err := s.audit(ctx, tx, account.ID, *actor, action, latchkey.Bare{ID: account.ID, Name: account.Name}); err != nil {
+		return latchkey.Account{}, latchkey.APIKey{}, err
+	}
+	return account, key, nil
+}
+
+// HasKeys reports whether any API key was ever stored.
+func (s *Store) HasKeys(ctx context.Context) (bool, error) {
+	var exists bool
+	err := s.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM api_keys)`).Scan(&exists)
+	return exists, wrap(ctx, err)
+}
+
+// CheckPepper records fingerprint as the pepper of a store that holds no
+// key yet; for a store with keys it refuses a fingerprint other than the
+// recorded one with CodeFailedPrecondition.
+func (s *Store) CheckPepper(ctx context.Context, fingerprint string) error {
+	return s.write(ctx, func(ctx context.Context, tx *txn) error {
+		var recorded string
+		err := tx.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = 'pepper_fingerprint'`).Scan(&recorded)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if recorded == fingerprint {
+			return nil
+		}
+		var hasKeys bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM api_keys)`).Scan(&hasKeys); err != nil {
+			return err
+		}
+		if hasKeys && recorded != "" {
+			return latchkey.Errorf(latchkey.CodeFailedPrecondition, "the pepper is not the one this database was made with")
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES ('pepper_fingerprint', ?)
+			ON CONFLICT (name) DO UPDATE SET value = excluded.value`, fingerprint)
+		return err
+	})
+}
+
+const accountColumns = "id, name, external_id, labels, operator, max_active_keys, create_time, update_time, etag"
+
+// GetAccount returns an account by id.
+func (s *Store) GetAccount(ctx context.Context, id string) (latchkey.Account, error) {
+	a, err := scanAccount(s.queryRow(ctx, "SELECT "+accountColumns+" FROM accounts WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return latchkey.Account{}, latchkey.NotFound("account", id)
+	}
+	return a, wrap(ctx, err)
+}
+
+// ListAccounts lists every account.
+func (s *Store) ListAccounts(ctx context.Context, page latchkey.PageRequest) (latchkey.Page[latchkey.Account], error) {
+	q := listQuery{name: "accounts", columns: accountColumns, from: "accounts", timeColumn: "create_time", idColumn: "id"}
+	return list(ctx, s, q, page, scanAccount, func(a latchkey.Account) cursor.Position {
+		return cursor.Position{Time: a.CreateTime.UnixNano(), ID: a.ID}
+	})
+}
+
+func scanAccount(row scanner) (latchkey.Account, error) {
+	var a latchkey.Account
+	var labels string
+	var created, updated sql.NullInt64
+	err := row.Scan(&a.ID, &a.Name, &a.ExternalID, &labels, &a.Operator, &a.MaxActiveKeys, &created, &updated, &a.ETag)
+	if err != nil {
+		return a, err
+	}
+	a.AccountID = a.ID
+	a.CreateTime, a.UpdateTime = fromNanos(created), fromNanos(updated)
+	a.Labels, err = decodeLabels(labels)
+	return a, err
+}

@@ -1,0 +1,47 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/store/cursor"
+)
+
+// audit writes the audit event of a mutation inside the mutation's own
+// transaction, so that neither lands without the other.
+func (s *Store) audit(ctx context.Context, tx *txn, accountID string, actor latchkey.Actor, action string, target latchkey.Bare) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO audit_events
+		(id, account_id, time, actor_id, actor_name, action, target_id, target_name, request_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		latchkey.NewID(latchkey.PrefixAudit), accountID, s.now().UnixNano(),
+		actor.Profile.ID, actor.Profile.Name, action, target.ID, target.Name, actor.RequestID)
+	return err
+}
+
+// ListAuditEvents lists an account's audit events, newest first unless
+// asked otherwise.
+func (s *Store) ListAuditEvents(ctx context.Context, q latchkey.AuditQuery) (latchkey.Page[latchkey.AuditEvent], error) {
+	lq := listQuery{
+		name:       "audit_events",
+		columns:    "id, account_id, time, actor_id, actor_name, action, target_id, target_name, request_id",
+		from:       "audit_events",
+		timeColumn: "time",
+		idColumn:   "id",
+	}
+	lq.filter("account_id = ?", q.AccountID)
+	if q.TargetID != "" {
+		lq.filter("target_id = ?", q.TargetID)
+	}
+	return list(ctx, s, lq, q.Page, scanAuditEvent, func(e latchkey.AuditEvent) cursor.Position {
+		return cursor.Position{Time: e.Time.UnixNano(), ID: e.ID}
+	})
+}
+
+func scanAuditEvent(row scanner) (latchkey.AuditEvent, error) {
+	var e latchkey.AuditEvent
+	var t int64
+	err := row.Scan(&e.ID, &e.AccountID, &t, &e.Actor.ID, &e.Actor.Name, &e.Action, &e.Target.ID, &e.Target.Name, &e.RequestID)
+	e.Time = fromNanos(sql.NullInt64{Int64: t, Valid: true})
+	return e, err
+}

@@ -1,0 +1,411 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/store/cursor"
+)
+
+// keyColumns are the columns of an APIKey; the secret hashes are read only
+// by GetCredential.
+const keyColumns = `id, account_id, profile_id, name, external_id, labels, description, permissions, system,
+	environment, expire_time, allowed_cidrs, created_by, token_prefix, last_used_time, rotate_time,
+	previous_expire_time, revoke_time, create_time, update_time, etag`
+
+// activeKey is the SQL condition of a key that is neither revoked nor
+// expired at the time bound to its one parameter.
+const activeKey = "revoke_time IS NULL AND (expire_time IS NULL OR expire_time > ?)"
+
+// IssueKey stores a key, its own profile, its initial grants and its audit
+// event in one transaction, after checking the quota in the same one.
+func (s *Store) IssueKey(ctx context.Context, actor latchkey.Actor, in latchkey.NewAPIKey) (latchkey.APIKey, error) {
+	var out latchkey.APIKey
+	err := s.write(ctx, func(ctx context.Context, tx *txn) error {
+		if err := accountExists(ctx, tx, in.Key.AccountID); err != nil {
+			return err
+		}
+		if in.MaxActiveKeys > 0 {
+			if err := s.checkQuota(ctx, tx, in.Key.AccountID, in.MaxActiveKeys); err != nil {
+				return err
+			}
+		}
+		profile, err := s.insertProfile(ctx, tx, latchkey.Profile{
+			Metadata: latchkey.Metadata{ID: latchkey.NewID(latchkey.PrefixProfile), AccountID: in.Key.AccountID, Name: in.Key.Name},
+			Type:     latchkey.ProfileTypeAPIKey,
+		})
+		if err != nil {
+			return err
+		}
+		key := in.Key
+		key.ProfileID = profile.ID
+		key.System = false
+		if key, err = s.insertKey(ctx, tx, key, in.Secret); err != nil {
+			return err
+		}
+		for _, ws := range in.InitialWorkspaceIDs {
+			_, err := s.grant(ctx, tx, latchkey.Grant{AccountID: key.AccountID, ProfileID: key.ProfileID, WorkspaceID: ws})
+			if err != nil {
+				if e := (*latchkey.Error)(nil); errors.As(err, &e) {
+					e.Field = "initial_workspace_ids"
+				}
+				return err
+			}
+		}
+		if err := s.audit(ctx, tx, key.AccountID, actor, latchkey.ActionAPIKeyIssue, latchkey.Bare{ID: key.ID, Name: key.Name}); err != nil {
+			return err
+		}
+		out, err = getKey(ctx, tx, key.AccountID, key.ID)
+		return err
+	})
+	return out, err
+}
+
+// checkQuota refuses a new key when the account's active keys reach max.
+// Active keys are the unrevoked ones, counted by issue and revoke, less
+// those that expired; the expired ones are counted only near the limit.
+func (s *Store) checkQuota(ctx context.Context, tx *txn, accountID string, max int64) error {
+	var unrevoked int64
+	if err := tx.QueryRowContext(ctx, `SELECT unrevoked_keys FROM accounts WHERE id = ?`, accountID).Scan(&unrevoked); err != nil {
+		return err
+	}
+	if unrevoked < max {
+		return nil
+	}
+	var expired int64
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM api_keys WHERE account_id = ? AND revoke_time IS NULL
+		AND expire_time IS NOT NULL AND expire_time <= ?`, accountID, s.now().UnixNano()).Scan(&expired)
+	if err != nil {
+		return err
+	}
+	if active := unrevoked - expired; active >= max {
+		return latchkey.Errorf(latchkey.CodeResourceExhausted,
+			"the account has %d active keys, its limit: revoke one or raise max_active_keys", active)
+	}
+	return nil
+}
+
+// insertKey inserts a key with its secret hash, filling its times and etag.
+func (s *Store) insertKey(ctx context.Context, tx *txn, k latchkey.APIKey, secret latchkey.SecretHash) (latchkey.APIKey, error) {
+	now := s.now().UTC()
+	k.CreateTime, k.UpdateTime, k.ETag = now, now, newETag()
+	_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, account_id, profile_id, name, external_id, labels,
+		description, permissions, system, environment, expire_time, allowed_cidrs, created_by, token_prefix,
+		secret_hash, pepper_version, create_time, update_time, etag)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		k.ID, k.AccountID, k.ProfileID, k.Name, k.ExternalID, labelsJSON(k.Labels), k.Description,
+		stringsJSON(k.Permissions), k.System, int(k.Environment), nanos(k.ExpireTime), stringsJSON(k.AllowedCIDRs),
+		k.CreatedBy, k.TokenPrefix, secret.Hash, secret.PepperVersion, now.UnixNano(), now.UnixNano(), k.ETag)
+	if err != nil {
+		return k, err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE accounts SET unrevoked_keys = unrevoked_keys + 1 WHERE id = ?`, k.AccountID)
+	return k, err
+}
+
+// GetKey returns a key of the account with its workspace preview.
+func (s *Store) GetKey(ctx context.Context, accountID, id string) (latchkey.APIKey, error) {
+	return getKey(ctx, s.read, accountID, id)
+}
+
+// previewer can run the preview query: the read pool or a write transaction.
+type previewer interface {
+	queryer
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func getKey(ctx context.Context, db previewer, accountID, id string) (latchkey.APIKey, error) {
+	k, err := scanKey(db.QueryRowContext(ctx, "SELECT "+keyColumns+" FROM api_keys WHERE id = ? AND account_id = ?", id, accountID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return latchkey.APIKey{}, latchkey.NotFound("API key", id)
+	}
+	if err != nil {
+		return latchkey.APIKey{}, wrap(ctx, err)
+	}
+	keys := []latchkey.APIKey{k}
+	if err := fillPreviews(ctx, db, keys); err != nil {
+		return latchkey.APIKey{}, err
+	}
+	return keys[0], nil
+}
+
+// ListKeys lists an account's keys, active ones by default.
+func (s *Store) ListKeys(ctx context.Context, q latchkey.KeyQuery) (latchkey.Page[latchkey.APIKey], error) {
+	lq := listQuery{name: "api_keys", columns: keyColumns, from: "api_keys", timeColumn: "create_time", idColumn: "id"}
+	lq.filter("account_id = ?", q.AccountID)
+	// The state filters read the clock; it is bound as an argument but left
+	// out of the page-token binding, or a token would expire at once.
+	now := s.now().UnixNano()
+	switch q.State {
+	case latchkey.KeyStateUnspecified, latchkey.KeyStateActive:
+		lq.where = append(lq.where, activeKey)
+		lq.args = append(lq.args, now)
+		lq.bind = append(lq.bind, "active")
+	case latchkey.KeyStateRevoked:
+		lq.filter("revoke_time IS NOT NULL")
+	case latchkey.KeyStateExpired:
+		lq.where = append(lq.where, "revoke_time IS NULL AND expire_time <= ?")
+		lq.args = append(lq.args, now)
+		lq.bind = append(lq.bind, "expired")
+	default:
+		return latchkey.Page[latchkey.APIKey]{}, latchkey.InvalidField("state", "unknown state %d", q.State)
+	}
+	if q.WorkspaceID != "" {
+		lq.filter("profile_id IN (SELECT profile_id FROM profile_workspaces WHERE workspace_id = ?)", q.WorkspaceID)
+	}
+	lq.filterLabels("labels", q.Labels)
+	page, err := list(ctx, s, lq, q.Page, scanKey, func(k latchkey.APIKey) cursor.Position {
+		return cursor.Position{Time: k.CreateTime.UnixNano(), ID: k.ID}
+	})
+	if err != nil {
+		return page, err
+	}
+	return page, fillPreviews(ctx, s.read, page.Items)
+}
+
+// fillPreviews sets WorkspacesPreview and WorkspacesTotal of keys with one
+// query: the first PreviewSize granted workspaces of each key by name, and
+// how many it has in all.
+func fillPreviews(ctx context.Context, db previewer, keys []latchkey.APIKey) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	byProfile := make(map[string]*latchkey.APIKey, len(keys))
+	args := make([]any, 0, len(keys)+1)
+	for i := range keys {
+		byProfile[keys[i].ProfileID] = &keys[i]
+		args = append(args, keys[i].ProfileID)
+	}
+	args = append(args, latchkey.PreviewSize)
+	rows, err := db.QueryContext(ctx, `SELECT profile_id, id, name, total FROM (
+		SELECT g.profile_id, w.id, w.name,
+			row_number() OVER (PARTITION BY g.profile_id ORDER BY w.name, w.id) AS n,
+			count(*) OVER (PARTITION BY g.profile_id) AS total
+		FROM profile_workspaces AS g JOIN workspaces AS w ON w.id = g.workspace_id
+		WHERE g.profile_id IN (?`+strings.Repeat(", ?", len(keys)-1)+`)
+	) WHERE n <= ? ORDER BY profile_id, n`, args...)
+	if err != nil {
+		return wrap(ctx, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var profileID string
+		var ws latchkey.Bare
+		var total int64
+		if err := rows.Scan(&profileID, &ws.ID, &ws.Name, &total); err != nil {
+			return wrap(ctx, err)
+		}
+		if k := byProfile[profileID]; k != nil {
+			k.WorkspacesPreview = append(k.WorkspacesPreview, ws)
+			k.WorkspacesTotal = total
+		}
+	}
+	return wrap(ctx, rows.Err())
+}
+
+// UpdateKey changes the fields named in in.Paths.
+func (s *Store) UpdateKey(ctx context.Context, actor latchkey.Actor, in latchkey.KeyUpdate) (latchkey.APIKey, error) {
+	var out latchkey.APIKey
+	err := s.write(ctx, func(ctx context.Context, tx *txn) error {
+		k, err := getKey(ctx, tx, in.AccountID, in.ID)
+		if err != nil {
+			return err
+		}
+		if in.ETag != "" && in.ETag != k.ETag {
+			return latchkey.Errorf(latchkey.CodeAborted, "the API key changed since etag %q was read", in.ETag)
+		}
+		if k.State(s.now()) == latchkey.KeyStateRevoked {
+			return latchkey.Errorf(latchkey.CodeFailedPrecondition, "API key %q is revoked", in.ID)
+		}
+		for _, path := range in.Paths {
+			switch path {
+			case "metadata.name":
+				k.Name = in.Key.Name
+			case "metadata.labels":
+				k.Labels = in.Key.Labels
+			case "metadata.external_id":
+				k.ExternalID = in.Key.ExternalID
+			case "spec.description":
+				k.Description = in.Key.Description
+			case "spec.permissions":
+				if k.System {
+					return latchkey.InvalidField("update_mask", "the permissions of a system key cannot change")
+				}
+				k.Permissions = in.Key.Permissions
+			case "spec.expire_time":
+				if k.System {
+					return latchkey.InvalidField("update_mask", "a system key cannot expire")
+				}
+				k.ExpireTime = in.Key.ExpireTime
+			case "spec.allowed_cidrs":
+				k.AllowedCIDRs = in.Key.AllowedCIDRs
+			default:
+				return latchkey.InvalidField("update_mask", "%q cannot be updated on an API key", path)
+			}
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE api_keys SET name = ?, labels = ?, external_id = ?, description = ?,
+			permissions = ?, expire_time = ?, allowed_cidrs = ?, update_time = ?, etag = ? WHERE id = ?`,
+			k.Name, labelsJSON(k.Labels), k.ExternalID, k.Description, stringsJSON(k.Permissions),
+			nanos(k.ExpireTime), stringsJSON(k.AllowedCIDRs), s.now().UnixNano(), newETag(), k.ID)
+		if err != nil {
+			return err
+		}
+		if err := s.audit(ctx, tx, k.AccountID, actor, latchkey.ActionAPIKeyUpdate, latchkey.Bare{ID: k.ID, Name: k.Name}); err != nil {
+			return err
+		}
+		out, err = getKey(ctx, tx, k.AccountID, k.ID)
+		return err
+	})
+	return out, err
+}
+
+// RotateKey replaces a key's secret hash, keeping the old one until
+// in.PreviousExpire when that is set.
+func (s *Store) RotateKey(ctx context.Context, actor latchkey.Actor, in latchkey.KeyRotation) (latchkey.APIKey, error) {
+	var out latchkey.APIKey
+	err := s.write(ctx, func(ctx context.Context, tx *txn) error {
+		k, err := getKey(ctx, tx, in.AccountID, in.ID)
+		if err != nil {
+			return err
+		}
+		now := s.now().UTC()
+		switch k.State(now) {
+		case latchkey.KeyStateRevoked:
+			return latchkey.Errorf(latchkey.CodeFailedPrecondition, "API key %q is revoked and cannot be rotated", in.ID)
+		case latchkey.KeyStateExpired:
+			return latchkey.Errorf(latchkey.CodeFailedPrecondition, "API key %q has expired and cannot be rotated", in.ID)
+		}
+		if in.PreviousExpire.IsZero() {
+			_, err = tx.ExecContext(ctx, `UPDATE api_keys SET secret_hash = ?, pepper_version = ?, token_prefix = ?,
+				previous_hash = NULL, previous_pepper_version = NULL, previous_expire_time = NULL,
+				rotate_time = ?, update_time = ?, etag = ? WHERE id = ?`,
+				in.Secret.Hash, in.Secret.PepperVersion, in.TokenPrefix, now.UnixNano(), now.UnixNano(), newETag(), k.ID)
+		} else {
+			_, err = tx.ExecContext(ctx, `UPDATE api_keys SET previous_hash = secret_hash,
+				previous_pepper_version = pepper_version, previous_expire_time = ?,
+				secret_hash = ?, pepper_version = ?, token_prefix = ?, rotate_time = ?, update_time = ?, etag = ? WHERE id = ?`,
+				in.PreviousExpire.UnixNano(), in.Secret.Hash, in.Secret.PepperVersion, in.TokenPrefix,
+				now.UnixNano(), now.UnixNano(), newETag(), k.ID)
+		}
+		if err != nil {
+			return err
+		}
+		if err := s.audit(ctx, tx, k.AccountID, actor, latchkey.ActionAPIKeyRotate, latchkey.Bare{ID: k.ID, Name: k.Name}); err != nil {
+			return err
+		}
+		out, err = getKey(ctx, tx, k.AccountID, k.ID)
+		return err
+	})
+	return out, err
+}
+
+// RevokeKey revokes a key at once. Revoking a revoked key returns it as it
+// is and writes no audit event.
+func (s *Store) RevokeKey(ctx context.Context, actor latchkey.Actor, accountID, id string) (latchkey.APIKey, error) {
+	var out latchkey.APIKey
+	err := s.write(ctx, func(ctx context.Context, tx *txn) error {
+		k, err := getKey(ctx, tx, accountID, id)
+		if err != nil {
+			return err
+		}
+		if k.System {
+			return latchkey.Errorf(latchkey.CodeFailedPrecondition, "API key %q is the account's system key: rotate it instead", id)
+		}
+		if !k.RevokeTime.IsZero() {
+			out = k
+			return nil
+		}
+		now := s.now().UnixNano()
+		// The previous secret goes too: nothing of a revoked key verifies.
+		_, err = tx.ExecContext(ctx, `UPDATE api_keys SET revoke_time = ?, previous_hash = NULL,
+			previous_pepper_version = NULL, previous_expire_time = NULL, update_time = ?, etag = ? WHERE id = ?`,
+			now, now, newETag(), k.ID)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET unrevoked_keys = unrevoked_keys - 1 WHERE id = ?`, accountID); err != nil {
+			return err
+		}
+		if err := s.audit(ctx, tx, accountID, actor, latchkey.ActionAPIKeyRevoke, latchkey.Bare{ID: k.ID, Name: k.Name}); err != nil {
+			return err
+		}
+		out, err = getKey(ctx, tx, accountID, id)
+		return err
+	})
+	return out, err
+}
+
+// GetCredential returns a key of any account with its secret hashes.
+func (s *Store) GetCredential(ctx context.Context, keyID string) (latchkey.Credential, error) {
+	row := s.queryRow(ctx, `SELECT `+keyColumns+`, secret_hash, pepper_version, previous_hash,
+		previous_pepper_version, (SELECT operator FROM accounts WHERE accounts.id = api_keys.account_id)
+		FROM api_keys WHERE id = ?`, keyID)
+	var c latchkey.Credential
+	var prevHash []byte
+	var prevVersion sql.NullInt64
+	k, err := scanKeyWith(row, &c.Current.Hash, &c.Current.PepperVersion, &prevHash, &prevVersion, &c.Operator)
+	if errors.Is(err, sql.ErrNoRows) {
+		return latchkey.Credential{}, latchkey.NotFound("API key", keyID)
+	}
+	if err != nil {
+		return latchkey.Credential{}, wrap(ctx, err)
+	}
+	c.Key = k
+	if prevHash != nil {
+		c.Previous = &latchkey.SecretHash{Hash: prevHash, PepperVersion: int(prevVersion.Int64)}
+		c.PreviousExpire = k.PreviousTokenExpireTime
+	}
+	return c, nil
+}
+
+// RecordKeyUse moves last-used times forward, all in one transaction.
+func (s *Store) RecordKeyUse(ctx context.Context, uses map[string]time.Time) error {
+	if len(uses) == 0 {
+		return nil
+	}
+	return s.write(ctx, func(ctx context.Context, tx *txn) error {
+		for id, t := range uses {
+			_, err := tx.ExecContext(ctx, `UPDATE api_keys SET last_used_time = ?
+				WHERE id = ? AND (last_used_time IS NULL OR last_used_time < ?)`, t.UnixNano(), id, t.UnixNano())
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func scanKey(row scanner) (latchkey.APIKey, error) {
+	return scanKeyWith(row)
+}
+
+// scanKeyWith scans the key columns and then extra.
+func scanKeyWith(row scanner, extra ...any) (latchkey.APIKey, error) {
+	var k latchkey.APIKey
+	var labels, permissions, cidrs string
+	var env int
+	var expire, lastUsed, rotated, prevExpire, revoked, created, updated sql.NullInt64
+	dest := append([]any{&k.ID, &k.AccountID, &k.ProfileID, &k.Name, &k.ExternalID, &labels, &k.Description,
+		&permissions, &k.System, &env, &expire, &cidrs, &k.CreatedBy, &k.TokenPrefix, &lastUsed, &rotated,
+		&prevExpire, &revoked, &created, &updated, &k.ETag}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return k, err
+	}
+	k.Environment = latchkey.Environment(env)
+	k.ExpireTime, k.LastUsedTime, k.RotateTime = fromNanos(expire), fromNanos(lastUsed), fromNanos(rotated)
+	k.PreviousTokenExpireTime, k.RevokeTime = fromNanos(prevExpire), fromNanos(revoked)
+	k.CreateTime, k.UpdateTime = fromNanos(created), fromNanos(updated)
+	var err error
+	if k.Labels, err = decodeLabels(labels); err != nil {
+		return k, err
+	}
+	if k.Permissions, err = decodeStrings(permissions); err != nil {
+		return k, err
+	}
+	k.AllowedCIDRs, err = decodeStrings(cidrs)
+	return k, err
+}

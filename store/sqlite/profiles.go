@@ -1,0 +1,109 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/store/cursor"
+)
+
+const profileColumns = "id, account_id, type, name, display_name, email, external_id, labels, create_time, update_time, etag"
+
+// CreateProfile creates a profile; a user's email must be unique in its
+// account.
+func (s *Store) CreateProfile(ctx context.Context, actor latchkey.Actor, in latchkey.Profile) (latchkey.Profile, error) {
+	var out latchkey.Profile
+	err := s.write(ctx, func(ctx context.Context, tx *txn) error {
+		if err := accountExists(ctx, tx, in.AccountID); err != nil {
+			return err
+		}
+		if in.ID == "" {
+			in.ID = latchkey.NewID(latchkey.PrefixProfile)
+		}
+		var err error
+		if out, err = s.insertProfile(ctx, tx, in); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, in.AccountID, actor, latchkey.ActionProfileCreate, latchkey.Bare{ID: out.ID, Name: out.Name})
+	})
+	return out, err
+}
+
+// insertProfile inserts p, filling its times and etag.
+func (s *Store) insertProfile(ctx context.Context, tx *txn, p latchkey.Profile) (latchkey.Profile, error) {
+	now := s.now().UTC()
+	p.CreateTime, p.UpdateTime, p.ETag = now, now, newETag()
+	p.ProfileID = p.ID
+	var email sql.NullString
+	if p.Email != "" {
+		email = sql.NullString{String: p.Email, Valid: true}
+	}
+	_, err := tx.ExecContext(ctx, "INSERT INTO profiles ("+profileColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		p.ID, p.AccountID, int(p.Type), p.Name, p.DisplayName, email, p.ExternalID, labelsJSON(p.Labels),
+		now.UnixNano(), now.UnixNano(), p.ETag)
+	if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_UNIQUE) {
+		return latchkey.Profile{}, &latchkey.Error{Code: latchkey.CodeAlreadyExists, Field: "spec.email",
+			Message: "a profile with this email already exists in the account"}
+	}
+	return p, err
+}
+
+// GetProfile returns a profile of the account.
+func (s *Store) GetProfile(ctx context.Context, accountID, id string) (latchkey.Profile, error) {
+	p, err := scanProfile(s.queryRow(ctx, "SELECT "+profileColumns+" FROM profiles WHERE id = ? AND account_id = ?", id, accountID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return latchkey.Profile{}, latchkey.NotFound("profile", id)
+	}
+	return p, wrap(ctx, err)
+}
+
+// ListProfiles lists an account's profiles.
+func (s *Store) ListProfiles(ctx context.Context, q latchkey.ProfileQuery) (latchkey.Page[latchkey.Profile], error) {
+	lq := listQuery{name: "profiles", columns: profileColumns, from: "profiles", timeColumn: "create_time", idColumn: "id"}
+	lq.filter("account_id = ?", q.AccountID)
+	if q.Type != latchkey.ProfileTypeUnspecified {
+		lq.filter("type = ?", int(q.Type))
+	}
+	lq.filterLabels("labels", q.Labels)
+	return list(ctx, s, lq, q.Page, scanProfile, func(p latchkey.Profile) cursor.Position {
+		return cursor.Position{Time: p.CreateTime.UnixNano(), ID: p.ID}
+	})
+}
+
+func scanProfile(row scanner) (latchkey.Profile, error) {
+	var p latchkey.Profile
+	var typ int
+	var email sql.NullString
+	var labels string
+	var created, updated sql.NullInt64
+	err := row.Scan(&p.ID, &p.AccountID, &typ, &p.Name, &p.DisplayName, &email, &p.ExternalID, &labels, &created, &updated, &p.ETag)
+	if err != nil {
+		return p, err
+	}
+	p.Type, p.Email, p.ProfileID = latchkey.ProfileType(typ), email.String, p.ID
+	p.CreateTime, p.UpdateTime = fromNanos(created), fromNanos(updated)
+	p.Labels, err = decodeLabels(labels)
+	return p, err
+}
+
+func accountExists(ctx context.Context, tx *txn, id string) error {
+	var exists bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM accounts WHERE id = ?)`, id).Scan(&exists); err != nil {
+		return err
+	}
+	if !exists {
+		return latchkey.NotFound("account", id)
+	}
+	return nil
+}
+
+// isConstraint reports whether err is the SQLite constraint failure code.
+func isConstraint(err error, code int) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code() == code
+}

@@ -1,0 +1,160 @@
+// Package sqlite is Latchkey's embedded store: latchkey.Store on SQLite
+// through modernc.org/sqlite (pure Go, no cgo).
+//
+// The database runs in WAL mode with synchronous=FULL, so a write is
+// acknowledged only once it is on disk: an issued key or a revocation
+// survives a crash of the process and a loss of power. SQLite admits one
+// writer at a time, so the store keeps one writer connection, whose
+// transactions begin IMMEDIATE (taking the write lock at once instead of
+// failing with SQLITE_BUSY when a reader turns writer), and a pool of
+// read-only connections.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/store/cursor"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options configures Open.
+type Options struct {
+	// CursorKey seals page tokens; it must be secret and stable across
+	// restarts, or page tokens stop working when the server restarts.
+	CursorKey []byte
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Store is latchkey.Store on one SQLite database file.
+type Store struct {
+	writer  *sql.DB
+	reader  *sql.DB
+	now     func() time.Time
+	cursors *cursor.Codec
+	// writeStmts and read cache prepared statements of the writer and of
+	// the read pool.
+	writeStmts *stmts
+	read       *stmts
+	writes     chan *writeJob // to the committer, unbuffered
+	closing    chan struct{}
+	committer  sync.WaitGroup
+	closeOnce  sync.Once
+	closeErr   error
+}
+
+var _ latchkey.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database at path and applies every
+// migration that it lacks.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	if len(opts.CursorKey) == 0 {
+		return nil, errors.New("sqlite: Options.CursorKey is required")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	writer, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
+	writer.SetConnMaxLifetime(0)
+	writer.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, writer); err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("sqlite: migrate %s: %w", path, err)
+	}
+	reader, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	readers := max(4, runtime.GOMAXPROCS(0))
+	reader.SetMaxOpenConns(readers)
+	reader.SetMaxIdleConns(readers)
+	reader.SetConnMaxIdleTime(0)
+	s := &Store{
+		writer: writer, reader: reader, now: opts.Now, cursors: cursor.New(opts.CursorKey),
+		writes: make(chan *writeJob), closing: make(chan struct{}),
+		writeStmts: &stmts{db: writer}, read: &stmts{db: reader},
+	}
+	s.committer.Go(s.commitLoop)
+	return s, nil
+}
+
+// dsn builds the connection string. The pragmas are in the DSN because a
+// PRAGMA executed on a *sql.DB reaches only one pooled connection;
+// busy_timeout comes first so that the others wait rather than fail.
+func dsn(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	// FULL: WAL is fsynced at every commit, so an acknowledged write
+	// survives power loss, not only a process crash.
+	q.Add("_pragma", "synchronous(FULL)")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+}
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	provider, err := goose.NewProvider(goose.DialectSQLite3, db, fsys)
+	if err != nil {
+		return err
+	}
+	_, err = provider.Up(ctx)
+	return err
+}
+
+// Close closes the database. Calling it again is harmless.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		s.committer.Wait()
+		s.writeStmts.close()
+		s.read.close()
+		s.closeErr = errors.Join(s.reader.Close(), s.writer.Close())
+	})
+	return s.closeErr
+}
+
+// wrap turns any error into a domain error: domain errors pass, context
+// errors keep their identity for errors.Is, and the rest is internal.
+func wrap(ctx context.Context, err error) error {
+	var de *latchkey.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &de):
+		return err
+	case ctx.Err() != nil:
+		return &latchkey.Error{Code: latchkey.CodeUnavailable, Message: "the call ended before the database answered", Cause: ctx.Err()}
+	default:
+		return latchkey.Internal(err)
+	}
+}
