@@ -1,0 +1,97 @@
+package auth
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/latchkey/latchkey"
+)
+
+// Last-used times are recorded without a write per call: a key's use is
+// queued at most once per UseInterval, and the queue is written in one
+// transaction every flush interval and at Close.
+const (
+	UseInterval          = time.Minute
+	DefaultFlushInterval = 10 * time.Second
+)
+
+// usage queues last-used times for the store.
+type usage struct {
+	store  latchkey.Store
+	logger *slog.Logger
+
+	mu      sync.Mutex
+	pending map[string]time.Time
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+func newUsage(store latchkey.Store, logger *slog.Logger, every time.Duration) *usage {
+	u := &usage{store: store, logger: logger, pending: map[string]time.Time{}, stop: make(chan struct{}), done: make(chan struct{})}
+	go u.loop(every)
+	return u
+}
+
+// touch queues a use of the cached key e at now, unless one was queued in
+// the last UseInterval. The common case is one atomic load.
+func (u *usage) touch(e *cachedKey, now time.Time) {
+	last := e.lastUse.Load()
+	if now.UnixNano()-last < int64(UseInterval) || !e.lastUse.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	u.mu.Lock()
+	u.pending[e.cred.Key.ID] = now
+	u.mu.Unlock()
+}
+
+func (u *usage) loop(every time.Duration) {
+	defer close(u.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			u.flush(context.Background())
+		case <-u.stop:
+			return
+		}
+	}
+}
+
+// flush writes the queued uses. On failure they are put back, so a brief
+// database outage loses no use (a newer one queued meanwhile wins).
+func (u *usage) flush(ctx context.Context) error {
+	u.mu.Lock()
+	batch := u.pending
+	u.pending = map[string]time.Time{}
+	u.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	err := u.store.RecordKeyUse(ctx, batch)
+	if err != nil {
+		u.logger.Warn("recording key use failed; will retry", "keys", len(batch), "err", err)
+		u.mu.Lock()
+		for id, t := range batch {
+			if cur, ok := u.pending[id]; !ok || t.After(cur) {
+				u.pending[id] = t
+			}
+		}
+		u.mu.Unlock()
+	}
+	return err
+}
+
+// close stops the loop and writes what is queued.
+func (u *usage) close(ctx context.Context) error {
+	select {
+	case <-u.stop:
+	default:
+		close(u.stop)
+	}
+	<-u.done
+	return u.flush(ctx)
+}

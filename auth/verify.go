@@ -1,0 +1,271 @@
+package auth
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/token"
+)
+
+// Code is the outcome of verifying a token, in the order the checks run.
+type Code int
+
+// Verification outcomes, numbered as the proto's VerifyCode.
+const (
+	CodeUnspecified Code = iota
+	CodeValid
+	CodeMalformed
+	CodeNotFound
+	CodeRevoked
+	CodeExpired
+	CodeIPNotAllowed
+	CodeWorkspaceDenied
+	CodePermissionDenied
+)
+
+// Requirements are what a token must admit beyond being valid.
+type Requirements struct {
+	// AccountID, when set, limits the lookup to one account: a key of
+	// another account is CodeNotFound, as if it did not exist.
+	AccountID string
+	// ClientIP is checked against the key's allowed CIDRs. An invalid
+	// (zero) address fails any key that has an allow-list.
+	ClientIP netip.Addr
+	// WorkspaceID, when set, must be granted to the key and active.
+	WorkspaceID string
+	// Permissions must all be held by the key.
+	Permissions []string
+}
+
+// Verdict is the result of Verifier.Verify. Credential is set whenever the
+// key was found and the secret matched, valid or not.
+type Verdict struct {
+	Code       Code
+	Credential *latchkey.Credential
+}
+
+// Valid reports whether the token admitted everything asked.
+func (v Verdict) Valid() bool { return v.Code == CodeValid }
+
+// Verifier checks tokens against the store. It is the single code path for
+// authenticating callers and for AuthService.Verify. It keeps recently seen
+// keys in a bounded cache that the server's writes invalidate (Invalidate,
+// InvalidateAll) before they are acknowledged, and it records when keys
+// were last used, at most once a minute per key.
+type Verifier struct {
+	store  latchkey.Store
+	hasher *token.Hasher
+	prefix string
+	now    func() time.Time
+	cache  *cache
+	usage  *usage
+}
+
+// VerifierOptions tunes a Verifier; zero values take the defaults.
+type VerifierOptions struct {
+	Now func() time.Time
+	// CacheKeys and CacheMissing bound the cached keys and unknown ids.
+	CacheKeys, CacheMissing int
+	// CacheTTL bounds how long a cached key is trusted without a reload.
+	CacheTTL time.Duration
+	// FlushInterval is how often last-used times are written.
+	FlushInterval time.Duration
+	Logger        *slog.Logger
+}
+
+// NewVerifier returns a Verifier that accepts only tokens with the given
+// prefix, hashed with hasher. Close it to write the last-used times it
+// holds.
+func NewVerifier(store latchkey.Store, hasher *token.Hasher, prefix string, opts VerifierOptions) *Verifier {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.CacheKeys <= 0 {
+		opts.CacheKeys = DefaultCacheKeys
+	}
+	if opts.CacheMissing <= 0 {
+		opts.CacheMissing = DefaultCacheMissing
+	}
+	if opts.CacheTTL <= 0 {
+		opts.CacheTTL = DefaultCacheTTL
+	}
+	if opts.FlushInterval <= 0 {
+		opts.FlushInterval = DefaultFlushInterval
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Verifier{
+		store: store, hasher: hasher, prefix: prefix, now: opts.Now,
+		cache: newCache(opts.CacheKeys, opts.CacheMissing, opts.CacheTTL),
+		usage: newUsage(store, opts.Logger, opts.FlushInterval),
+	}
+}
+
+// Invalidate drops what the verifier caches about a key. Every write that
+// can change the key's verdict calls it after committing and before
+// answering.
+func (v *Verifier) Invalidate(keyID string) {
+	if ulid, ok := strings.CutPrefix(keyID, latchkey.PrefixAPIKey+"_"); ok {
+		v.cache.invalidate(ulid)
+	}
+}
+
+// InvalidateAll drops every cached key, for writes that can change the
+// verdicts of many keys (archiving a workspace, a profile's grants).
+func (v *Verifier) InvalidateAll() { v.cache.invalidateAll() }
+
+// Close writes the last-used times not yet written.
+func (v *Verifier) Close(ctx context.Context) error { return v.usage.close(ctx) }
+
+// Verify checks raw against req. A token that fails is a Verdict, not an
+// error: the error is kept for the store failing. A cached key is checked
+// without allocating or touching the database.
+func (v *Verifier) Verify(ctx context.Context, raw string, req Requirements) (Verdict, error) {
+	// Shape and checksum first, so garbage never reaches the database.
+	tok, err := token.Parse(raw)
+	if err != nil || tok.Prefix != v.prefix {
+		return Verdict{Code: CodeMalformed}, nil
+	}
+	now := v.now()
+	entry, err := v.lookup(ctx, tok.ULID(), now)
+	if err != nil {
+		return Verdict{}, err
+	}
+	if entry == nil {
+		return Verdict{Code: CodeNotFound}, nil
+	}
+	cred := &entry.cred
+	// A key of another account, a wrong secret and a token whose
+	// environment is not the key's all look exactly like an unknown key, so
+	// that nothing about the key leaks to whoever lacks its secret.
+	if req.AccountID != "" && cred.Key.AccountID != req.AccountID {
+		return Verdict{Code: CodeNotFound}, nil
+	}
+	if tok.Environment != cred.Key.Environment || !v.secretMatches(tok.Secret(), cred, now) {
+		return Verdict{Code: CodeNotFound}, nil
+	}
+	verdict := Verdict{Credential: cred}
+	switch {
+	case cred.Key.State(now) == latchkey.KeyStateRevoked:
+		verdict.Code = CodeRevoked
+	case cred.Key.State(now) == latchkey.KeyStateExpired:
+		verdict.Code = CodeExpired
+	case !entry.allowed(req.ClientIP):
+		verdict.Code = CodeIPNotAllowed
+	default:
+		verdict.Code = CodeValid
+	}
+	if verdict.Code != CodeValid {
+		return verdict, nil
+	}
+	if req.WorkspaceID != "" {
+		ok, err := v.workspaceAccess(ctx, entry, req.WorkspaceID)
+		if err != nil {
+			return Verdict{}, err
+		}
+		if !ok {
+			verdict.Code = CodeWorkspaceDenied
+			return verdict, nil
+		}
+	}
+	for _, p := range req.Permissions {
+		if !Allows(cred.Key.Permissions, p) {
+			verdict.Code = CodePermissionDenied
+			return verdict, nil
+		}
+	}
+	v.usage.touch(entry, now)
+	return verdict, nil
+}
+
+// lookup returns the cached entry for ulid, reading the store on a miss;
+// nil means no such key.
+func (v *Verifier) lookup(ctx context.Context, ulid string, now time.Time) (*cachedKey, error) {
+	entry, missing := v.cache.get(ulid, now)
+	if entry != nil || missing {
+		return entry, nil
+	}
+	gen := v.cache.generation.Load()
+	cred, err := v.store.GetCredential(ctx, latchkey.PrefixAPIKey+"_"+ulid)
+	switch latchkey.ErrorCode(err) {
+	case "":
+		return v.cache.fill(ulid, &cred, gen, now), nil
+	case latchkey.CodeNotFound:
+		v.cache.fill(ulid, nil, gen, now)
+		return nil, nil
+	default:
+		return nil, err
+	}
+}
+
+// workspaceAccess answers from the entry when it can, else from the store.
+func (v *Verifier) workspaceAccess(ctx context.Context, e *cachedKey, workspaceID string) (bool, error) {
+	if granted, ok := e.workspace(workspaceID); ok {
+		return granted, nil
+	}
+	gen := v.cache.generation.Load()
+	granted, err := v.store.WorkspaceAccess(ctx, e.cred.Key.AccountID, e.cred.Key.ProfileID, workspaceID)
+	if err != nil {
+		return false, err
+	}
+	v.cache.setWorkspace(e, workspaceID, granted, gen)
+	return granted, nil
+}
+
+// secretMatches compares the secret with the current hash and, during a
+// rotation grace period, the previous one. Both comparisons always run so
+// that timing does not tell which secret matched.
+func (v *Verifier) secretMatches(secret string, cred *latchkey.Credential, now time.Time) bool {
+	current := v.hasher.Verify(secret, cred.Current)
+	previous := false
+	if cred.Previous != nil && now.Before(cred.PreviousExpire) {
+		previous = v.hasher.Verify(secret, *cred.Previous)
+	}
+	return current || previous
+}
+
+// AddressAllowed reports whether addr is inside one of the CIDRs (or equal
+// to one of the bare addresses). An empty list allows every address,
+// including none; a non-empty list allows no invalid address.
+func AddressAllowed(cidrs []string, addr netip.Addr) bool {
+	if len(cidrs) == 0 {
+		return true
+	}
+	if !addr.IsValid() {
+		return false
+	}
+	addr = addr.Unmap()
+	for _, c := range cidrs {
+		prefix, err := ParseCIDR(c)
+		if err == nil && prefix.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseCIDR parses a CIDR prefix or a bare address (as a full-length
+// prefix). IPv4-mapped IPv6 forms are unmapped so they match IPv4 peers.
+func ParseCIDR(s string) (netip.Prefix, error) {
+	if !strings.Contains(s, "/") {
+		addr, err := netip.ParseAddr(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		addr = addr.Unmap()
+		return netip.PrefixFrom(addr, addr.BitLen()), nil
+	}
+	prefix, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	if prefix.Addr().Is4In6() && prefix.Bits() >= 96 {
+		return netip.PrefixFrom(prefix.Addr().Unmap(), prefix.Bits()-96), nil
+	}
+	return prefix, nil
+}
