@@ -1,0 +1,333 @@
+package server
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/auth"
+	latchkeyv1 "github.com/latchkey/latchkey/gen/latchkey/v1"
+)
+
+// apiKeyHandler serves latchkey.v1.ApiKeyService. The permission each
+// method needs is checked before it runs (policy.go); the handlers add the
+// no-escalation rules and scope everything to the caller's account.
+type apiKeyHandler struct{ *Server }
+
+func (h apiKeyHandler) Issue(ctx context.Context, req *latchkeyv1.IssueRequest) (*latchkeyv1.IssueResponse, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	spec := req.GetSpec()
+	if err := h.checkGrantablePermissions(p, spec.GetPermissions()); err != nil {
+		return nil, err
+	}
+	for _, ws := range req.GetInitialWorkspaceIds() {
+		if err := h.checkGrantableWorkspace(ctx, p, ws); err != nil {
+			return nil, err
+		}
+	}
+	quota, err := h.quota(ctx, p.AccountID())
+	if err != nil {
+		return nil, err
+	}
+	env := latchkey.Environment(spec.GetEnvironment())
+	if env == latchkey.EnvironmentUnspecified {
+		env = latchkey.EnvironmentLive
+	}
+	id := latchkey.NewID(latchkey.PrefixAPIKey)
+	tok, hash, err := h.tokens.mint(id, env)
+	if err != nil {
+		return nil, err
+	}
+	meta := fromMetadataProto(req.GetMetadata())
+	meta.ID, meta.AccountID = id, p.AccountID()
+	key := latchkey.APIKey{
+		Metadata:     meta,
+		Description:  spec.GetDescription(),
+		Permissions:  spec.GetPermissions(),
+		Environment:  env,
+		AllowedCIDRs: spec.GetAllowedCidrs(),
+		CreatedBy:    p.ProfileID(),
+		TokenPrefix:  tok.DisplayPrefix(),
+	}
+	if spec.GetExpireTime() != nil {
+		key.ExpireTime = spec.GetExpireTime().AsTime()
+	}
+	// The new id may sit in the verifier's cache of unknown ids.
+	defer h.verifier.Invalidate(id)
+	issued, err := h.store.IssueKey(ctx, p.Actor(requestIDFrom(ctx)), latchkey.NewAPIKey{
+		Key:                 key,
+		Secret:              hash,
+		InitialWorkspaceIDs: req.GetInitialWorkspaceIds(),
+		MaxActiveKeys:       quota,
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := h.apiKeyProto(ctx, issued, nil)
+	out.Spec.Token = proto.String(tok.Reveal())
+	return &latchkeyv1.IssueResponse{ApiKey: out}, nil
+}
+
+func (h apiKeyHandler) Get(ctx context.Context, req *latchkeyv1.GetRequest) (*latchkeyv1.GetResponse, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	key, err := h.store.GetKey(ctx, p.AccountID(), req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	return &latchkeyv1.GetResponse{ApiKey: h.apiKeyProto(ctx, key, nil)}, nil
+}
+
+func (h apiKeyHandler) List(ctx context.Context, req *latchkeyv1.ListRequest) (*latchkeyv1.ListResponse, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	labels, err := latchkey.ParseLabelSelector(req.GetLabelSelector())
+	if err != nil {
+		return nil, err
+	}
+	page, err := h.store.ListKeys(ctx, latchkey.KeyQuery{
+		AccountID:   p.AccountID(),
+		State:       latchkey.KeyState(req.GetState()),
+		Labels:      labels,
+		WorkspaceID: req.GetWorkspaceId(),
+		Page:        pageRequest(req.GetPageSize(), req.GetPageToken(), req.GetOrder()),
+	})
+	if err != nil {
+		return nil, err
+	}
+	creators := map[string]*latchkeyv1.Profile{}
+	out := &latchkeyv1.ListResponse{NextPageToken: page.NextToken}
+	for _, k := range page.Items {
+		out.ApiKeys = append(out.ApiKeys, h.apiKeyProto(ctx, k, creators))
+	}
+	return out, nil
+}
+
+func (h apiKeyHandler) Update(ctx context.Context, req *latchkeyv1.UpdateRequest) (*latchkeyv1.UpdateResponse, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	paths := req.GetUpdateMask().GetPaths()
+	spec := req.GetSpec()
+	if slices.Contains(paths, "spec.permissions") {
+		if err := h.checkGrantablePermissions(p, spec.GetPermissions()); err != nil {
+			return nil, err
+		}
+	}
+	if slices.Contains(paths, "metadata.name") && req.GetMetadata().GetName() == "" {
+		return nil, latchkey.InvalidField("metadata.name", "a key's name cannot be cleared")
+	}
+	meta := fromMetadataProto(req.GetMetadata())
+	defer h.verifier.Invalidate(req.GetId())
+	update := latchkey.KeyUpdate{
+		AccountID: p.AccountID(),
+		ID:        req.GetId(),
+		ETag:      req.GetEtag(),
+		Paths:     paths,
+		Key: latchkey.APIKey{
+			Metadata:     meta,
+			Description:  spec.GetDescription(),
+			Permissions:  spec.GetPermissions(),
+			AllowedCIDRs: spec.GetAllowedCidrs(),
+		},
+	}
+	if spec.GetExpireTime() != nil {
+		update.Key.ExpireTime = spec.GetExpireTime().AsTime()
+	}
+	key, err := h.store.UpdateKey(ctx, p.Actor(requestIDFrom(ctx)), update)
+	if err != nil {
+		return nil, err
+	}
+	return &latchkeyv1.UpdateResponse{ApiKey: h.apiKeyProto(ctx, key, nil)}, nil
+}
+
+func (h apiKeyHandler) Rotate(ctx context.Context, req *latchkeyv1.RotateRequest) (*latchkeyv1.RotateResponse, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// The environment is fixed at issue and written into every token of
+	// the key, so the new token takes it from the stored key.
+	current, err := h.store.GetKey(ctx, p.AccountID(), req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	tok, hash, err := h.tokens.mint(current.ID, current.Environment)
+	if err != nil {
+		return nil, err
+	}
+	rotation := latchkey.KeyRotation{
+		AccountID:   p.AccountID(),
+		ID:          current.ID,
+		Secret:      hash,
+		TokenPrefix: tok.DisplayPrefix(),
+	}
+	if grace := req.GetGracePeriod().AsDuration(); grace > 0 {
+		rotation.PreviousExpire = h.now().Add(grace).Truncate(time.Millisecond)
+	}
+	defer h.verifier.Invalidate(current.ID)
+	key, err := h.store.RotateKey(ctx, p.Actor(requestIDFrom(ctx)), rotation)
+	if err != nil {
+		return nil, err
+	}
+	out := h.apiKeyProto(ctx, key, nil)
+	out.Spec.Token = proto.String(tok.Reveal())
+	return &latchkeyv1.RotateResponse{ApiKey: out}, nil
+}
+
+func (h apiKeyHandler) Revoke(ctx context.Context, req *latchkeyv1.RevokeRequest) (*latchkeyv1.RevokeResponse, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// Dropped from the cache before the answer is sent: once a client sees
+	// the revocation, no verification on this server admits the key.
+	defer h.verifier.Invalidate(req.GetId())
+	key, err := h.store.RevokeKey(ctx, p.Actor(requestIDFrom(ctx)), p.AccountID(), req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	return &latchkeyv1.RevokeResponse{ApiKey: h.apiKeyProto(ctx, key, nil)}, nil
+}
+
+func (h apiKeyHandler) GrantWorkspace(ctx context.Context, req *latchkeyv1.GrantWorkspaceRequest) (*latchkeyv1.GrantWorkspaceResponse, error) {
+	key, err := h.changeGrant(ctx, req.GetId(), req.GetWorkspaceId(), h.store.GrantWorkspace)
+	if err != nil {
+		return nil, err
+	}
+	return &latchkeyv1.GrantWorkspaceResponse{ApiKey: key}, nil
+}
+
+func (h apiKeyHandler) RevokeWorkspace(ctx context.Context, req *latchkeyv1.RevokeWorkspaceRequest) (*latchkeyv1.RevokeWorkspaceResponse, error) {
+	key, err := h.changeGrant(ctx, req.GetId(), req.GetWorkspaceId(), h.store.RevokeWorkspace)
+	if err != nil {
+		return nil, err
+	}
+	return &latchkeyv1.RevokeWorkspaceResponse{ApiKey: key}, nil
+}
+
+// changeGrant grants or withdraws a workspace on a key's own profile and
+// returns the key as it is afterwards.
+func (h apiKeyHandler) changeGrant(ctx context.Context, keyID, workspaceID string,
+	change func(context.Context, latchkey.Actor, latchkey.Grant) error,
+) (*latchkeyv1.ApiKey, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	key, err := h.store.GetKey(ctx, p.AccountID(), keyID)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.checkGrantableWorkspace(ctx, p, workspaceID); err != nil {
+		return nil, err
+	}
+	defer h.verifier.Invalidate(key.ID)
+	err = change(ctx, p.Actor(requestIDFrom(ctx)), latchkey.Grant{
+		AccountID:   p.AccountID(),
+		ProfileID:   key.ProfileID,
+		WorkspaceID: workspaceID,
+		Target:      latchkey.Bare{ID: key.ID, Name: key.Name},
+	})
+	if err != nil {
+		return nil, err
+	}
+	key, err = h.store.GetKey(ctx, p.AccountID(), keyID)
+	if err != nil {
+		return nil, err
+	}
+	return h.apiKeyProto(ctx, key, nil), nil
+}
+
+func (h apiKeyHandler) ListGrantedWorkspaces(ctx context.Context, req *latchkeyv1.ListGrantedWorkspacesRequest) (*latchkeyv1.ListGrantedWorkspacesResponse, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	key, err := h.store.GetKey(ctx, p.AccountID(), req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	page, err := h.store.ListProfileWorkspaces(ctx, latchkey.GrantQuery{
+		AccountID: p.AccountID(),
+		ProfileID: key.ProfileID,
+		Page:      pageRequest(req.GetPageSize(), req.GetPageToken(), latchkeyv1.Order_ORDER_UNSPECIFIED),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &latchkeyv1.ListGrantedWorkspacesResponse{
+		Workspaces:    toWorkspaceProtos(page.Items),
+		NextPageToken: page.NextToken,
+	}, nil
+}
+
+// checkGrantablePermissions enforces "no escalation": a caller gives a key
+// only permissions it holds itself.
+func (s *Server) checkGrantablePermissions(p *auth.Principal, perms []string) error {
+	for _, perm := range perms {
+		if !p.Can(perm) {
+			return latchkey.Errorf(latchkey.CodePermissionDenied,
+				"the caller cannot give the permission %s, which it does not hold", perm)
+		}
+	}
+	return nil
+}
+
+// checkGrantableWorkspace enforces "no escalation" for workspaces: without
+// workspaces:manage a caller grants or withdraws only workspaces granted to
+// itself.
+func (s *Server) checkGrantableWorkspace(ctx context.Context, p *auth.Principal, workspaceID string) error {
+	if p.Can(auth.WorkspacesManage) {
+		return nil
+	}
+	ok, err := s.store.WorkspaceAccess(ctx, p.AccountID(), p.ProfileID(), workspaceID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return latchkey.Errorf(latchkey.CodePermissionDenied,
+			"the caller is not granted the workspace %s and lacks workspaces:manage", workspaceID)
+	}
+	return nil
+}
+
+// quota resolves the account's active-key limit.
+func (s *Server) quota(ctx context.Context, accountID string) (int64, error) {
+	account, err := s.store.GetAccount(ctx, accountID)
+	if err != nil {
+		return 0, err
+	}
+	if account.MaxActiveKeys > 0 {
+		return account.MaxActiveKeys, nil
+	}
+	return s.maxActiveKeys, nil
+}
+
+// apiKeyProto renders a key with its creator's profile. creators, when
+// given, caches profiles across the keys of one page.
+func (s *Server) apiKeyProto(ctx context.Context, k latchkey.APIKey, creators map[string]*latchkeyv1.Profile) *latchkeyv1.ApiKey {
+	createdBy, cached := creators[k.CreatedBy]
+	if !cached && k.CreatedBy != "" {
+		// The creator may be gone or in another account (the operator made
+		// a system key); the key is shown without it rather than failing.
+		if prof, err := s.store.GetProfile(ctx, k.AccountID, k.CreatedBy); err == nil {
+			createdBy = toProfileProto(prof)
+		}
+		if creators != nil {
+			creators[k.CreatedBy] = createdBy
+		}
+	}
+	return toAPIKeyProto(k, createdBy, s.now())
+}

@@ -1,0 +1,31 @@
+package server
+
+import (
+	"context"
+
+	"github.com/latchkey/latchkey"
+	latchkeyv1 "github.com/latchkey/latchkey/gen/latchkey/v1"
+)
+
+// auditHandler serves latchkey.v1.AuditService.
+type auditHandler struct{ *Server }
+
+func (h auditHandler) ListAuditEvents(ctx context.Context, req *latchkeyv1.ListAuditEventsRequest) (*latchkeyv1.ListAuditEventsResponse, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	page, err := h.store.ListAuditEvents(ctx, latchkey.AuditQuery{
+		AccountID: p.AccountID(),
+		TargetID:  req.GetTargetId(),
+		Page:      pageRequest(req.GetPageSize(), req.GetPageToken(), req.GetOrder()),
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := &latchkeyv1.ListAuditEventsResponse{NextPageToken: page.NextToken}
+	for _, e := range page.Items {
+		out.AuditEvents = append(out.AuditEvents, toAuditEventProto(e))
+	}
+	return out, nil
+}

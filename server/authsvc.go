@@ -1,0 +1,74 @@
+package server
+
+import (
+	"context"
+	"net/netip"
+
+	"github.com/latchkey/latchkey/auth"
+	latchkeyv1 "github.com/latchkey/latchkey/gen/latchkey/v1"
+)
+
+// authHandler serves latchkey.v1.AuthService.
+type authHandler struct{ *Server }
+
+// Verify answers every outcome for the checked token as a normal response;
+// only the caller's own credential and the store can make it fail.
+func (h authHandler) Verify(ctx context.Context, req *latchkeyv1.VerifyRequest) (*latchkeyv1.VerifyResponse, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	need := auth.Requirements{
+		WorkspaceID: req.GetWorkspaceId(),
+		Permissions: req.GetPermissions(),
+	}
+	// Operator keys verify keys of every account; others only their own.
+	if !p.Operator {
+		need.AccountID = p.AccountID()
+	}
+	if req.GetClientIp() != "" {
+		// Validation has already refused anything that is not an address.
+		need.ClientIP, _ = netip.ParseAddr(req.GetClientIp())
+	}
+	verdict, err := h.verifier.Verify(ctx, req.GetToken(), need)
+	if err != nil {
+		return nil, err
+	}
+	out := &latchkeyv1.VerifyResponse{
+		Valid: verdict.Valid(),
+		Code:  latchkeyv1.VerifyCode(verdict.Code),
+	}
+	if c := verdict.Credential; c != nil {
+		// info.created_by is left unset: Verify sits on other services'
+		// hot path and answers from the key alone.
+		out.ApiKey = toAPIKeyProto(c.Key, nil, h.now())
+		out.AccountId = c.Key.AccountID
+		out.ProfileId = c.Key.ProfileID
+		out.Permissions = c.Key.Permissions
+	}
+	return out, nil
+}
+
+func (h authHandler) WhoAmI(ctx context.Context, _ *latchkeyv1.WhoAmIRequest) (*latchkeyv1.WhoAmIResponse, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	key, err := h.store.GetKey(ctx, p.AccountID(), p.Key.ID)
+	if err != nil {
+		return nil, err
+	}
+	prof, err := h.store.GetProfile(ctx, p.AccountID(), p.ProfileID())
+	if err != nil {
+		return nil, err
+	}
+	account, err := h.store.GetAccount(ctx, p.AccountID())
+	if err != nil {
+		return nil, err
+	}
+	return &latchkeyv1.WhoAmIResponse{
+		ApiKey:  h.apiKeyProto(ctx, key, nil),
+		Profile: toProfileProto(prof),
+		Account: toAccountProto(account),
+	}, nil
+}

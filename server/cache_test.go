@@ -1,0 +1,90 @@
+package server_test
+
+import (
+	"testing"
+
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	latchkeyv1 "github.com/latchkey/latchkey/gen/latchkey/v1"
+)
+
+// TestVerifyCacheFollowsWrites warms the verification cache with a key,
+// changes the key through the API, and expects the very next Verify to see
+// the change: every write that can change a verdict drops the cached key
+// before it answers.
+func TestVerifyCacheFollowsWrites(t *testing.T) {
+	e := newEnv(t)
+	tn := e.newTenant("acme")
+	verify := func(t *testing.T, tok, ws string, perms ...string) latchkeyv1.VerifyCode {
+		t.Helper()
+		res, err := tn.c.auth.Verify(t.Context(), &latchkeyv1.VerifyRequest{Token: tok, WorkspaceId: ws, Permissions: perms, ClientIp: "10.0.0.1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.GetCode()
+	}
+	want := func(t *testing.T, got, want latchkeyv1.VerifyCode) {
+		t.Helper()
+		if got != want {
+			t.Fatalf("verify = %v, want %v", got, want)
+		}
+	}
+	valid := latchkeyv1.VerifyCode_VERIFY_CODE_VALID
+
+	t.Run("revoke", func(t *testing.T) {
+		key, tok := tn.issue(t, &latchkeyv1.IssueRequest{})
+		want(t, verify(t, tok, ""), valid)
+		if _, err := tn.c.keys.Revoke(t.Context(), &latchkeyv1.RevokeRequest{Id: key.GetMetadata().GetId()}); err != nil {
+			t.Fatal(err)
+		}
+		want(t, verify(t, tok, ""), latchkeyv1.VerifyCode_VERIFY_CODE_REVOKED)
+	})
+	t.Run("rotate without grace", func(t *testing.T) {
+		key, tok := tn.issue(t, &latchkeyv1.IssueRequest{})
+		want(t, verify(t, tok, ""), valid)
+		res, err := tn.c.keys.Rotate(t.Context(), &latchkeyv1.RotateRequest{Id: key.GetMetadata().GetId()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want(t, verify(t, tok, ""), latchkeyv1.VerifyCode_VERIFY_CODE_NOT_FOUND)
+		want(t, verify(t, res.GetApiKey().GetSpec().GetToken(), ""), valid)
+	})
+	t.Run("update of permissions, addresses and expiry", func(t *testing.T) {
+		key, tok := tn.issue(t, &latchkeyv1.IssueRequest{Spec: &latchkeyv1.ApiKeySpec{Permissions: []string{"invoices:read"}}})
+		id := key.GetMetadata().GetId()
+		want(t, verify(t, tok, "", "invoices:read"), valid)
+		update := func(spec *latchkeyv1.ApiKeySpec, path string) {
+			t.Helper()
+			if _, err := tn.c.keys.Update(t.Context(), &latchkeyv1.UpdateRequest{Id: id, Spec: spec, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{path}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		update(&latchkeyv1.ApiKeySpec{Permissions: []string{"reports:read"}}, "spec.permissions")
+		want(t, verify(t, tok, "", "invoices:read"), latchkeyv1.VerifyCode_VERIFY_CODE_PERMISSION_DENIED)
+		update(&latchkeyv1.ApiKeySpec{AllowedCidrs: []string{"192.0.2.0/24"}}, "spec.allowed_cidrs")
+		want(t, verify(t, tok, ""), latchkeyv1.VerifyCode_VERIFY_CODE_IP_NOT_ALLOWED)
+	})
+	t.Run("workspace grant, withdrawal and archive", func(t *testing.T) {
+		key, tok := tn.issue(t, &latchkeyv1.IssueRequest{})
+		id := key.GetMetadata().GetId()
+		ws := tn.workspace(t, "w").GetMetadata().GetId()
+		want(t, verify(t, tok, ws), latchkeyv1.VerifyCode_VERIFY_CODE_WORKSPACE_DENIED)
+		if _, err := tn.c.keys.GrantWorkspace(t.Context(), &latchkeyv1.GrantWorkspaceRequest{Id: id, WorkspaceId: ws}); err != nil {
+			t.Fatal(err)
+		}
+		want(t, verify(t, tok, ws), valid)
+		if _, err := tn.c.keys.RevokeWorkspace(t.Context(), &latchkeyv1.RevokeWorkspaceRequest{Id: id, WorkspaceId: ws}); err != nil {
+			t.Fatal(err)
+		}
+		want(t, verify(t, tok, ws), latchkeyv1.VerifyCode_VERIFY_CODE_WORKSPACE_DENIED)
+		// Granted through the profile API this time.
+		if _, err := tn.c.profiles.GrantProfileWorkspace(t.Context(), &latchkeyv1.GrantProfileWorkspaceRequest{Id: key.GetMetadata().GetProfileId(), WorkspaceId: ws}); err != nil {
+			t.Fatal(err)
+		}
+		want(t, verify(t, tok, ws), valid)
+		if _, err := tn.c.workspaces.ArchiveWorkspace(t.Context(), &latchkeyv1.ArchiveWorkspaceRequest{Id: ws}); err != nil {
+			t.Fatal(err)
+		}
+		want(t, verify(t, tok, ws), latchkeyv1.VerifyCode_VERIFY_CODE_WORKSPACE_DENIED)
+	})
+}

@@ -1,0 +1,120 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"regexp"
+	"runtime/debug"
+	"time"
+
+	"connectrpc.com/connect/v2"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/auth"
+)
+
+type requestIDKey struct{}
+
+// callRecord collects what the log line of a call shows, filled in by the
+// interceptors inside the one that logs.
+type callRecord struct {
+	requestID string
+	keyID     string
+}
+
+func requestIDFrom(ctx context.Context) string {
+	if rec, ok := ctx.Value(requestIDKey{}).(*callRecord); ok {
+		return rec.requestID
+	}
+	return ""
+}
+
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
+
+// observe is the outermost interceptor: it gives each call a request id
+// (the caller's `x-request-id` when it is sane), turns every error into its
+// wire form in one place, recovers panics, and writes one log line per
+// call. The log names the key id, never a token.
+func (s *Server) observe(next connect.ServerFunc) connect.ServerFunc {
+	return func(ctx context.Context, spec connect.Spec, stream connect.ServerStream) (err error) {
+		start := time.Now()
+		info, _ := connect.CallInfoForServerContext(ctx)
+		rec := &callRecord{requestID: info.RequestHeader().Get("X-Request-Id")}
+		if !requestIDPattern.MatchString(rec.requestID) {
+			rec.requestID = latchkey.NewID("req")
+		}
+		info.ResponseHeader().Set("X-Request-Id", rec.requestID)
+		ctx = context.WithValue(ctx, requestIDKey{}, rec)
+		defer func() {
+			if r := recover(); r != nil {
+				// The panic value and stack may hold request data; they go to
+				// the log under the request id and never to the caller.
+				s.logger.ErrorContext(ctx, "panic", "request_id", rec.requestID, "procedure", spec.Procedure,
+					"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				err = connect.NewError(connect.CodeInternal, "internal error")
+			}
+			// Successful calls log at debug: Verify runs on other services'
+			// hot paths, and a line per call would cost more than the call.
+			code, level := "ok", slog.LevelDebug
+			if err != nil {
+				code, level = connect.CodeOf(err).String(), slog.LevelInfo
+			}
+			if s.logger.Enabled(ctx, level) {
+				s.logger.Log(ctx, level, "rpc", "procedure", spec.Procedure, "protocol", info.Protocol,
+					"code", code, "duration", time.Since(start), "request_id", rec.requestID, "key_id", rec.keyID)
+			}
+		}()
+		return toConnectError(ctx, s.logger, next(ctx, spec, stream))
+	}
+}
+
+// authenticate runs before the request body is read: it finds the
+// credential in the headers, verifies it, checks the permission the
+// procedure needs and puts the Principal in the context.
+func (s *Server) authenticate(next connect.ServerFunc) connect.ServerFunc {
+	return func(ctx context.Context, spec connect.Spec, stream connect.ServerStream) error {
+		perm, ok := policy[spec.Procedure]
+		if !ok {
+			return latchkey.Errorf(latchkey.CodePermissionDenied, "no policy for %s", spec.Procedure)
+		}
+		info, _ := connect.CallInfoForServerContext(ctx)
+		raw, ok := auth.CredentialFromHeaders(info.RequestHeader().Get("Authorization"), info.RequestHeader().Get("X-Api-Key"))
+		if !ok {
+			return latchkey.Errorf(latchkey.CodeUnauthenticated, "missing credential: send Authorization: Bearer <token> or x-api-key: <token>")
+		}
+		p, err := s.verifier.Authenticate(ctx, raw, peerAddr(info.PeerAddr))
+		if err != nil {
+			return err
+		}
+		if rec, ok := ctx.Value(requestIDKey{}).(*callRecord); ok {
+			rec.keyID = p.Key.ID
+		}
+		if perm != anyCaller && !p.Can(perm) {
+			return latchkey.Errorf(latchkey.CodePermissionDenied, "the API key lacks the permission %s", perm)
+		}
+		return next(auth.WithPrincipal(ctx, p), spec, stream)
+	}
+}
+
+// peerAddr parses the transport's "host:port" (or bare host) peer address.
+func peerAddr(s string) netip.Addr {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap()
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap()
+	}
+	return netip.Addr{}
+}
+
+// principal returns the caller. The authentication interceptor guarantees
+// one for every registered procedure, so its absence is a bug of ours.
+func principal(ctx context.Context) (*auth.Principal, error) {
+	p, ok := auth.PrincipalFrom(ctx)
+	if !ok {
+		return nil, latchkey.Internal(fmt.Errorf("no principal in context"))
+	}
+	return p, nil
+}

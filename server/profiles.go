@@ -1,0 +1,132 @@
+package server
+
+import (
+	"context"
+
+	"github.com/latchkey/latchkey"
+	latchkeyv1 "github.com/latchkey/latchkey/gen/latchkey/v1"
+)
+
+// profileHandler serves latchkey.v1.ProfileService.
+type profileHandler struct{ *Server }
+
+func (h profileHandler) CreateProfile(ctx context.Context, req *latchkeyv1.CreateProfileRequest) (*latchkeyv1.CreateProfileResponse, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	meta := fromMetadataProto(req.GetMetadata())
+	meta.AccountID = p.AccountID()
+	prof, err := h.store.CreateProfile(ctx, p.Actor(requestIDFrom(ctx)), latchkey.Profile{
+		Metadata:    meta,
+		Type:        latchkey.ProfileTypeUser,
+		Email:       req.GetSpec().GetEmail(),
+		DisplayName: req.GetSpec().GetName(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &latchkeyv1.CreateProfileResponse{Profile: toProfileProto(prof)}, nil
+}
+
+func (h profileHandler) GetProfile(ctx context.Context, req *latchkeyv1.GetProfileRequest) (*latchkeyv1.GetProfileResponse, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	prof, err := h.store.GetProfile(ctx, p.AccountID(), req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	return &latchkeyv1.GetProfileResponse{Profile: toProfileProto(prof)}, nil
+}
+
+func (h profileHandler) ListProfiles(ctx context.Context, req *latchkeyv1.ListProfilesRequest) (*latchkeyv1.ListProfilesResponse, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	labels, err := latchkey.ParseLabelSelector(req.GetLabelSelector())
+	if err != nil {
+		return nil, err
+	}
+	page, err := h.store.ListProfiles(ctx, latchkey.ProfileQuery{
+		AccountID: p.AccountID(),
+		Type:      latchkey.ProfileType(req.GetType()),
+		Labels:    labels,
+		Page:      pageRequest(req.GetPageSize(), req.GetPageToken(), req.GetOrder()),
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := &latchkeyv1.ListProfilesResponse{NextPageToken: page.NextToken}
+	for _, prof := range page.Items {
+		out.Profiles = append(out.Profiles, toProfileProto(prof))
+	}
+	return out, nil
+}
+
+func (h profileHandler) GrantProfileWorkspace(ctx context.Context, req *latchkeyv1.GrantProfileWorkspaceRequest) (*latchkeyv1.GrantProfileWorkspaceResponse, error) {
+	prof, err := h.changeGrant(ctx, req.GetId(), req.GetWorkspaceId(), h.store.GrantWorkspace)
+	if err != nil {
+		return nil, err
+	}
+	return &latchkeyv1.GrantProfileWorkspaceResponse{Profile: prof}, nil
+}
+
+func (h profileHandler) RevokeProfileWorkspace(ctx context.Context, req *latchkeyv1.RevokeProfileWorkspaceRequest) (*latchkeyv1.RevokeProfileWorkspaceResponse, error) {
+	prof, err := h.changeGrant(ctx, req.GetId(), req.GetWorkspaceId(), h.store.RevokeWorkspace)
+	if err != nil {
+		return nil, err
+	}
+	return &latchkeyv1.RevokeProfileWorkspaceResponse{Profile: prof}, nil
+}
+
+// changeGrant grants or withdraws a workspace on a profile, under the same
+// no-escalation rule as API keys.
+func (h profileHandler) changeGrant(ctx context.Context, profileID, workspaceID string,
+	change func(context.Context, latchkey.Actor, latchkey.Grant) error,
+) (*latchkeyv1.Profile, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	prof, err := h.store.GetProfile(ctx, p.AccountID(), profileID)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.checkGrantableWorkspace(ctx, p, workspaceID); err != nil {
+		return nil, err
+	}
+	// The profile may be an API key's: every cached verdict may change.
+	defer h.verifier.InvalidateAll()
+	err = change(ctx, p.Actor(requestIDFrom(ctx)), latchkey.Grant{
+		AccountID:   p.AccountID(),
+		ProfileID:   prof.ID,
+		WorkspaceID: workspaceID,
+		Target:      latchkey.Bare{ID: prof.ID, Name: prof.Name},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return toProfileProto(prof), nil
+}
+
+func (h profileHandler) ListProfileWorkspaces(ctx context.Context, req *latchkeyv1.ListProfileWorkspacesRequest) (*latchkeyv1.ListProfileWorkspacesResponse, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := h.store.GetProfile(ctx, p.AccountID(), req.GetId()); err != nil {
+		return nil, err
+	}
+	page, err := h.store.ListProfileWorkspaces(ctx, latchkey.GrantQuery{
+		AccountID: p.AccountID(),
+		ProfileID: req.GetId(),
+		Page:      pageRequest(req.GetPageSize(), req.GetPageToken(), latchkeyv1.Order_ORDER_UNSPECIFIED),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &latchkeyv1.ListProfileWorkspacesResponse{Workspaces: toWorkspaceProtos(page.Items), NextPageToken: page.NextToken}, nil
+}

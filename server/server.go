@@ -1,0 +1,161 @@
+// Package server is Latchkey's transport: it serves every service over
+// Connect, gRPC and gRPC-Web on one HTTP handler, with gRPC reflection,
+// gRPC health and CORS beside them. A call passes the interceptors
+// (observe → authenticate → validate) and then a handler, which calls the
+// store.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect/v2"
+	"connectrpc.com/connect/v2/connecthttp"
+	connectcors "connectrpc.com/cors"
+	"connectrpc.com/grpchealth"
+	"connectrpc.com/grpcreflect"
+	"connectrpc.com/validate"
+	"github.com/rs/cors"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/auth"
+	"github.com/latchkey/latchkey/gen/latchkey/v1/latchkeyv1connect"
+	"github.com/latchkey/latchkey/token"
+)
+
+// Defaults of Config.
+const (
+	DefaultTokenPrefix     = "lk"
+	DefaultMaxActiveKeys   = 1000
+	DefaultMaxRequestBytes = 1 << 20
+)
+
+// Config configures a Server.
+type Config struct {
+	Store  latchkey.Store
+	Hasher *token.Hasher
+	// TokenPrefix starts every token this server issues and accepts.
+	TokenPrefix string
+	// MaxActiveKeys is the per-account quota for accounts that set none.
+	MaxActiveKeys int64
+	// CORSOrigins are the browser origins allowed to call; none by default.
+	CORSOrigins []string
+	// MaxRequestBytes bounds a request body, compressed or not.
+	MaxRequestBytes int
+	Logger          *slog.Logger
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+}
+
+// Server holds the handlers of every service.
+type Server struct {
+	store         latchkey.Store
+	tokens        *minter
+	verifier      *auth.Verifier
+	maxActiveKeys int64
+	corsOrigins   []string
+	maxBytes      int
+	logger        *slog.Logger
+	now           func() time.Time
+	health        *grpchealth.StaticChecker
+}
+
+// New returns a Server for cfg.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Hasher == nil {
+		return nil, errors.New("server: Store and Hasher are required")
+	}
+	if cfg.TokenPrefix == "" {
+		cfg.TokenPrefix = DefaultTokenPrefix
+	}
+	if err := token.ValidPrefix(cfg.TokenPrefix); err != nil {
+		return nil, err
+	}
+	if cfg.MaxActiveKeys <= 0 {
+		cfg.MaxActiveKeys = DefaultMaxActiveKeys
+	}
+	if cfg.MaxRequestBytes <= 0 {
+		cfg.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Server{
+		store:         cfg.Store,
+		tokens:        &minter{prefix: cfg.TokenPrefix, hasher: cfg.Hasher},
+		verifier:      auth.NewVerifier(cfg.Store, cfg.Hasher, cfg.TokenPrefix, auth.VerifierOptions{Now: cfg.Now, Logger: cfg.Logger}),
+		maxActiveKeys: cfg.MaxActiveKeys,
+		corsOrigins:   cfg.CORSOrigins,
+		maxBytes:      cfg.MaxRequestBytes,
+		logger:        cfg.Logger,
+		now:           cfg.Now,
+		health:        grpchealth.NewStaticChecker(serviceNames...),
+	}, nil
+}
+
+// serviceNames lists every service, for reflection and health.
+var serviceNames = []string{
+	latchkeyv1connect.ApiKeyServiceName,
+	latchkeyv1connect.AuthServiceName,
+	latchkeyv1connect.WorkspaceServiceName,
+	latchkeyv1connect.ProfileServiceName,
+	latchkeyv1connect.AccountServiceName,
+	latchkeyv1connect.AuditServiceName,
+}
+
+// Close writes what the server still holds in memory (last-used times).
+// Call it after the HTTP server has stopped.
+func (s *Server) Close(ctx context.Context) error {
+	return s.verifier.Close(ctx)
+}
+
+// SetServing sets what the health service reports for the server and each
+// service: SERVING, or NOT_SERVING while a shutdown drains.
+func (s *Server) SetServing(serving bool) {
+	status := grpchealth.StatusNotServing
+	if serving {
+		status = grpchealth.StatusServing
+	}
+	s.health.SetStatus("", status)
+	for _, name := range serviceNames {
+		s.health.SetStatus(name, status)
+	}
+}
+
+// Handler returns the HTTP handler of every service, reflection and health.
+func (s *Server) Handler() http.Handler {
+	rpc := connect.NewServer(s.observe, s.authenticate, validate.NewServerInterceptor())
+	latchkeyv1connect.RegisterApiKeyServiceHandler(rpc, apiKeyHandler{s})
+	latchkeyv1connect.RegisterAuthServiceHandler(rpc, authHandler{s})
+	latchkeyv1connect.RegisterWorkspaceServiceHandler(rpc, workspaceHandler{s})
+	latchkeyv1connect.RegisterProfileServiceHandler(rpc, profileHandler{s})
+	latchkeyv1connect.RegisterAccountServiceHandler(rpc, accountHandler{s})
+	latchkeyv1connect.RegisterAuditServiceHandler(rpc, auditHandler{s})
+
+	mux := http.NewServeMux()
+	connecthttp.Mount(mux, rpc, connecthttp.WithReadMaxBytes(s.maxBytes),
+		// Small answers, Verify's above all, cost more to gzip than to send.
+		connecthttp.WithCompressMinBytes(4096))
+	reflector := grpcreflect.NewStaticReflector(serviceNames...)
+	mux.Handle(grpcreflect.NewHandlerV1(reflector))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	mux.Handle(grpchealth.NewHandler(s.health))
+
+	var handler http.Handler = http.MaxBytesHandler(mux, int64(s.maxBytes)+64<<10)
+	if len(s.corsOrigins) > 0 {
+		handler = cors.New(cors.Options{
+			AllowedOrigins: s.corsOrigins,
+			AllowedMethods: connectcors.AllowedMethods(),
+			AllowedHeaders: append(connectcors.AllowedHeaders(), "Authorization", "X-Api-Key", "X-Request-Id"),
+			ExposedHeaders: append(connectcors.ExposedHeaders(), "X-Request-Id"),
+			MaxAge:         7200,
+		}).Handler(handler)
+	}
+	return handler
+}
