@@ -1,0 +1,93 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/latchkey/latchkey/server"
+	"github.com/latchkey/latchkey/token"
+)
+
+// config is what `latchkey serve` runs with.
+type config struct {
+	addr            string
+	db              string
+	pepperFile      string
+	tokenPrefix     string
+	corsOrigins     []string
+	tlsCert         string
+	tlsKey          string
+	maxActiveKeys   int64
+	maxRequestBytes int
+	shutdownTimeout time.Duration
+	logFormat       string
+}
+
+// parseConfig reads flags, falling back to LATCHKEY_* environment
+// variables and then to the defaults.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	var c config
+	var cors string
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on")
+	fs.StringVar(&c.db, "db", "./latchkey.db", "SQLite database file")
+	fs.StringVar(&c.pepperFile, "pepper-file", "", "file holding the token pepper (default: beside the database, made 0600 on first start)")
+	fs.StringVar(&c.tokenPrefix, "token-prefix", server.DefaultTokenPrefix, "prefix of every token issued and accepted")
+	fs.StringVar(&cors, "cors-origins", "", "comma-separated browser origins allowed to call (default: none)")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (with --tls-key)")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (with --tls-cert)")
+	fs.Int64Var(&c.maxActiveKeys, "max-active-keys", server.DefaultMaxActiveKeys, "active keys per account, for accounts that set no limit")
+	fs.IntVar(&c.maxRequestBytes, "max-request-bytes", server.DefaultMaxRequestBytes, "largest request body accepted")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a shutdown waits for calls in flight")
+	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
+
+	// Environment first, so that flags given on the command line win.
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "LATCHKEY_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(name); v != "" {
+			if err := f.Value.Set(v); err != nil && envErr == nil {
+				envErr = fmt.Errorf("%s: %w", name, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return c, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	for _, o := range strings.Split(cors, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.corsOrigins = append(c.corsOrigins, o)
+		}
+	}
+	if c.pepperFile == "" {
+		c.pepperFile = filepath.Join(filepath.Dir(c.db), strings.TrimSuffix(filepath.Base(c.db), filepath.Ext(c.db))+".pepper")
+	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return c, errors.New("--tls-cert and --tls-key go together")
+	}
+	if err := token.ValidPrefix(c.tokenPrefix); err != nil {
+		return c, fmt.Errorf("--token-prefix: %w", err)
+	}
+	if c.maxActiveKeys <= 0 {
+		return c, errors.New("--max-active-keys must be positive")
+	}
+	if c.maxRequestBytes < 1024 {
+		return c, errors.New("--max-request-bytes must be at least 1024")
+	}
+	if c.logFormat != "json" && c.logFormat != "text" {
+		return c, errors.New("--log-format must be json or text")
+	}
+	return c, nil
+}

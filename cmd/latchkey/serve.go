@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/server"
+	"github.com/latchkey/latchkey/store/sqlite"
+	"github.com/latchkey/latchkey/token"
+)
+
+// pepperVersion is recorded with every hash, so that a later pepper
+// rotation can tell old hashes from new ones.
+const pepperVersion = 1
+
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg, err := parseConfig(args, os.Getenv, stderr)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg.logFormat, stderr)
+
+	pepper, err := loadPepper(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	hasher, err := token.NewHasher(pepper, pepperVersion)
+	if err != nil {
+		return err
+	}
+	store, err := sqlite.Open(ctx, cfg.db, sqlite.Options{CursorKey: derive(pepper, "latchkey page cursor v1")})
+	if err != nil {
+		return fmt.Errorf("open database %s: %w", cfg.db, err)
+	}
+	defer store.Close()
+	if err := store.CheckPepper(ctx, hasher.Fingerprint()); err != nil {
+		if latchkey.ErrorCode(err) == latchkey.CodeFailedPrecondition {
+			return fmt.Errorf("the pepper file %s is not the one the database %s was made with: restore the right one from backup; with this one no stored key can be verified", cfg.pepperFile, cfg.db)
+		}
+		return fmt.Errorf("check the pepper against %s: %w", cfg.db, err)
+	}
+
+	srv, err := server.New(server.Config{
+		Store:           store,
+		Hasher:          hasher,
+		TokenPrefix:     cfg.tokenPrefix,
+		MaxActiveKeys:   cfg.maxActiveKeys,
+		CORSOrigins:     cfg.corsOrigins,
+		MaxRequestBytes: cfg.maxRequestBytes,
+		Logger:          logger,
+	})
+	if err != nil {
+		return err
+	}
+	operatorToken, err := srv.Bootstrap(ctx)
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if operatorToken != "" {
+		// The one line the contract promises, on the first start only. It is
+		// written straight to stderr, never through the logger.
+		fmt.Fprintf(stderr, "operator key (shown once): %s\n", operatorToken)
+	}
+
+	listener, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	protocols.SetHTTP2(true)
+	protocols.SetUnencryptedHTTP2(true)
+	httpServer := &http.Server{
+		Handler:           srv.Handler(),
+		Protocols:         protocols,
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	srv.SetServing(true)
+	served := make(chan error, 1)
+	go func() {
+		if cfg.tlsCert != "" {
+			served <- httpServer.ServeTLS(listener, cfg.tlsCert, cfg.tlsKey)
+		} else {
+			served <- httpServer.Serve(listener)
+		}
+	}()
+	logger.Info("serving", "addr", listener.Addr().String(), "db", cfg.db, "tls", cfg.tlsCert != "")
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	// Drain: health says NOT_SERVING at once, calls in flight finish, new
+	// connections are refused.
+	logger.Info("shutting down")
+	srv.SetServing(false)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	defer cancel()
+	if err := httpServer.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	// Calls are done: write the last-used times still in memory.
+	if err := srv.Close(shutdownCtx); err != nil {
+		logger.Warn("writing last-used times at shutdown failed", "err", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// loadPepper reads the pepper file, creating it only when the database
+// holds no key: a new pepper would make every stored hash useless.
+func loadPepper(ctx context.Context, cfg config) ([]byte, error) {
+	if _, err := os.Stat(cfg.pepperFile); err == nil {
+		pepper, _, err := token.LoadOrCreatePepper(cfg.pepperFile, false)
+		return pepper, err
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	hasKeys, err := databaseHasKeys(ctx, cfg.db)
+	if err != nil {
+		return nil, err
+	}
+	if hasKeys {
+		return nil, fmt.Errorf("the database %s holds keys but the pepper file %s is missing: restore it from backup; without it no key can be verified", cfg.db, cfg.pepperFile)
+	}
+	pepper, _, err := token.LoadOrCreatePepper(cfg.pepperFile, true)
+	return pepper, err
+}
+
+// databaseHasKeys opens the database just to ask whether it holds keys. It
+// opens with a throw-away cursor key: no page token is made here.
+func databaseHasKeys(ctx context.Context, path string) (bool, error) {
+	store, err := sqlite.Open(ctx, path, sqlite.Options{CursorKey: []byte("unused: the database is only asked whether it has keys")})
+	if err != nil {
+		return false, fmt.Errorf("open database %s: %w", path, err)
+	}
+	defer store.Close()
+	return store.HasKeys(ctx)
+}
+
+// derive makes a purpose-bound key from the pepper, so the pepper itself
+// never keys anything but token hashes.
+func derive(pepper []byte, purpose string) []byte {
+	mac := hmac.New(sha256.New, pepper)
+	mac.Write([]byte(purpose))
+	return mac.Sum(nil)
+}
+
+func newLogger(format string, w io.Writer) *slog.Logger {
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, nil))
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}
