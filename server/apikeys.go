@@ -31,10 +31,6 @@ func (h apiKeyHandler) Issue(ctx context.Context, req *latchkeyv1.IssueRequest) 
 			return nil, err
 		}
 	}
-	quota, err := h.quota(ctx, p.AccountID())
-	if err != nil {
-		return nil, err
-	}
 	env := latchkey.Environment(spec.GetEnvironment())
 	if env == latchkey.EnvironmentUnspecified {
 		env = latchkey.EnvironmentLive
@@ -64,7 +60,9 @@ func (h apiKeyHandler) Issue(ctx context.Context, req *latchkeyv1.IssueRequest) 
 		Key:                 key,
 		Secret:              hash,
 		InitialWorkspaceIDs: req.GetInitialWorkspaceIds(),
-		MaxActiveKeys:       quota,
+		// The account's own limit, read in the store's transaction, comes
+		// before the server default.
+		DefaultMaxActiveKeys: h.maxActiveKeys,
 	})
 	if err != nil {
 		return nil, err
@@ -301,18 +299,6 @@ func (s *Server) checkGrantableWorkspace(ctx context.Context, p *auth.Principal,
 			"the caller is not granted the workspace %s and lacks workspaces:manage", workspaceID)
 	}
 	return nil
-}
-
-// quota resolves the account's active-key limit.
-func (s *Server) quota(ctx context.Context, accountID string) (int64, error) {
-	account, err := s.store.GetAccount(ctx, accountID)
-	if err != nil {
-		return 0, err
-	}
-	if account.MaxActiveKeys > 0 {
-		return account.MaxActiveKeys, nil
-	}
-	return s.maxActiveKeys, nil
 }
 
 // apiKeyProto renders a key with its creator's profile. creators, when

@@ -26,13 +26,8 @@ const activeKey = "revoke_time IS NULL AND (expire_time IS NULL OR expire_time >
 func (s *Store) IssueKey(ctx context.Context, actor latchkey.Actor, in latchkey.NewAPIKey) (latchkey.APIKey, error) {
 	var out latchkey.APIKey
 	err := s.write(ctx, func(ctx context.Context, tx *txn) error {
-		if err := accountExists(ctx, tx, in.Key.AccountID); err != nil {
+		if err := s.checkQuota(ctx, tx, in.Key.AccountID, in.DefaultMaxActiveKeys); err != nil {
 			return err
-		}
-		if in.MaxActiveKeys > 0 {
-			if err := s.checkQuota(ctx, tx, in.Key.AccountID, in.MaxActiveKeys); err != nil {
-				return err
-			}
 		}
 		profile, err := s.insertProfile(ctx, tx, latchkey.Profile{
 			Metadata: latchkey.Metadata{ID: latchkey.NewID(latchkey.PrefixProfile), AccountID: in.Key.AccountID, Name: in.Key.Name},
@@ -59,25 +54,39 @@ func (s *Store) IssueKey(ctx context.Context, actor latchkey.Actor, in latchkey.
 		if err := s.audit(ctx, tx, key.AccountID, actor, latchkey.ActionAPIKeyIssue, latchkey.Bare{ID: key.ID, Name: key.Name}); err != nil {
 			return err
 		}
+		// Without grants the key is returned as inserted; a grant changes
+		// the key's etag and preview, so then it is read back.
+		if len(in.InitialWorkspaceIDs) == 0 {
+			out = key
+			return nil
+		}
 		out, err = getKey(ctx, tx, key.AccountID, key.ID)
 		return err
 	})
 	return out, err
 }
 
-// checkQuota refuses a new key when the account's active keys reach max.
+// checkQuota refuses a new key when the account is missing or its active
+// keys reach its limit: its own max_active_keys, or else defaultMax.
 // Active keys are the unrevoked ones, counted by issue and revoke, less
 // those that expired; the expired ones are counted only near the limit.
-func (s *Store) checkQuota(ctx context.Context, tx *txn, accountID string, max int64) error {
-	var unrevoked int64
-	if err := tx.QueryRowContext(ctx, `SELECT unrevoked_keys FROM accounts WHERE id = ?`, accountID).Scan(&unrevoked); err != nil {
+func (s *Store) checkQuota(ctx context.Context, tx *txn, accountID string, defaultMax int64) error {
+	var unrevoked, max int64
+	err := tx.QueryRowContext(ctx, `SELECT unrevoked_keys, max_active_keys FROM accounts WHERE id = ?`, accountID).Scan(&unrevoked, &max)
+	if errors.Is(err, sql.ErrNoRows) {
+		return latchkey.NotFound("account", accountID)
+	}
+	if err != nil {
 		return err
 	}
-	if unrevoked < max {
+	if max <= 0 {
+		max = defaultMax
+	}
+	if max <= 0 || unrevoked < max {
 		return nil
 	}
 	var expired int64
-	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM api_keys WHERE account_id = ? AND revoke_time IS NULL
+	err = tx.QueryRowContext(ctx, `SELECT count(*) FROM api_keys WHERE account_id = ? AND revoke_time IS NULL
 		AND expire_time IS NOT NULL AND expire_time <= ?`, accountID, s.now().UnixNano()).Scan(&expired)
 	if err != nil {
 		return err

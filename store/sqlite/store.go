@@ -110,6 +110,10 @@ func dsn(path string, readOnly bool) string {
 	// FULL: WAL is fsynced at every commit, so an acknowledged write
 	// survives power loss, not only a process crash.
 	q.Add("_pragma", "synchronous(FULL)")
+	// The committer gives every write its own savepoint; SQLite keeps a
+	// savepoint's undo pages in a temporary file unless temp_store is
+	// MEMORY, and that file cost a write per page changed.
+	q.Add("_pragma", "temp_store(MEMORY)")
 	if readOnly {
 		q.Add("_pragma", "query_only(1)")
 	} else {

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -48,6 +49,20 @@ func testIssue(t *testing.T, open Opener) {
 	if len(events) != 1 || events[0].Action != latchkey.ActionAPIKeyIssue {
 		t.Fatalf("issue events = %+v", events)
 	}
+	wantSameKey(t, key, got)
+
+	t.Run("what Issue returns is what Get reads", func(t *testing.T) {
+		for name, grants := range map[string][]string{"no workspaces": nil, "one workspace": {ws[1].ID}} {
+			issued := f.issue(t, name, func(in *latchkey.NewAPIKey) {
+				in.Key.Labels = map[string]string{"team": "a"}
+				in.Key.ExpireTime = time.Now().Add(time.Hour)
+				in.InitialWorkspaceIDs = grants
+			})
+			read, err := f.store.GetKey(ctx, f.account.ID, issued.ID)
+			must(t, err)
+			wantSameKey(t, issued, read)
+		}
+	})
 
 	t.Run("a bad initial workspace leaves nothing written", func(t *testing.T) {
 		archived := f.workspace(t, "gone")
@@ -81,7 +96,7 @@ func testIssue(t *testing.T, open Opener) {
 func testQuota(t *testing.T, open Opener) {
 	f := newFixture(t, open)
 	ctx := t.Context()
-	limit := func(in *latchkey.NewAPIKey) { in.MaxActiveKeys = 3 } // the system key counts
+	limit := func(in *latchkey.NewAPIKey) { in.DefaultMaxActiveKeys = 3 } // the system key counts
 	a := f.issue(t, "a", limit)
 	f.issue(t, "b", limit)
 	before := f.counts(t)
@@ -105,6 +120,20 @@ func testQuota(t *testing.T, open Opener) {
 	wantCode(t, err, latchkey.CodeResourceExhausted)
 	time.Sleep(expiry)
 	g.issue(t, "c", limit)
+
+	t.Run("the account's own limit comes before the default", func(t *testing.T) {
+		in := newAccount("small")
+		in.MaxActiveKeys = 2 // its system key and one more
+		small, _, err := f.store.CreateAccount(ctx, f.actor, in)
+		must(t, err)
+		key := func(name string) latchkey.NewAPIKey {
+			return f.newKey(name, func(in *latchkey.NewAPIKey) { in.Key.AccountID = small.ID })
+		}
+		_, err = f.store.IssueKey(ctx, f.actor, key("one"))
+		must(t, err)
+		_, err = f.store.IssueKey(ctx, f.actor, key("two"))
+		wantCode(t, err, latchkey.CodeResourceExhausted)
+	})
 }
 
 func testUpdateKey(t *testing.T, open Opener) {
@@ -165,6 +194,27 @@ func testUpdateKey(t *testing.T, open Opener) {
 		_, err = f.store.UpdateKey(ctx, f.actor, latchkey.KeyUpdate{AccountID: f.account.ID, ID: r.ID, Paths: []string{"spec.description"}})
 		wantCode(t, err, latchkey.CodeFailedPrecondition)
 	})
+}
+
+// wantSameKey fails unless got and want hold the same key, with times
+// compared as instants.
+func wantSameKey(t *testing.T, got, want latchkey.APIKey) {
+	t.Helper()
+	norm := func(k latchkey.APIKey) string {
+		for _, tm := range []*time.Time{&k.CreateTime, &k.UpdateTime, &k.ExpireTime, &k.LastUsedTime,
+			&k.RotateTime, &k.PreviousTokenExpireTime, &k.RevokeTime} {
+			if !tm.IsZero() {
+				*tm = tm.UTC().Round(0)
+			}
+		}
+		if len(k.Labels) == 0 {
+			k.Labels = nil
+		}
+		return fmt.Sprintf("%+v", k)
+	}
+	if g, w := norm(got), norm(want); g != w {
+		t.Fatalf("key\n got %s\nwant %s", g, w)
+	}
 }
 
 func testRotate(t *testing.T, open Opener) {

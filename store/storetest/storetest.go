@@ -100,8 +100,8 @@ func (f *fixture) newKey(name string, opts ...func(*latchkey.NewAPIKey)) latchke
 			CreatedBy:   f.system.ProfileID,
 			TokenPrefix: "lk_live_01ABCDEF",
 		},
-		Secret:        newSecret(),
-		MaxActiveKeys: 1000,
+		Secret:               newSecret(),
+		DefaultMaxActiveKeys: 1000,
 	}
 	for _, o := range opts {
 		o(&in)
