@@ -39,6 +39,7 @@ type fixture struct {
 	hasher   *token.Hasher
 	actor    latchkey.Actor
 	account  string
+	path     string // the database file
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -46,7 +47,8 @@ func newFixture(t testing.TB) *fixture {
 }
 
 func newFixtureWith(t testing.TB, opts auth.VerifierOptions) *fixture {
-	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "latchkey.db"), sqlite.Options{CursorKey: []byte("k")})
+	path := filepath.Join(t.TempDir(), "latchkey.db")
+	s, err := sqlite.Open(context.Background(), path, sqlite.Options{CursorKey: []byte("k")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +60,7 @@ func newFixtureWith(t testing.TB, opts auth.VerifierOptions) *fixture {
 	cs := &countingStore{Store: s, held: make(chan struct{}, 1)}
 	v := auth.NewVerifier(cs, hasher, "lk", opts)
 	t.Cleanup(func() { v.Close(context.Background()) })
-	f := &fixture{store: cs, verifier: v, hasher: hasher}
+	f := &fixture{store: cs, verifier: v, hasher: hasher, path: path}
 	_, sys := f.newKey(t, "system")
 	account, system, err := s.Bootstrap(context.Background(), latchkey.NewAccount{Name: "op", SystemKey: sys})
 	if err != nil {
@@ -81,7 +83,7 @@ func (f *fixture) newKey(t testing.TB, name string) (string, latchkey.NewAPIKey)
 			Metadata:    latchkey.Metadata{ID: id, AccountID: f.account, Name: name},
 			Permissions: []string{"invoices:read"}, Environment: latchkey.EnvironmentLive, TokenPrefix: tok.DisplayPrefix(),
 		},
-		Secret: f.hasher.Hash(tok.Secret()), MaxActiveKeys: 100_000,
+		Secret: f.hasher.Hash(tok.Secret()), DefaultMaxActiveKeys: 100_000,
 	}
 }
 

@@ -308,7 +308,7 @@ func (s *Server) apiKeyProto(ctx context.Context, k latchkey.APIKey, creators ma
 	if !cached && k.CreatedBy != "" {
 		// The creator may be gone or in another account (the operator made
 		// a system key); the key is shown without it rather than failing.
-		if prof, err := s.store.GetProfile(ctx, k.AccountID, k.CreatedBy); err == nil {
+		if prof, err := s.creators.get(ctx, k.AccountID, k.CreatedBy); err == nil {
 			createdBy = toProfileProto(prof)
 		}
 		if creators != nil {

@@ -61,6 +61,7 @@ type Server struct {
 	logger        *slog.Logger
 	now           func() time.Time
 	health        *grpchealth.StaticChecker
+	creators      *creators
 }
 
 // New returns a Server for cfg.
@@ -96,6 +97,7 @@ func New(cfg Config) (*Server, error) {
 		logger:        cfg.Logger,
 		now:           cfg.Now,
 		health:        grpchealth.NewStaticChecker(serviceNames...),
+		creators:      newCreators(cfg.Store),
 	}, nil
 }
 
