@@ -238,6 +238,7 @@ func runPhase(ctx context.Context, progress io.Writer, name string, clients []*b
 	tick := time.NewTicker(time.Second)
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
+	fmt.Fprintf(progress, "\r%-16s starting", name)
 loop:
 	for {
 		select {
