@@ -6,6 +6,7 @@
 package server
 
 import (
+	"buf.build/go/protovalidate"
 	"context"
 	"errors"
 	"log/slog"
@@ -62,6 +63,7 @@ type Server struct {
 	now           func() time.Time
 	health        *grpchealth.StaticChecker
 	creators      *creators
+	validator     *warmValidator
 }
 
 // New returns a Server for cfg.
@@ -98,6 +100,7 @@ func New(cfg Config) (*Server, error) {
 		now:           cfg.Now,
 		health:        grpchealth.NewStaticChecker(serviceNames...),
 		creators:      newCreators(cfg.Store),
+		validator:     newWarmValidator(protovalidate.GlobalValidator),
 	}, nil
 }
 
@@ -132,7 +135,7 @@ func (s *Server) SetServing(serving bool) {
 
 // Handler returns the HTTP handler of every service, reflection and health.
 func (s *Server) Handler() http.Handler {
-	rpc := connect.NewServer(s.observe, s.authenticate, validate.NewServerInterceptor())
+	rpc := connect.NewServer(s.observe, s.authenticate, validate.NewServerInterceptor(validate.WithValidator(s.validator)))
 	latchkeyv1connect.RegisterApiKeyServiceHandler(rpc, apiKeyHandler{s})
 	latchkeyv1connect.RegisterAuthServiceHandler(rpc, authHandler{s})
 	latchkeyv1connect.RegisterWorkspaceServiceHandler(rpc, workspaceHandler{s})
