@@ -25,6 +25,7 @@ type config struct {
 	maxActiveKeys   int64
 	maxRequestBytes int
 	shutdownTimeout time.Duration
+	drainDelay      time.Duration
 	logFormat       string
 }
 
@@ -45,6 +46,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.Int64Var(&c.maxActiveKeys, "max-active-keys", server.DefaultMaxActiveKeys, "active keys per account, for accounts that set no limit")
 	fs.IntVar(&c.maxRequestBytes, "max-request-bytes", server.DefaultMaxRequestBytes, "largest request body accepted")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a shutdown waits for calls in flight")
+	fs.DurationVar(&c.drainDelay, "drain-delay", 0, "how long a shutdown keeps answering, with health NOT_SERVING, before it stops taking calls")
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
 
 	// Environment first, so that flags given on the command line win.

@@ -105,10 +105,18 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	case <-ctx.Done():
 	}
-	// Drain: health says NOT_SERVING at once, calls in flight finish, new
-	// connections are refused.
-	logger.Info("shutting down")
+	// Drain: health says NOT_SERVING at once and the server keeps answering
+	// for the drain delay, so that load balancers see it and move traffic
+	// away; then new connections are refused and calls in flight finish.
+	logger.Info("shutting down", "drain_delay", cfg.drainDelay)
 	srv.SetServing(false)
+	if cfg.drainDelay > 0 {
+		select {
+		case <-time.After(cfg.drainDelay):
+		case err := <-served:
+			return err
+		}
+	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
 	if err := httpServer.Shutdown(shutdownCtx); err != nil {

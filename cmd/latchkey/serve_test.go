@@ -43,6 +43,8 @@ type started struct {
 	addr   string
 	stderr *lockedBuffer
 	stop   func() error
+	// shutdown starts a graceful stop, as SIGTERM does, without waiting.
+	shutdown func()
 }
 
 func startServe(t *testing.T, args ...string) started {
@@ -56,7 +58,7 @@ func startServe(t *testing.T, args ...string) started {
 		for _, line := range strings.Split(stderr.String(), "\n") {
 			var entry struct{ Msg, Addr string }
 			if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "serving" {
-				return started{addr: entry.Addr, stderr: stderr, stop: func() error { cancel(); return <-done }}
+				return started{addr: entry.Addr, stderr: stderr, stop: func() error { cancel(); return <-done }, shutdown: cancel}
 			}
 		}
 		select {
