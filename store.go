@@ -55,8 +55,9 @@ type Store interface {
 	// IssueKey stores a key, its own profile (type API_KEY), its initial
 	// grants and its audit event together, refusing with
 	// CodeResourceExhausted when the account's active keys would exceed
-	// in.MaxActiveKeys. The caller chooses in.Key.ID because the token
-	// carries it.
+	// its quota: the account's own max_active_keys, read in the same
+	// transaction, or else in.DefaultMaxActiveKeys. The caller chooses
+	// in.Key.ID because the token carries it.
 	IssueKey(ctx context.Context, actor Actor, in NewAPIKey) (APIKey, error)
 	GetKey(ctx context.Context, accountID, id string) (APIKey, error)
 	ListKeys(ctx context.Context, q KeyQuery) (Page[APIKey], error)
@@ -98,9 +99,9 @@ type NewAPIKey struct {
 	Key                 APIKey
 	Secret              SecretHash
 	InitialWorkspaceIDs []string
-	// MaxActiveKeys is the quota to enforce, already resolved from the
-	// account's setting and the server default.
-	MaxActiveKeys int64
+	// DefaultMaxActiveKeys is the quota of an account that sets none;
+	// zero with no account setting means no quota.
+	DefaultMaxActiveKeys int64
 }
 
 // KeyUpdate changes the fields of a key named in Paths (proto field mask

@@ -73,6 +73,25 @@ func startServe(t *testing.T, args ...string) started {
 	return started{}
 }
 
+// client: connect-go
+// newAuthClient returns a Connect client of AuthService at baseURL that
+// presents apiKey on every call. The other services' clients are made the
+// same way, from the generated latchkeyv1connect package.
+func newAuthClient(baseURL, apiKey string) latchkeyv1connect.AuthServiceClient {
+	withKey := func(next connect.ClientFunc) connect.ClientFunc {
+		return func(ctx context.Context, spec connect.Spec) (connect.ClientStream, error) {
+			if info, ok := connect.CallInfoForClientContext(ctx); ok {
+				info.RequestHeader().Set("Authorization", "Bearer "+apiKey)
+			}
+			return next(ctx, spec)
+		}
+	}
+	return latchkeyv1connect.NewAuthServiceClient(connect.NewClient(
+		connecthttp.NewTransport(http.DefaultClient, baseURL), withKey))
+}
+
+// end client: connect-go
+
 var operatorLine = regexp.MustCompile(`(?m)^operator key \(shown once\): (lk_live_\S+)$`)
 
 func TestServe(t *testing.T) {
@@ -84,16 +103,7 @@ func TestServe(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no operator line on first start:\n%s", first.stderr)
 	}
-	client := latchkeyv1connect.NewAuthServiceClient(connect.NewClient(
-		connecthttp.NewTransport(http.DefaultClient, "http://"+first.addr),
-		func(next connect.ClientFunc) connect.ClientFunc {
-			return func(ctx context.Context, spec connect.Spec) (connect.ClientStream, error) {
-				info, _ := connect.CallInfoForClientContext(ctx)
-				info.RequestHeader().Set("Authorization", "Bearer "+m[1])
-				return next(ctx, spec)
-			}
-		},
-	))
+	client := newAuthClient("http://"+first.addr, m[1])
 	who, err := client.WhoAmI(t.Context(), &latchkeyv1.WhoAmIRequest{})
 	if err != nil || !who.GetAccount().GetSpec().GetOperator() {
 		t.Fatalf("WhoAmI with the operator key = %v, %v", who, err)
