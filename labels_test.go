@@ -2,6 +2,7 @@ package latchkey_test
 
 import (
 	"maps"
+	"strings"
 	"testing"
 
 	"github.com/latchkey/latchkey"
@@ -21,4 +22,29 @@ func TestParseLabelSelector(t *testing.T) {
 			t.Errorf("ParseLabelSelector(%q) error = %v, want invalid", bad, err)
 		}
 	}
+}
+
+// FuzzParseLabelSelector checks that the parser never panics, accepts only
+// valid pairs, and reads back what it accepted when printed again.
+func FuzzParseLabelSelector(f *testing.F) {
+	for _, s := range []string{"", "env=prod", "env=prod,team=ai", "a=b,a=c", "=", "env=prod,", "x=" + strings.Repeat("a", 64)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		sel, err := latchkey.ParseLabelSelector(s)
+		if err != nil {
+			return
+		}
+		var pairs []string
+		for k, v := range sel {
+			if !latchkey.ValidLabel(k) || !latchkey.ValidLabel(v) {
+				t.Fatalf("ParseLabelSelector(%q) accepted %q=%q", s, k, v)
+			}
+			pairs = append(pairs, k+"="+v)
+		}
+		again, err := latchkey.ParseLabelSelector(strings.Join(pairs, ","))
+		if err != nil || !maps.Equal(again, sel) {
+			t.Fatalf("%q parsed to %v, printed and parsed again to %v, %v", s, sel, again, err)
+		}
+	})
 }

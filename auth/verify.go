@@ -264,8 +264,13 @@ func ParseCIDR(s string) (netip.Prefix, error) {
 	if err != nil {
 		return netip.Prefix{}, err
 	}
-	if prefix.Addr().Is4In6() && prefix.Bits() >= 96 {
-		return netip.PrefixFrom(prefix.Addr().Unmap(), prefix.Bits()-96), nil
+	if prefix.Addr().Is4In6() {
+		if prefix.Bits() >= 96 {
+			return netip.PrefixFrom(prefix.Addr().Unmap(), prefix.Bits()-96), nil
+		}
+		// Shorter than the mapped range, it is an IPv6 network that only
+		// looks like IPv4 (::ffff:0.0.0.0/0 is all of IPv6): say so.
+		return prefix.Masked(), nil
 	}
 	return prefix, nil
 }
