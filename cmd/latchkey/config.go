@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"time"
@@ -27,6 +28,7 @@ type config struct {
 	shutdownTimeout time.Duration
 	drainDelay      time.Duration
 	logFormat       string
+	logLevel        slog.Level
 }
 
 // parseConfig reads flags, falling back to LATCHKEY_* environment
@@ -48,6 +50,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a shutdown waits for calls in flight")
 	fs.DurationVar(&c.drainDelay, "drain-delay", 0, "how long a shutdown keeps answering, with health NOT_SERVING, before it stops taking calls")
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
+	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "least level logged: debug (every call), info, warn or error")
 
 	// Environment first, so that flags given on the command line win.
 	var envErr error

@@ -29,7 +29,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg.logFormat, stderr)
+	logger := newLogger(cfg.logFormat, cfg.logLevel, stderr)
 
 	pepper, err := loadPepper(ctx, cfg)
 	if err != nil {
@@ -172,9 +172,10 @@ func derive(pepper []byte, purpose string) []byte {
 	return mac.Sum(nil)
 }
 
-func newLogger(format string, w io.Writer) *slog.Logger {
+func newLogger(format string, level slog.Level, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, nil))
+		return slog.New(slog.NewTextHandler(w, opts))
 	}
-	return slog.New(slog.NewJSONHandler(w, nil))
+	return slog.New(slog.NewJSONHandler(w, opts))
 }
