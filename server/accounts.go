@@ -3,8 +3,6 @@ package server
 import (
 	"context"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/auth"
 	latchkeyv1 "github.com/latchkey/latchkey/gen/latchkey/v1"
@@ -30,9 +28,7 @@ func (h accountHandler) CreateAccount(ctx context.Context, req *latchkeyv1.Creat
 	if err != nil {
 		return nil, err
 	}
-	out := h.apiKeyProto(ctx, system, nil)
-	out.Spec.Token = proto.String(tok.Reveal())
-	return &latchkeyv1.CreateAccountResponse{Account: toAccountProto(account), SystemApiKey: out}, nil
+	return &latchkeyv1.CreateAccountResponse{Account: toAccountProto(account), SystemApiKey: h.apiKeyWithToken(ctx, system, tok)}, nil
 }
 
 func (h accountHandler) GetAccount(ctx context.Context, req *latchkeyv1.GetAccountRequest) (*latchkeyv1.GetAccountResponse, error) {

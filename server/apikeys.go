@@ -10,6 +10,7 @@ import (
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/auth"
 	latchkeyv1 "github.com/latchkey/latchkey/gen/latchkey/v1"
+	"github.com/latchkey/latchkey/token"
 )
 
 // apiKeyHandler serves latchkey.v1.ApiKeyService. The permission each
@@ -67,9 +68,7 @@ func (h apiKeyHandler) Issue(ctx context.Context, req *latchkeyv1.IssueRequest) 
 	if err != nil {
 		return nil, err
 	}
-	out := h.apiKeyProto(ctx, issued, nil)
-	out.Spec.Token = proto.String(tok.Reveal())
-	return &latchkeyv1.IssueResponse{ApiKey: out}, nil
+	return &latchkeyv1.IssueResponse{ApiKey: h.apiKeyWithToken(ctx, issued, tok)}, nil
 }
 
 func (h apiKeyHandler) Get(ctx context.Context, req *latchkeyv1.GetRequest) (*latchkeyv1.GetResponse, error) {
@@ -179,9 +178,7 @@ func (h apiKeyHandler) Rotate(ctx context.Context, req *latchkeyv1.RotateRequest
 	if err != nil {
 		return nil, err
 	}
-	out := h.apiKeyProto(ctx, key, nil)
-	out.Spec.Token = proto.String(tok.Reveal())
-	return &latchkeyv1.RotateResponse{ApiKey: out}, nil
+	return &latchkeyv1.RotateResponse{ApiKey: h.apiKeyWithToken(ctx, key, tok)}, nil
 }
 
 func (h apiKeyHandler) Revoke(ctx context.Context, req *latchkeyv1.RevokeRequest) (*latchkeyv1.RevokeResponse, error) {
@@ -299,6 +296,14 @@ func (s *Server) checkGrantableWorkspace(ctx context.Context, p *auth.Principal,
 			"the caller is not granted the workspace %s and lacks workspaces:manage", workspaceID)
 	}
 	return nil
+}
+
+// apiKeyWithToken renders a key with its token: the one place a token
+// leaves the server, for the answers of CreateAccount, Issue and Rotate.
+func (s *Server) apiKeyWithToken(ctx context.Context, k latchkey.APIKey, tok token.Token) *latchkeyv1.ApiKey {
+	out := s.apiKeyProto(ctx, k, nil)
+	out.Spec.Token = proto.String(tok.Reveal())
+	return out
 }
 
 // apiKeyProto renders a key with its creator's profile. creators, when
