@@ -151,7 +151,14 @@ type tenant struct {
 
 func (e *env) newTenant(name string) tenant {
 	e.t.Helper()
-	res, err := e.as(e.operator).accounts.CreateAccount(e.t.Context(), &latchkeyv1.CreateAccountRequest{Name: name})
+	return e.newTenantWithLimit(name, 0)
+}
+
+// newTenantWithLimit makes a tenant allowed maxActiveKeys keys (0 for the
+// server default).
+func (e *env) newTenantWithLimit(name string, maxActiveKeys int64) tenant {
+	e.t.Helper()
+	res, err := e.as(e.operator).accounts.CreateAccount(e.t.Context(), &latchkeyv1.CreateAccountRequest{Name: name, MaxActiveKeys: maxActiveKeys})
 	if err != nil {
 		e.t.Fatalf("CreateAccount: %v", err)
 	}

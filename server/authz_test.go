@@ -1,0 +1,347 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect/v2"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/latchkey/latchkey/auth"
+	latchkeyv1 "github.com/latchkey/latchkey/gen/latchkey/v1"
+	"github.com/latchkey/latchkey/gen/latchkey/v1/latchkeyv1connect"
+)
+
+// succeeds is the expected outcome of a call that must not fail.
+const succeeds connect.Code = 0
+
+// fixture is what one matrix row acts on: resources of the row's home
+// account, made fresh for the row so that a write cannot disturb another.
+type fixture struct {
+	account   string
+	key       string
+	token     string
+	workspace string
+	profile   string
+}
+
+// authzRule is one method's row of the authorization matrix.
+type authzRule struct {
+	// perm is the permission the method needs; "" lets any key call it.
+	perm string
+	// also lists what else a caller needs for the call to succeed, under
+	// the no-escalation rules (granting a workspace needs workspaces:manage).
+	also []string
+	// operator marks methods whose home is the operator account.
+	operator bool
+	// otherAccount is the outcome for a key of another account that holds
+	// every needed permission: NOT_FOUND for another account's resources,
+	// success where the call only reaches the caller's own account.
+	otherAccount connect.Code
+	call         func(ctx context.Context, c clients, fx fixture) error
+}
+
+// authzTable is the one table the matrix is built from. A method of any
+// latchkey.v1 service missing from it fails TestAuthorizationMatrix.
+var authzTable = map[string]authzRule{
+	latchkeyv1connect.ApiKeyServiceIssueProcedure: {perm: auth.APIKeysManage, call: func(ctx context.Context, c clients, _ fixture) error {
+		_, err := c.keys.Issue(ctx, &latchkeyv1.IssueRequest{Metadata: &latchkeyv1.AccountResourceMetadata{Name: "matrix"}})
+		return err
+	}},
+	latchkeyv1connect.ApiKeyServiceGetProcedure: {perm: auth.APIKeysRead, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
+		_, err := c.keys.Get(ctx, &latchkeyv1.GetRequest{Id: fx.key})
+		return err
+	}},
+	latchkeyv1connect.ApiKeyServiceListProcedure: {perm: auth.APIKeysRead, call: func(ctx context.Context, c clients, _ fixture) error {
+		_, err := c.keys.List(ctx, &latchkeyv1.ListRequest{})
+		return err
+	}},
+	latchkeyv1connect.ApiKeyServiceUpdateProcedure: {perm: auth.APIKeysManage, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
+		_, err := c.keys.Update(ctx, &latchkeyv1.UpdateRequest{
+			Id:         fx.key,
+			Spec:       &latchkeyv1.ApiKeySpec{Description: "changed"},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"spec.description"}},
+		})
+		return err
+	}},
+	latchkeyv1connect.ApiKeyServiceRotateProcedure: {perm: auth.APIKeysManage, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
+		_, err := c.keys.Rotate(ctx, &latchkeyv1.RotateRequest{Id: fx.key})
+		return err
+	}},
+	latchkeyv1connect.ApiKeyServiceRevokeProcedure: {perm: auth.APIKeysManage, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
+		_, err := c.keys.Revoke(ctx, &latchkeyv1.RevokeRequest{Id: fx.key})
+		return err
+	}},
+	latchkeyv1connect.ApiKeyServiceGrantWorkspaceProcedure: {perm: auth.APIKeysManage, also: []string{auth.WorkspacesManage}, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
+		_, err := c.keys.GrantWorkspace(ctx, &latchkeyv1.GrantWorkspaceRequest{Id: fx.key, WorkspaceId: fx.workspace})
+		return err
+	}},
+	latchkeyv1connect.ApiKeyServiceRevokeWorkspaceProcedure: {perm: auth.APIKeysManage, also: []string{auth.WorkspacesManage}, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
+		_, err := c.keys.RevokeWorkspace(ctx, &latchkeyv1.RevokeWorkspaceRequest{Id: fx.key, WorkspaceId: fx.workspace})
+		return err
+	}},
+	latchkeyv1connect.ApiKeyServiceListGrantedWorkspacesProcedure: {perm: auth.APIKeysRead, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
+		_, err := c.keys.ListGrantedWorkspaces(ctx, &latchkeyv1.ListGrantedWorkspacesRequest{Id: fx.key})
+		return err
+	}},
+
+	// Verify answers in its body; a verdict other than valid is reported
+	// as NOT_FOUND so the table can say what another account sees.
+	latchkeyv1connect.AuthServiceVerifyProcedure: {perm: auth.APIKeysVerify, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
+		res, err := c.auth.Verify(ctx, &latchkeyv1.VerifyRequest{Token: fx.token})
+		if err == nil && !res.GetValid() {
+			return connect.NewError(connect.CodeNotFound, "verdict "+res.GetCode().String())
+		}
+		return err
+	}},
+	latchkeyv1connect.AuthServiceWhoAmIProcedure: {call: func(ctx context.Context, c clients, _ fixture) error {
+		_, err := c.auth.WhoAmI(ctx, &latchkeyv1.WhoAmIRequest{})
+		return err
+	}},
+
+	latchkeyv1connect.WorkspaceServiceCreateWorkspaceProcedure: {perm: auth.WorkspacesManage, call: func(ctx context.Context, c clients, _ fixture) error {
+		_, err := c.workspaces.CreateWorkspace(ctx, &latchkeyv1.CreateWorkspaceRequest{Metadata: &latchkeyv1.AccountResourceMetadata{Name: "matrix"}})
+		return err
+	}},
+	latchkeyv1connect.WorkspaceServiceGetWorkspaceProcedure: {perm: auth.WorkspacesRead, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
+		_, err := c.workspaces.GetWorkspace(ctx, &latchkeyv1.GetWorkspaceRequest{Id: fx.workspace})
+		return err
+	}},
+	latchkeyv1connect.WorkspaceServiceListWorkspacesProcedure: {perm: auth.WorkspacesRead, call: func(ctx context.Context, c clients, _ fixture) error {
+		_, err := c.workspaces.ListWorkspaces(ctx, &latchkeyv1.ListWorkspacesRequest{})
+		return err
+	}},
+	latchkeyv1connect.WorkspaceServiceUpdateWorkspaceProcedure: {perm: auth.WorkspacesManage, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
+		_, err := c.workspaces.UpdateWorkspace(ctx, &latchkeyv1.UpdateWorkspaceRequest{
+			Id:         fx.workspace,
+			Spec:       &latchkeyv1.WorkspaceSpec{Description: "changed"},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"spec.description"}},
+		})
+		return err
+	}},
+	latchkeyv1connect.WorkspaceServiceArchiveWorkspaceProcedure: {perm: auth.WorkspacesManage, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
+		_, err := c.workspaces.ArchiveWorkspace(ctx, &latchkeyv1.ArchiveWorkspaceRequest{Id: fx.workspace})
+		return err
+	}},
+
+	latchkeyv1connect.ProfileServiceCreateProfileProcedure: {perm: auth.ProfilesManage, call: func(ctx context.Context, c clients, _ fixture) error {
+		_, err := c.profiles.CreateProfile(ctx, &latchkeyv1.CreateProfileRequest{
+			Metadata: &latchkeyv1.AccountResourceMetadata{Name: "matrix"},
+			Spec:     &latchkeyv1.ProfileSpec{Email: "matrix@example.com"},
+		})
+		return err
+	}},
+	latchkeyv1connect.ProfileServiceGetProfileProcedure: {perm: auth.ProfilesRead, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
+		_, err := c.profiles.GetProfile(ctx, &latchkeyv1.GetProfileRequest{Id: fx.profile})
+		return err
+	}},
+	latchkeyv1connect.ProfileServiceListProfilesProcedure: {perm: auth.ProfilesRead, call: func(ctx context.Context, c clients, _ fixture) error {
+		_, err := c.profiles.ListProfiles(ctx, &latchkeyv1.ListProfilesRequest{})
+		return err
+	}},
+	latchkeyv1connect.ProfileServiceGrantProfileWorkspaceProcedure: {perm: auth.ProfilesManage, also: []string{auth.WorkspacesManage}, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
+		_, err := c.profiles.GrantProfileWorkspace(ctx, &latchkeyv1.GrantProfileWorkspaceRequest{Id: fx.profile, WorkspaceId: fx.workspace})
+		return err
+	}},
+	latchkeyv1connect.ProfileServiceRevokeProfileWorkspaceProcedure: {perm: auth.ProfilesManage, also: []string{auth.WorkspacesManage}, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
+		_, err := c.profiles.RevokeProfileWorkspace(ctx, &latchkeyv1.RevokeProfileWorkspaceRequest{Id: fx.profile, WorkspaceId: fx.workspace})
+		return err
+	}},
+	latchkeyv1connect.ProfileServiceListProfileWorkspacesProcedure: {perm: auth.ProfilesRead, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
+		_, err := c.profiles.ListProfileWorkspaces(ctx, &latchkeyv1.ListProfileWorkspacesRequest{Id: fx.profile})
+		return err
+	}},
+
+	// Tenants can never hold accounts:manage, so another account is
+	// refused outright.
+	latchkeyv1connect.AccountServiceCreateAccountProcedure: {perm: auth.AccountsManage, operator: true, otherAccount: connect.CodePermissionDenied, call: func(ctx context.Context, c clients, _ fixture) error {
+		_, err := c.accounts.CreateAccount(ctx, &latchkeyv1.CreateAccountRequest{Name: "matrix"})
+		return err
+	}},
+	latchkeyv1connect.AccountServiceListAccountsProcedure: {perm: auth.AccountsManage, operator: true, otherAccount: connect.CodePermissionDenied, call: func(ctx context.Context, c clients, _ fixture) error {
+		_, err := c.accounts.ListAccounts(ctx, &latchkeyv1.ListAccountsRequest{})
+		return err
+	}},
+	latchkeyv1connect.AccountServiceGetAccountProcedure: {otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
+		_, err := c.accounts.GetAccount(ctx, &latchkeyv1.GetAccountRequest{Id: fx.account})
+		return err
+	}},
+
+	latchkeyv1connect.AuditServiceListAuditEventsProcedure: {perm: auth.AuditRead, call: func(ctx context.Context, c clients, fx fixture) error {
+		_, err := c.audit.ListAuditEvents(ctx, &latchkeyv1.ListAuditEventsRequest{TargetId: fx.key})
+		return err
+	}},
+}
+
+// tenantPermissions are all permissions of Latchkey's own methods that a
+// tenant's key can hold.
+var tenantPermissions = []string{
+	auth.APIKeysRead, auth.APIKeysManage, auth.APIKeysVerify,
+	auth.WorkspacesRead, auth.WorkspacesManage,
+	auth.ProfilesRead, auth.ProfilesManage,
+	auth.AuditRead,
+}
+
+// TestAuthorizationMatrix calls every RPC with every kind of credential:
+// none, malformed, unknown, revoked, expired, another account's, one
+// lacking the permission and one holding it.
+func TestAuthorizationMatrix(t *testing.T) {
+	t.Run("every method is in the table", func(t *testing.T) {
+		seen := 0
+		protoregistry.GlobalFiles.RangeFilesByPackage("latchkey.v1", func(fd protoreflect.FileDescriptor) bool {
+			for i := range fd.Services().Len() {
+				svc := fd.Services().Get(i)
+				for j := range svc.Methods().Len() {
+					procedure := fmt.Sprintf("/%s/%s", svc.FullName(), svc.Methods().Get(j).Name())
+					if _, ok := authzTable[procedure]; !ok {
+						t.Errorf("%s is missing from authzTable", procedure)
+					}
+					seen++
+				}
+			}
+			return true
+		})
+		if seen != len(authzTable) {
+			t.Errorf("the services have %d methods, the table %d rows", seen, len(authzTable))
+		}
+	})
+
+	e := newEnv(t)
+	home := e.newTenantWithLimit("home", 1000)
+	other := e.newTenantWithLimit("other", 1000)
+	operator := tenant{c: e.as(e.operator)}
+	who, err := operator.c.auth.WhoAmI(t.Context(), &latchkeyv1.WhoAmIRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	operator.account = who.GetAccount()
+
+	// keys memoizes a key per account and permission set: many rows share
+	// the same caller.
+	keys := map[string]string{}
+	keyWith := func(tn tenant, perms []string) string {
+		t.Helper()
+		perms = slices.Compact(slices.Sorted(slices.Values(perms)))
+		id := tn.account.GetMetadata().GetId() + "|" + strings.Join(perms, ",")
+		if tok, ok := keys[id]; ok {
+			return tok
+		}
+		_, tok := tn.issue(t, &latchkeyv1.IssueRequest{Spec: &latchkeyv1.ApiKeySpec{Permissions: perms}})
+		keys[id] = tok
+		return tok
+	}
+	lacking := func(need string) []string {
+		var out []string
+		for _, p := range tenantPermissions {
+			if need != "" && !auth.Allows([]string{p}, need) {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+
+	revoked, revokedTok := home.issue(t, &latchkeyv1.IssueRequest{})
+	if _, err := home.c.keys.Revoke(t.Context(), &latchkeyv1.RevokeRequest{Id: revoked.GetMetadata().GetId()}); err != nil {
+		t.Fatal(err)
+	}
+	_, expiredTok := home.issue(t, &latchkeyv1.IssueRequest{Spec: &latchkeyv1.ApiKeySpec{ExpireTime: timestamppb.New(e.clock.Now().Add(time.Hour))}})
+	malformed := []byte(home.system)
+	malformed[len(malformed)-10] ^= 1 // breaks the checksum
+
+	procedures := make([]string, 0, len(authzTable))
+	for p := range authzTable {
+		procedures = append(procedures, p)
+	}
+	slices.Sort(procedures)
+	for _, procedure := range procedures {
+		rule := authzTable[procedure]
+		t.Run(strings.TrimPrefix(procedure, "/latchkey.v1."), func(t *testing.T) {
+			owner := home
+			if rule.operator {
+				owner = operator
+			}
+			fx := newFixture(t, home)
+			if rule.operator {
+				fx.account = operator.account.GetMetadata().GetId()
+			}
+			holds := append([]string{rule.perm}, rule.also...)
+			if rule.perm == "" {
+				holds = nil
+			}
+			otherHolds := holds
+			if rule.operator {
+				otherHolds = []string{"*"}
+			}
+			lackingOutcome := connect.CodePermissionDenied
+			if rule.perm == "" {
+				lackingOutcome = succeeds
+			}
+			cases := []struct {
+				name  string
+				tok   string
+				want  connect.Code
+				setup func() func()
+			}{
+				{name: "no credential", want: connect.CodeUnauthenticated},
+				{name: "malformed token", tok: string(malformed), want: connect.CodeUnauthenticated},
+				{name: "unknown key", tok: unknownToken(t), want: connect.CodeUnauthenticated},
+				{name: "revoked key", tok: revokedTok, want: connect.CodeUnauthenticated},
+				{name: "expired key", tok: expiredTok, want: connect.CodeUnauthenticated, setup: func() func() {
+					e.clock.Advance(2 * time.Hour)
+					return func() { e.clock.Advance(-2 * time.Hour) }
+				}},
+				{name: "key lacking the permission", tok: keyWith(owner, append(lacking(rule.perm), rule.also...)), want: lackingOutcome},
+				{name: "key of another account", tok: keyWith(other, otherHolds), want: rule.otherAccount},
+				// Last, because it may change the fixture.
+				{name: "key holding the permission", tok: keyWith(owner, holds), want: succeeds},
+			}
+			for _, tc := range cases {
+				t.Run(tc.name, func(t *testing.T) {
+					if tc.setup != nil {
+						defer tc.setup()()
+					}
+					err := rule.call(t.Context(), e.as(tc.tok), fx)
+					if tc.want == succeeds {
+						if err != nil {
+							t.Fatalf("error %v, want success", err)
+						}
+						return
+					}
+					wantCode(t, err, tc.want)
+				})
+			}
+		})
+	}
+}
+
+// newFixture makes a key, a workspace granted to it and a profile in the
+// tenant's account.
+func newFixture(t *testing.T, tn tenant) fixture {
+	t.Helper()
+	key, tok := tn.issue(t, &latchkeyv1.IssueRequest{})
+	ws := tn.workspace(t, "matrix")
+	if _, err := tn.c.keys.GrantWorkspace(t.Context(), &latchkeyv1.GrantWorkspaceRequest{Id: key.GetMetadata().GetId(), WorkspaceId: ws.GetMetadata().GetId()}); err != nil {
+		t.Fatal(err)
+	}
+	prof, err := tn.c.profiles.CreateProfile(t.Context(), &latchkeyv1.CreateProfileRequest{
+		Metadata: &latchkeyv1.AccountResourceMetadata{Name: "matrix"},
+		Spec:     &latchkeyv1.ProfileSpec{Email: strings.ToLower(ws.GetMetadata().GetId()) + "@example.com"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fixture{
+		account:   tn.account.GetMetadata().GetId(),
+		key:       key.GetMetadata().GetId(),
+		token:     tok,
+		workspace: ws.GetMetadata().GetId(),
+		profile:   prof.GetProfile().GetMetadata().GetId(),
+	}
+}
