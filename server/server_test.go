@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,6 +41,7 @@ type env struct {
 	clock    *clock
 	operator string
 	logs     *syncBuffer
+	dbPath   string
 }
 
 // syncBuffer collects log output from concurrent handlers.
@@ -63,7 +65,8 @@ func (s *syncBuffer) String() string {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	clk := &clock{}
-	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "latchkey.db"), sqlite.Options{
+	dbPath := filepath.Join(t.TempDir(), "latchkey.db")
+	store, err := sqlite.Open(t.Context(), dbPath, sqlite.Options{
 		CursorKey: []byte("cursor key of the server tests, 32+ bytes"),
 		Now:       clk.Now,
 	})
@@ -100,7 +103,7 @@ func newEnv(t *testing.T) *env {
 	ts.EnableHTTP2 = true
 	ts.StartTLS()
 	t.Cleanup(ts.Close)
-	return &env{t: t, url: ts.URL, http: ts.Client(), clock: clk, operator: operator, logs: logs}
+	return &env{t: t, url: ts.URL, http: ts.Client(), clock: clk, operator: operator, logs: logs, dbPath: dbPath}
 }
 
 // withHeader sets one request header on every call.
@@ -218,30 +221,24 @@ func wantCode(t *testing.T, err error, code connect.Code) {
 // wantViolation fails unless err is invalid_argument with a violation on field.
 func wantViolation(t *testing.T, err error, field string) {
 	t.Helper()
-	wantCode(t, err, connect.CodeInvalidArgument)
+	fields := violationFields(t, err)
+	if !slices.Contains(fields, field) {
+		t.Fatalf("violations on %v, want one on %q (error %v)", fields, field, err)
+	}
+}
+
+// violations returns the buf.validate violations an error carries.
+func violations(err error) []*validate.Violation {
 	var ce *connect.Error
 	if !errors.As(err, &ce) {
-		t.Fatalf("not a connect error: %v", err)
+		return nil
 	}
-	var fields []string
+	var out []*validate.Violation
 	for _, d := range ce.Details() {
 		msg, err := connectproto.UnmarshalErrorDetail(d)
-		v, ok := msg.(*validate.Violations)
-		if err != nil || !ok {
-			continue
-		}
-		for _, violation := range v.GetViolations() {
-			var names []string
-			for _, el := range violation.GetField().GetElements() {
-				names = append(names, el.GetFieldName())
-			}
-			fields = append(fields, strings.Join(names, "."))
+		if v, ok := msg.(*validate.Violations); ok && err == nil {
+			out = append(out, v.GetViolations()...)
 		}
 	}
-	for _, f := range fields {
-		if f == field {
-			return
-		}
-	}
-	t.Fatalf("violations on %v, want one on %q (error %v)", fields, field, err)
+	return out
 }
