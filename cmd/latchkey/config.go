@@ -26,6 +26,8 @@ type config struct {
 	maxActiveKeys   int64
 	maxRequestBytes int
 	shutdownTimeout time.Duration
+	headerTimeout   time.Duration
+	readTimeout     time.Duration
 	drainDelay      time.Duration
 	logFormat       string
 	logLevel        slog.Level
@@ -47,6 +49,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (with --tls-cert)")
 	fs.Int64Var(&c.maxActiveKeys, "max-active-keys", server.DefaultMaxActiveKeys, "active keys per account, for accounts that set no limit")
 	fs.IntVar(&c.maxRequestBytes, "max-request-bytes", server.DefaultMaxRequestBytes, "largest request body accepted")
+	fs.DurationVar(&c.headerTimeout, "read-header-timeout", 5*time.Second, "how long a client may take to send a request's headers")
+	fs.DurationVar(&c.readTimeout, "read-timeout", 30*time.Second, "how long a client may take to send a whole request, headers and body")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a shutdown waits for calls in flight")
 	fs.DurationVar(&c.drainDelay, "drain-delay", 0, "how long a shutdown keeps answering, with health NOT_SERVING, before it stops taking calls")
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
@@ -90,6 +94,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if c.maxRequestBytes < 1024 {
 		return c, errors.New("--max-request-bytes must be at least 1024")
+	}
+	// Zero would mean no limit to net/http, which a slow client could use
+	// to hold connections open for ever.
+	if c.headerTimeout <= 0 || c.readTimeout <= 0 {
+		return c, errors.New("--read-header-timeout and --read-timeout must be positive")
+	}
+	if c.readTimeout < c.headerTimeout {
+		return c, errors.New("--read-timeout covers the headers too and cannot be shorter than --read-header-timeout")
 	}
 	if c.logFormat != "json" && c.logFormat != "text" {
 		return c, errors.New("--log-format must be json or text")

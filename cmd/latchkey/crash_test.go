@@ -135,8 +135,8 @@ func TestCrashSafety(t *testing.T) {
 	}
 }
 
-// binary is one running latchkey process.
-type binary struct {
+// process is one running latchkey process.
+type process struct {
 	cmd      *exec.Cmd
 	addr     string
 	operator string
@@ -144,7 +144,7 @@ type binary struct {
 }
 
 // startBinary runs `latchkey serve` on db and waits until it serves.
-func startBinary(t *testing.T, bin, db string) *binary {
+func startBinary(t *testing.T, bin, db string) *process {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--db", db)
 	stderr, err := cmd.StderrPipe()
@@ -155,7 +155,7 @@ func startBinary(t *testing.T, bin, db string) *binary {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	b := &binary{cmd: cmd, http: &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}}
+	b := &process{cmd: cmd, http: &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}}
 	ready := make(chan struct{})
 	var log strings.Builder
 	go func() {
@@ -187,7 +187,7 @@ func startBinary(t *testing.T, bin, db string) *binary {
 }
 
 // client returns a Connect client that presents tok.
-func (b *binary) client(tok string) *connect.Client {
+func (b *process) client(tok string) *connect.Client {
 	withKey := func(next connect.ClientFunc) connect.ClientFunc {
 		return func(ctx context.Context, spec connect.Spec) (connect.ClientStream, error) {
 			if info, ok := connect.CallInfoForClientContext(ctx); ok {
@@ -200,7 +200,7 @@ func (b *binary) client(tok string) *connect.Client {
 }
 
 // kill sends SIGKILL and waits for the process to be gone.
-func (b *binary) kill(t *testing.T) {
+func (b *process) kill(t *testing.T) {
 	t.Helper()
 	if err := b.cmd.Process.Signal(os.Kill); err != nil {
 		t.Fatal(err)

@@ -84,7 +84,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	httpServer := &http.Server{
 		Handler:           srv.Handler(),
 		Protocols:         protocols,
-		ReadHeaderTimeout: 5 * time.Second,
+		// Both bound how long a slow client can hold a connection (or, over
+		// HTTP/2, a stream) before it has sent its request.
+		ReadHeaderTimeout: cfg.headerTimeout,
+		ReadTimeout:       cfg.readTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),

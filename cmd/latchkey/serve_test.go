@@ -169,4 +169,16 @@ func TestServe(t *testing.T) {
 			t.Error("a bad token prefix was accepted")
 		}
 	})
+
+	t.Run("timeouts that would let a slow client hold a connection are refused", func(t *testing.T) {
+		for _, args := range [][]string{
+			{"--read-header-timeout", "0s"},
+			{"--read-timeout", "0s"},
+			{"--read-header-timeout", "10s", "--read-timeout", "5s"},
+		} {
+			if _, err := parseConfig(args, func(string) string { return "" }, &lockedBuffer{}); err == nil {
+				t.Errorf("%v was accepted", args)
+			}
+		}
+	})
 }
