@@ -82,8 +82,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	protocols.SetHTTP2(true)
 	protocols.SetUnencryptedHTTP2(true)
 	httpServer := &http.Server{
-		Handler:           srv.Handler(),
-		Protocols:         protocols,
+		Handler:   srv.Handler(),
+		Protocols: protocols,
 		// Both bound how long a slow client can hold a connection (or, over
 		// HTTP/2, a stream) before it has sent its request.
 		ReadHeaderTimeout: cfg.headerTimeout,
