@@ -66,8 +66,12 @@ func (c *Codec) Decode(query []byte, token string) (pos Position, ok bool, err e
 		return Position{}, false, nil
 	}
 	bad := latchkey.InvalidField("page_token", "the page token is not one this list returned; start again without it")
-	// Strict: a token whose unused trailing bits differ from Encode's is
-	// another string for the same bytes, and only Encode's string is valid.
+	// Only Encode's string is valid, not another spelling of the same
+	// bytes: Strict refuses different unused trailing bits, and the decoder
+	// skips \r and \n even when strict, so those are refused first.
+	if strings.ContainsAny(token, "\r\n") {
+		return Position{}, false, bad
+	}
 	raw, decErr := base64.RawURLEncoding.Strict().DecodeString(token)
 	if decErr != nil || len(raw) < 8+queryLength+1+macLength || len(raw) > 8+queryLength+maxIDLength+macLength {
 		return Position{}, false, bad
