@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/store/sqlstore"
 )
 
 // Group commit. With synchronous=FULL every commit waits for an fsync, and
@@ -22,7 +23,7 @@ const maxBatch = 256
 // writeJob is one Store method's transaction body waiting for the committer.
 type writeJob struct {
 	ctx  context.Context
-	fn   func(context.Context, *txn) error
+	fn   func(context.Context, sqlstore.Tx) error
 	done chan error
 }
 
@@ -31,12 +32,12 @@ var errClosed = &latchkey.Error{Code: latchkey.CodeUnavailable, Message: "the st
 
 // write runs fn in a write transaction, possibly shared with other writes,
 // and returns once that transaction committed or fn's work was undone.
-func (s *Store) write(ctx context.Context, fn func(context.Context, *txn) error) error {
+func (s *Store) write(ctx context.Context, fn func(context.Context, sqlstore.Tx) error) error {
 	job := &writeJob{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	select {
 	case s.writes <- job:
 	case <-ctx.Done():
-		return wrap(ctx, ctx.Err())
+		return sqlstore.Wrap(ctx, ctx.Err())
 	case <-s.closing:
 		return errClosed
 	}
@@ -47,7 +48,7 @@ func (s *Store) write(ctx context.Context, fn func(context.Context, *txn) error)
 	if err == nil {
 		return nil
 	}
-	return wrap(ctx, err)
+	return sqlstore.Wrap(ctx, err)
 }
 
 func (s *Store) commitLoop() {

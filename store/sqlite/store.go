@@ -23,10 +23,11 @@ import (
 	"time"
 
 	"github.com/pressly/goose/v3"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/latchkey/latchkey"
-	"github.com/latchkey/latchkey/store/cursor"
+	"github.com/latchkey/latchkey/store/sqlstore"
 )
 
 //go:embed migrations/*.sql
@@ -41,12 +42,13 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Store is latchkey.Store on one SQLite database file.
+// Store is latchkey.Store on one SQLite database file. The queries are
+// sqlstore's; this package runs them through one writer connection with
+// group commit and a read pool, both with cached prepared statements.
 type Store struct {
-	writer  *sql.DB
-	reader  *sql.DB
-	now     func() time.Time
-	cursors *cursor.Codec
+	*sqlstore.Store
+	writer *sql.DB
+	reader *sql.DB
 	// writeStmts and read cache prepared statements of the writer and of
 	// the read pool.
 	writeStmts *stmts
@@ -65,9 +67,6 @@ var _ latchkey.Store = (*Store)(nil)
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if len(opts.CursorKey) == 0 {
 		return nil, errors.New("sqlite: Options.CursorKey is required")
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
 	}
 	writer, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
@@ -91,9 +90,17 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	reader.SetMaxIdleConns(readers)
 	reader.SetConnMaxIdleTime(0)
 	s := &Store{
-		writer: writer, reader: reader, now: opts.Now, cursors: cursor.New(opts.CursorKey),
+		writer: writer, reader: reader,
 		writes: make(chan *writeJob), closing: make(chan struct{}),
 		writeStmts: &stmts{db: writer}, read: &stmts{db: reader},
+	}
+	s.Store, err = sqlstore.New(sqlstore.Backend{
+		Read: s.read, Write: s.write, Dialect: dialect{}, Now: opts.Now, CursorKey: opts.CursorKey,
+	})
+	if err != nil {
+		writer.Close()
+		reader.Close()
+		return nil, err
 	}
 	s.committer.Go(s.commitLoop)
 	return s, nil
@@ -147,18 +154,14 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-// wrap turns any error into a domain error: domain errors pass, context
-// errors keep their identity for errors.Is, and the rest is internal.
-func wrap(ctx context.Context, err error) error {
-	var de *latchkey.Error
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &de):
-		return err
-	case ctx.Err() != nil:
-		return &latchkey.Error{Code: latchkey.CodeUnavailable, Message: "the call ended before the database answered", Cause: ctx.Err()}
-	default:
-		return latchkey.Internal(err)
-	}
+// dialect is SQLite's SQL where it differs.
+type dialect struct{}
+
+func (dialect) LabelCondition(column string) string {
+	return "EXISTS (SELECT 1 FROM json_each(" + column + ") AS l WHERE l.key = ? AND l.value = ?)"
+}
+
+func (dialect) IsUniqueViolation(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
 }

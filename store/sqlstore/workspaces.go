@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -18,7 +18,7 @@ func (s *Store) CreateWorkspace(ctx context.Context, actor latchkey.Actor, in la
 	in.ID = latchkey.NewID(latchkey.PrefixWorkspace)
 	in.Status = latchkey.WorkspaceStatusActive
 	in.CreateTime, in.UpdateTime, in.ETag = now, now, newETag()
-	err := s.write(ctx, func(ctx context.Context, tx *txn) error {
+	err := s.write(ctx, func(ctx context.Context, tx Tx) error {
 		if err := accountExists(ctx, tx, in.AccountID); err != nil {
 			return err
 		}
@@ -41,12 +41,7 @@ func (s *Store) GetWorkspace(ctx context.Context, accountID, id string) (latchke
 	return getWorkspace(ctx, s.read, accountID, id)
 }
 
-// queryer is the read pool or a write transaction.
-type queryer interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-func getWorkspace(ctx context.Context, db queryer, accountID, id string) (latchkey.Workspace, error) {
+func getWorkspace(ctx context.Context, db Querier, accountID, id string) (latchkey.Workspace, error) {
 	w, err := scanWorkspace(db.QueryRowContext(ctx, "SELECT "+workspaceColumns+" FROM workspaces WHERE id = ? AND account_id = ?", id, accountID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return latchkey.Workspace{}, latchkey.NotFound("workspace", id)
@@ -63,7 +58,7 @@ func (s *Store) ListWorkspaces(ctx context.Context, q latchkey.WorkspaceQuery) (
 	lq := listQuery{name: "workspaces", columns: workspaceColumns, from: "workspaces", timeColumn: "create_time", idColumn: "id"}
 	lq.filter("account_id = ?", q.AccountID)
 	lq.filter("status = ?", int(status))
-	lq.filterLabels("labels", q.Labels)
+	lq.filterLabels(s.dialect, "labels", q.Labels)
 	return list(ctx, s, lq, q.Page, scanWorkspace, workspacePosition)
 }
 
@@ -74,7 +69,7 @@ func workspacePosition(w latchkey.Workspace) cursor.Position {
 // UpdateWorkspace changes the fields named in in.Paths.
 func (s *Store) UpdateWorkspace(ctx context.Context, actor latchkey.Actor, in latchkey.WorkspaceUpdate) (latchkey.Workspace, error) {
 	var out latchkey.Workspace
-	err := s.write(ctx, func(ctx context.Context, tx *txn) error {
+	err := s.write(ctx, func(ctx context.Context, tx Tx) error {
 		w, err := getWorkspace(ctx, tx, in.AccountID, in.ID)
 		if err != nil {
 			return err
@@ -113,7 +108,7 @@ func (s *Store) UpdateWorkspace(ctx context.Context, actor latchkey.Actor, in la
 // nothing and writes no audit event.
 func (s *Store) ArchiveWorkspace(ctx context.Context, actor latchkey.Actor, accountID, id string) (latchkey.Workspace, error) {
 	var out latchkey.Workspace
-	err := s.write(ctx, func(ctx context.Context, tx *txn) error {
+	err := s.write(ctx, func(ctx context.Context, tx Tx) error {
 		w, err := getWorkspace(ctx, tx, accountID, id)
 		if err != nil {
 			return err
@@ -136,7 +131,7 @@ func (s *Store) ArchiveWorkspace(ctx context.Context, actor latchkey.Actor, acco
 // GrantWorkspace grants a workspace to a profile. Granting it again
 // changes nothing and writes no audit event.
 func (s *Store) GrantWorkspace(ctx context.Context, actor latchkey.Actor, g latchkey.Grant) error {
-	return s.write(ctx, func(ctx context.Context, tx *txn) error {
+	return s.write(ctx, func(ctx context.Context, tx Tx) error {
 		changed, err := s.grant(ctx, tx, g)
 		if err != nil || !changed {
 			return err
@@ -148,7 +143,7 @@ func (s *Store) GrantWorkspace(ctx context.Context, actor latchkey.Actor, g latc
 // grant inserts one grant after checking that the profile and an active
 // workspace exist in the account. It bumps the etag of the key acting
 // through the profile, whose workspaces changed.
-func (s *Store) grant(ctx context.Context, tx *txn, g latchkey.Grant) (bool, error) {
+func (s *Store) grant(ctx context.Context, tx Tx, g latchkey.Grant) (bool, error) {
 	if err := profileExists(ctx, tx, g.AccountID, g.ProfileID); err != nil {
 		return false, err
 	}
@@ -174,7 +169,7 @@ func (s *Store) grant(ctx context.Context, tx *txn, g latchkey.Grant) (bool, err
 // RevokeWorkspace withdraws a workspace from a profile. Withdrawing one
 // that is not granted changes nothing and writes no audit event.
 func (s *Store) RevokeWorkspace(ctx context.Context, actor latchkey.Actor, g latchkey.Grant) error {
-	return s.write(ctx, func(ctx context.Context, tx *txn) error {
+	return s.write(ctx, func(ctx context.Context, tx Tx) error {
 		if err := profileExists(ctx, tx, g.AccountID, g.ProfileID); err != nil {
 			return err
 		}
@@ -197,7 +192,7 @@ func (s *Store) RevokeWorkspace(ctx context.Context, actor latchkey.Actor, g lat
 
 // touchProfileKeys gives the keys acting through a profile a new etag and
 // update time, because what they reach changed.
-func (s *Store) touchProfileKeys(ctx context.Context, tx *txn, profileID string) error {
+func (s *Store) touchProfileKeys(ctx context.Context, tx Tx, profileID string) error {
 	_, err := tx.ExecContext(ctx, `UPDATE api_keys SET update_time = ?, etag = ? WHERE profile_id = ?`,
 		s.now().UnixNano(), newETag(), profileID)
 	return err
@@ -232,7 +227,7 @@ func (s *Store) WorkspaceAccess(ctx context.Context, accountID, profileID, works
 	return ok, wrap(ctx, err)
 }
 
-func profileExists(ctx context.Context, db queryer, accountID, id string) error {
+func profileExists(ctx context.Context, db Querier, accountID, id string) error {
 	var exists bool
 	if err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM profiles WHERE id = ? AND account_id = ?)`, id, accountID).Scan(&exists); err != nil {
 		return wrap(ctx, err)

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -25,7 +25,7 @@ const activeKey = "revoke_time IS NULL AND (expire_time IS NULL OR expire_time >
 // event in one transaction, after checking the quota in the same one.
 func (s *Store) IssueKey(ctx context.Context, actor latchkey.Actor, in latchkey.NewAPIKey) (latchkey.APIKey, error) {
 	var out latchkey.APIKey
-	err := s.write(ctx, func(ctx context.Context, tx *txn) error {
+	err := s.write(ctx, func(ctx context.Context, tx Tx) error {
 		if err := s.checkQuota(ctx, tx, in.Key.AccountID, in.DefaultMaxActiveKeys); err != nil {
 			return err
 		}
@@ -70,7 +70,7 @@ func (s *Store) IssueKey(ctx context.Context, actor latchkey.Actor, in latchkey.
 // keys reach its limit: its own max_active_keys, or else defaultMax.
 // Active keys are the unrevoked ones, counted by issue and revoke, less
 // those that expired; the expired ones are counted only near the limit.
-func (s *Store) checkQuota(ctx context.Context, tx *txn, accountID string, defaultMax int64) error {
+func (s *Store) checkQuota(ctx context.Context, tx Tx, accountID string, defaultMax int64) error {
 	var unrevoked, max int64
 	err := tx.QueryRowContext(ctx, `SELECT unrevoked_keys, max_active_keys FROM accounts WHERE id = ?`, accountID).Scan(&unrevoked, &max)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -99,7 +99,7 @@ func (s *Store) checkQuota(ctx context.Context, tx *txn, accountID string, defau
 }
 
 // insertKey inserts a key with its secret hash, filling its times and etag.
-func (s *Store) insertKey(ctx context.Context, tx *txn, k latchkey.APIKey, secret latchkey.SecretHash) (latchkey.APIKey, error) {
+func (s *Store) insertKey(ctx context.Context, tx Tx, k latchkey.APIKey, secret latchkey.SecretHash) (latchkey.APIKey, error) {
 	now := s.now().UTC()
 	k.CreateTime, k.UpdateTime, k.ETag = now, now, newETag()
 	_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, account_id, profile_id, name, external_id, labels,
@@ -121,13 +121,7 @@ func (s *Store) GetKey(ctx context.Context, accountID, id string) (latchkey.APIK
 	return getKey(ctx, s.read, accountID, id)
 }
 
-// previewer can run the preview query: the read pool or a write transaction.
-type previewer interface {
-	queryer
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-func getKey(ctx context.Context, db previewer, accountID, id string) (latchkey.APIKey, error) {
+func getKey(ctx context.Context, db Querier, accountID, id string) (latchkey.APIKey, error) {
 	k, err := scanKey(db.QueryRowContext(ctx, "SELECT "+keyColumns+" FROM api_keys WHERE id = ? AND account_id = ?", id, accountID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return latchkey.APIKey{}, latchkey.NotFound("API key", id)
@@ -166,7 +160,7 @@ func (s *Store) ListKeys(ctx context.Context, q latchkey.KeyQuery) (latchkey.Pag
 	if q.WorkspaceID != "" {
 		lq.filter("profile_id IN (SELECT profile_id FROM profile_workspaces WHERE workspace_id = ?)", q.WorkspaceID)
 	}
-	lq.filterLabels("labels", q.Labels)
+	lq.filterLabels(s.dialect, "labels", q.Labels)
 	page, err := list(ctx, s, lq, q.Page, scanKey, func(k latchkey.APIKey) cursor.Position {
 		return cursor.Position{Time: k.CreateTime.UnixNano(), ID: k.ID}
 	})
@@ -179,7 +173,7 @@ func (s *Store) ListKeys(ctx context.Context, q latchkey.KeyQuery) (latchkey.Pag
 // fillPreviews sets WorkspacesPreview and WorkspacesTotal of keys with one
 // query: the first PreviewSize granted workspaces of each key by name, and
 // how many it has in all.
-func fillPreviews(ctx context.Context, db previewer, keys []latchkey.APIKey) error {
+func fillPreviews(ctx context.Context, db Querier, keys []latchkey.APIKey) error {
 	if len(keys) == 0 {
 		return nil
 	}
@@ -196,7 +190,7 @@ func fillPreviews(ctx context.Context, db previewer, keys []latchkey.APIKey) err
 			count(*) OVER (PARTITION BY g.profile_id) AS total
 		FROM profile_workspaces AS g JOIN workspaces AS w ON w.id = g.workspace_id
 		WHERE g.profile_id IN (?`+strings.Repeat(", ?", len(keys)-1)+`)
-	) WHERE n <= ? ORDER BY profile_id, n`, args...)
+	) AS previews WHERE n <= ? ORDER BY profile_id, n`, args...)
 	if err != nil {
 		return wrap(ctx, err)
 	}
@@ -219,7 +213,7 @@ func fillPreviews(ctx context.Context, db previewer, keys []latchkey.APIKey) err
 // UpdateKey changes the fields named in in.Paths.
 func (s *Store) UpdateKey(ctx context.Context, actor latchkey.Actor, in latchkey.KeyUpdate) (latchkey.APIKey, error) {
 	var out latchkey.APIKey
-	err := s.write(ctx, func(ctx context.Context, tx *txn) error {
+	err := s.write(ctx, func(ctx context.Context, tx Tx) error {
 		k, err := getKey(ctx, tx, in.AccountID, in.ID)
 		if err != nil {
 			return err
@@ -276,7 +270,7 @@ func (s *Store) UpdateKey(ctx context.Context, actor latchkey.Actor, in latchkey
 // in.PreviousExpire when that is set.
 func (s *Store) RotateKey(ctx context.Context, actor latchkey.Actor, in latchkey.KeyRotation) (latchkey.APIKey, error) {
 	var out latchkey.APIKey
-	err := s.write(ctx, func(ctx context.Context, tx *txn) error {
+	err := s.write(ctx, func(ctx context.Context, tx Tx) error {
 		k, err := getKey(ctx, tx, in.AccountID, in.ID)
 		if err != nil {
 			return err
@@ -316,7 +310,7 @@ func (s *Store) RotateKey(ctx context.Context, actor latchkey.Actor, in latchkey
 // is and writes no audit event.
 func (s *Store) RevokeKey(ctx context.Context, actor latchkey.Actor, accountID, id string) (latchkey.APIKey, error) {
 	var out latchkey.APIKey
-	err := s.write(ctx, func(ctx context.Context, tx *txn) error {
+	err := s.write(ctx, func(ctx context.Context, tx Tx) error {
 		k, err := getKey(ctx, tx, accountID, id)
 		if err != nil {
 			return err
@@ -376,7 +370,7 @@ func (s *Store) RecordKeyUse(ctx context.Context, uses map[string]time.Time) err
 	if len(uses) == 0 {
 		return nil
 	}
-	return s.write(ctx, func(ctx context.Context, tx *txn) error {
+	return s.write(ctx, func(ctx context.Context, tx Tx) error {
 		for id, t := range uses {
 			_, err := tx.ExecContext(ctx, `UPDATE api_keys SET last_used_time = ?
 				WHERE id = ? AND (last_used_time IS NULL OR last_used_time < ?)`, t.UnixNano(), id, t.UnixNano())

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 
 // audit writes the audit event of a mutation inside the mutation's own
 // transaction, so that neither lands without the other.
-func (s *Store) audit(ctx context.Context, tx *txn, accountID string, actor latchkey.Actor, action string, target latchkey.Bare) error {
+func (s *Store) audit(ctx context.Context, tx Tx, accountID string, actor latchkey.Actor, action string, target latchkey.Bare) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO audit_events
 		(id, account_id, time, actor_id, actor_name, action, target_id, target_name, request_id)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,

@@ -1,12 +1,9 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
 	"database/sql"
 	"errors"
-
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/store/cursor"
@@ -18,7 +15,7 @@ const profileColumns = "id, account_id, type, name, display_name, email, externa
 // account.
 func (s *Store) CreateProfile(ctx context.Context, actor latchkey.Actor, in latchkey.Profile) (latchkey.Profile, error) {
 	var out latchkey.Profile
-	err := s.write(ctx, func(ctx context.Context, tx *txn) error {
+	err := s.write(ctx, func(ctx context.Context, tx Tx) error {
 		if err := accountExists(ctx, tx, in.AccountID); err != nil {
 			return err
 		}
@@ -35,7 +32,7 @@ func (s *Store) CreateProfile(ctx context.Context, actor latchkey.Actor, in latc
 }
 
 // insertProfile inserts p, filling its times and etag.
-func (s *Store) insertProfile(ctx context.Context, tx *txn, p latchkey.Profile) (latchkey.Profile, error) {
+func (s *Store) insertProfile(ctx context.Context, tx Tx, p latchkey.Profile) (latchkey.Profile, error) {
 	now := s.now().UTC()
 	p.CreateTime, p.UpdateTime, p.ETag = now, now, newETag()
 	p.ProfileID = p.ID
@@ -46,7 +43,7 @@ func (s *Store) insertProfile(ctx context.Context, tx *txn, p latchkey.Profile) 
 	_, err := tx.ExecContext(ctx, "INSERT INTO profiles ("+profileColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		p.ID, p.AccountID, int(p.Type), p.Name, p.DisplayName, email, p.ExternalID, labelsJSON(p.Labels),
 		now.UnixNano(), now.UnixNano(), p.ETag)
-	if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_UNIQUE) {
+	if s.dialect.IsUniqueViolation(err) {
 		return latchkey.Profile{}, &latchkey.Error{Code: latchkey.CodeAlreadyExists, Field: "spec.email",
 			Message: "a profile with this email already exists in the account"}
 	}
@@ -69,7 +66,7 @@ func (s *Store) ListProfiles(ctx context.Context, q latchkey.ProfileQuery) (latc
 	if q.Type != latchkey.ProfileTypeUnspecified {
 		lq.filter("type = ?", int(q.Type))
 	}
-	lq.filterLabels("labels", q.Labels)
+	lq.filterLabels(s.dialect, "labels", q.Labels)
 	return list(ctx, s, lq, q.Page, scanProfile, func(p latchkey.Profile) cursor.Position {
 		return cursor.Position{Time: p.CreateTime.UnixNano(), ID: p.ID}
 	})
@@ -91,7 +88,7 @@ func scanProfile(row scanner) (latchkey.Profile, error) {
 	return p, err
 }
 
-func accountExists(ctx context.Context, tx *txn, id string) error {
+func accountExists(ctx context.Context, tx Tx, id string) error {
 	var exists bool
 	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM accounts WHERE id = ?)`, id).Scan(&exists); err != nil {
 		return err
@@ -100,10 +97,4 @@ func accountExists(ctx context.Context, tx *txn, id string) error {
 		return latchkey.NotFound("account", id)
 	}
 	return nil
-}
-
-// isConstraint reports whether err is the SQLite constraint failure code.
-func isConstraint(err error, code int) bool {
-	var e *sqlite.Error
-	return errors.As(err, &e) && e.Code() == code
 }

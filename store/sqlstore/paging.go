@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -39,9 +39,9 @@ func (q *listQuery) filter(cond string, args ...any) {
 }
 
 // filterLabels requires every pair of labels on the row's labels column.
-func (q *listQuery) filterLabels(column string, labels map[string]string) {
+func (q *listQuery) filterLabels(d Dialect, column string, labels map[string]string) {
 	for _, k := range slices.Sorted(maps.Keys(labels)) {
-		q.filter("EXISTS (SELECT 1 FROM json_each("+column+") AS l WHERE l.key = ? AND l.value = ?)", k, labels[k])
+		q.filter(d.LabelCondition(column), k, labels[k])
 	}
 }
 

@@ -1,0 +1,101 @@
+// Package sqlstore is latchkey.Store over database/sql, shared by the
+// SQLite and PostgreSQL stores: every query and every transaction body is
+// written once, in SQL both databases speak, and a Backend supplies what
+// differs: how a write transaction is run, how reads reach the database,
+// and the Dialect of the few expressions that are not portable.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/store/cursor"
+)
+
+// Querier runs reads: the read pool of a database, or a transaction.
+type Querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// Tx is a write transaction. Queries use `?` placeholders.
+type Tx interface {
+	Querier
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// Dialect holds the SQL that differs between databases.
+type Dialect interface {
+	// LabelCondition returns a condition, with two placeholders (label key,
+	// then value), that holds when the JSON object in column has the pair.
+	LabelCondition(column string) string
+	// IsUniqueViolation reports whether err is a unique constraint failure.
+	IsUniqueViolation(err error) bool
+}
+
+// Backend is what a database brings to the shared store.
+type Backend struct {
+	// Read runs reads outside any write transaction.
+	Read Querier
+	// Write runs fn in a write transaction and returns once that
+	// transaction committed or was undone. fn may be run more than once
+	// (a backend may retry a transaction that lost a conflict), so it must
+	// not act outside the transaction. A domain error (*latchkey.Error)
+	// from fn undoes fn's work and is returned as it is.
+	Write   func(ctx context.Context, fn func(context.Context, Tx) error) error
+	Dialect Dialect
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// CursorKey seals page tokens; it must be secret and stable across
+	// restarts.
+	CursorKey []byte
+}
+
+// Store is latchkey.Store on a Backend. The database-specific packages
+// embed it.
+type Store struct {
+	read    Querier
+	write   func(ctx context.Context, fn func(context.Context, Tx) error) error
+	dialect Dialect
+	now     func() time.Time
+	cursors *cursor.Codec
+}
+
+// New returns the shared store over b.
+func New(b Backend) (*Store, error) {
+	if len(b.CursorKey) == 0 {
+		return nil, errors.New("sqlstore: Backend.CursorKey is required")
+	}
+	if b.Read == nil || b.Write == nil || b.Dialect == nil {
+		return nil, errors.New("sqlstore: Backend needs Read, Write and Dialect")
+	}
+	if b.Now == nil {
+		b.Now = time.Now
+	}
+	write := func(ctx context.Context, fn func(context.Context, Tx) error) error {
+		return Wrap(ctx, b.Write(ctx, fn))
+	}
+	return &Store{read: b.Read, write: write, dialect: b.Dialect, now: b.Now, cursors: cursor.New(b.CursorKey)}, nil
+}
+
+// Wrap turns any error into a domain error: domain errors pass, context
+// errors keep their identity for errors.Is, and the rest is internal.
+func Wrap(ctx context.Context, err error) error {
+	var de *latchkey.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &de):
+		return err
+	case ctx.Err() != nil:
+		return &latchkey.Error{Code: latchkey.CodeUnavailable, Message: "the call ended before the database answered", Cause: ctx.Err()}
+	default:
+		return latchkey.Internal(err)
+	}
+}
+
+// wrap is Wrap, for the package's own use.
+func wrap(ctx context.Context, err error) error { return Wrap(ctx, err) }
