@@ -1,0 +1,114 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/store/postgres"
+	"github.com/latchkey/latchkey/store/storetest"
+)
+
+// adminEnv names the variable holding the URL of a PostgreSQL database
+// where the tests may create and drop their own database, such as
+// postgres://postgres@127.0.0.1:5432/postgres. Without it the tests skip.
+const adminEnv = "LATCHKEY_TEST_POSTGRES"
+
+var cursorKey = []byte("page tokens of the store tests")
+
+// testDB is the URL of the database this run created; schemas counts the
+// schemas made in it, one per store.
+var (
+	testDB  string
+	schemas atomic.Int64
+)
+
+func TestMain(m *testing.M) {
+	admin := os.Getenv(adminEnv)
+	if admin == "" {
+		os.Exit(m.Run())
+	}
+	ctx := context.Background()
+	name := fmt.Sprintf("latchkey_test_%d_%d", time.Now().UnixNano(), os.Getpid())
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "postgres tests:", err)
+		os.Exit(1)
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		fmt.Fprintln(os.Stderr, "postgres tests:", err)
+		os.Exit(1)
+	}
+	u, err := url.Parse(admin)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "postgres tests:", err)
+		os.Exit(1)
+	}
+	u.Path = "/" + name
+	testDB = u.String()
+	code := m.Run()
+	if _, err := conn.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+		fmt.Fprintln(os.Stderr, "postgres tests: drop:", err)
+		code = 1
+	}
+	conn.Close(ctx)
+	os.Exit(code)
+}
+
+// newSchema makes an empty schema in the test database and returns a URL
+// whose connections use it, so that each store starts empty.
+func newSchema(t *testing.T) string {
+	t.Helper()
+	if testDB == "" {
+		t.Skip(adminEnv + " is not set")
+	}
+	name := fmt.Sprintf("s%d", schemas.Add(1))
+	conn, err := pgx.Connect(t.Context(), testDB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(t.Context(), "CREATE SCHEMA "+name); err != nil {
+		t.Fatal(err)
+	}
+	sep := "?"
+	if strings.Contains(testDB, "?") {
+		sep = "&"
+	}
+	return testDB + sep + "search_path=" + name
+}
+
+func open(t *testing.T, dsn string) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(t.Context(), dsn, postgres.Options{CursorKey: cursorKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) latchkey.Store {
+		s := open(t, newSchema(t))
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+func TestReopen(t *testing.T) {
+	schemaOf := map[string]string{}
+	storetest.RunReopen(t, func(t *testing.T, path string) latchkey.Store {
+		if schemaOf[path] == "" {
+			schemaOf[path] = newSchema(t)
+		}
+		return open(t, schemaOf[path])
+	})
+}

@@ -1,0 +1,223 @@
+// Package postgres is Latchkey's store for deployments of many replicas:
+// latchkey.Store on PostgreSQL through pgx, sharing store/sqlstore's
+// queries with the SQLite store.
+//
+// Every write transaction runs at SERIALIZABLE isolation and is retried
+// when PostgreSQL reports a serialization failure or a deadlock, so the
+// transaction bodies keep the guarantees they have on SQLite's single
+// writer (a quota checked and a key inserted together, one operator
+// account however many replicas bootstrap at once) without locking by
+// hand. Changes that can alter a key's verdict are published through a
+// change feed (see Feed) for the verification caches of every replica.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/latchkey/latchkey/store/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options configures Open.
+type Options struct {
+	// CursorKey seals page tokens; every replica must use the same one.
+	CursorKey []byte
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Store is latchkey.Store on one PostgreSQL database.
+type Store struct {
+	*sqlstore.Store
+	pool *pgxpool.Pool
+	db   *sql.DB
+	dsn  string
+}
+
+// maxAttempts bounds how often a write transaction is tried when it keeps
+// losing serialization conflicts.
+const maxAttempts = 30
+
+// writeTimeout bounds one write transaction. Writes run detached from the
+// caller's context once begun, so that a caller who gives up cannot roll
+// back a transaction whose commit is already on its way.
+const writeTimeout = 30 * time.Second
+
+// Open connects to the database at dsn (a postgres:// URL or key=value
+// string) and applies every migration it lacks. Replicas starting at once
+// migrate one at a time, under an advisory lock.
+func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", redact(err))
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", redact(err))
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		pool.Close()
+		return nil, fmt.Errorf("postgres: migrate: %w", redact(err))
+	}
+	s := &Store{pool: pool, db: db, dsn: dsn}
+	s.Store, err = sqlstore.New(sqlstore.Backend{
+		Read:      querier{db},
+		Write:     s.write,
+		Dialect:   dialect{},
+		Now:       opts.Now,
+		CursorKey: opts.CursorKey,
+	})
+	if err != nil {
+		db.Close()
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// redact keeps a password in a connection string out of an error.
+func redact(err error) error {
+	var pe *pgconn.ParseConfigError
+	if errors.As(err, &pe) {
+		return errors.New("the database URL cannot be parsed")
+	}
+	return err
+}
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	// Replicas that start together wait their turn, probing each second
+	// (goose's default is every 5 s) for up to five minutes.
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
+	if err != nil {
+		return err
+	}
+	provider, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithSessionLocker(locker))
+	if err != nil {
+		return err
+	}
+	_, err = provider.Up(ctx)
+	return err
+}
+
+// Close closes every connection. Calling it again is harmless.
+func (s *Store) Close() error {
+	err := s.db.Close()
+	s.pool.Close()
+	return err
+}
+
+// write runs fn in a SERIALIZABLE transaction, again from the start while
+// it loses to a concurrent one.
+func (s *Store) write(ctx context.Context, fn func(context.Context, sqlstore.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := s.tryWrite(ctx, fn)
+		if !retryable(err) || attempt == maxAttempts {
+			return err
+		}
+		// Jittered and growing, so that the transactions that collided do
+		// not collide again.
+		time.Sleep(time.Duration(rand.Int64N(int64(attempt)*int64(time.Millisecond)) + 1))
+	}
+}
+
+func (s *Store) tryWrite(ctx context.Context, fn func(context.Context, sqlstore.Tx) error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	defer cancel()
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelSerializable})
+	if err != nil {
+		return err
+	}
+	if err := fn(ctx, txn{tx}); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// retryable reports whether a transaction failed only because another
+// one won a conflict.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+}
+
+// dialect is PostgreSQL's SQL where it differs.
+type dialect struct{}
+
+func (dialect) LabelCondition(column string) string {
+	return "(" + column + "::jsonb ->> ?) = ?"
+}
+
+func (dialect) IsUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// querier runs sqlstore's `?` queries on the pool.
+type querier struct{ db *sql.DB }
+
+func (q querier) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return q.db.QueryRowContext(ctx, rebind(query), args...)
+}
+
+func (q querier) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return q.db.QueryContext(ctx, rebind(query), args...)
+}
+
+// txn runs sqlstore's `?` queries in a transaction.
+type txn struct{ tx *sql.Tx }
+
+func (t txn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(ctx, rebind(query), args...)
+}
+
+func (t txn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return t.tx.QueryContext(ctx, rebind(query), args...)
+}
+
+func (t txn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(ctx, rebind(query), args...)
+}
+
+// rebind turns sqlstore's `?` placeholders into PostgreSQL's $1, $2, ...
+// sqlstore's queries hold no `?` in a literal or an operator.
+func rebind(query string) string {
+	var b strings.Builder
+	b.Grow(len(query) + 16)
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
