@@ -63,6 +63,7 @@ type Verifier struct {
 	now    func() time.Time
 	cache  *cache
 	usage  *usage
+	fresh  func(now time.Time) bool
 }
 
 // VerifierOptions tunes a Verifier; zero values take the defaults.
@@ -74,7 +75,12 @@ type VerifierOptions struct {
 	CacheTTL time.Duration
 	// FlushInterval is how often last-used times are written.
 	FlushInterval time.Duration
-	Logger        *slog.Logger
+	// Fresh, when set, reports whether the cache has seen every change
+	// made elsewhere (by another replica) up to a bound before now. While
+	// it is false, cached verdicts are not used: every verification reads
+	// the store, and fails if the store cannot answer.
+	Fresh  func(now time.Time) bool
+	Logger *slog.Logger
 }
 
 // NewVerifier returns a Verifier that accepts only tokens with the given
@@ -103,6 +109,7 @@ func NewVerifier(store latchkey.Store, hasher *token.Hasher, prefix string, opts
 		store: store, hasher: hasher, prefix: prefix, now: opts.Now,
 		cache: newCache(opts.CacheKeys, opts.CacheMissing, opts.CacheTTL),
 		usage: newUsage(store, opts.Logger, opts.FlushInterval),
+		fresh: opts.Fresh,
 	}
 }
 
@@ -186,9 +193,11 @@ func (v *Verifier) Verify(ctx context.Context, raw string, req Requirements) (Ve
 // lookup returns the cached entry for ulid, reading the store on a miss;
 // nil means no such key.
 func (v *Verifier) lookup(ctx context.Context, ulid string, now time.Time) (*cachedKey, error) {
-	entry, missing := v.cache.get(ulid, now)
-	if entry != nil || missing {
-		return entry, nil
+	if v.fresh == nil || v.fresh(now) {
+		entry, missing := v.cache.get(ulid, now)
+		if entry != nil || missing {
+			return entry, nil
+		}
 	}
 	gen := v.cache.generation.Load()
 	cred, err := v.store.GetCredential(ctx, latchkey.PrefixAPIKey+"_"+ulid)

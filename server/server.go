@@ -49,6 +49,11 @@ type Config struct {
 	Logger          *slog.Logger
 	// Now is the clock; tests replace it.
 	Now func() time.Time
+	// CacheFresh, for servers that share their database with other
+	// replicas, reports whether the verification cache has seen every
+	// change made elsewhere up to a bound; while it is false the cache is
+	// bypassed. See auth.VerifierOptions.Fresh.
+	CacheFresh func(now time.Time) bool
 }
 
 // Server holds the handlers of every service.
@@ -92,7 +97,7 @@ func New(cfg Config) (*Server, error) {
 	return &Server{
 		store:         cfg.Store,
 		tokens:        &minter{prefix: cfg.TokenPrefix, hasher: cfg.Hasher},
-		verifier:      auth.NewVerifier(cfg.Store, cfg.Hasher, cfg.TokenPrefix, auth.VerifierOptions{Now: cfg.Now, Logger: cfg.Logger}),
+		verifier:      auth.NewVerifier(cfg.Store, cfg.Hasher, cfg.TokenPrefix, auth.VerifierOptions{Now: cfg.Now, Logger: cfg.Logger, Fresh: cfg.CacheFresh}),
 		maxActiveKeys: cfg.MaxActiveKeys,
 		corsOrigins:   cfg.CORSOrigins,
 		maxBytes:      cfg.MaxRequestBytes,
@@ -119,6 +124,14 @@ var serviceNames = []string{
 func (s *Server) Close(ctx context.Context) error {
 	return s.verifier.Close(ctx)
 }
+
+// Invalidate drops what the server caches about a key that changed
+// elsewhere: another replica's write, reported by a change feed.
+func (s *Server) Invalidate(keyID string) { s.verifier.Invalidate(keyID) }
+
+// InvalidateAll drops everything the server caches about keys, for a
+// change feed that may have missed changes.
+func (s *Server) InvalidateAll() { s.verifier.InvalidateAll() }
 
 // SetServing sets what the health service reports for the server and each
 // service: SERVING, or NOT_SERVING while a shutdown drains.

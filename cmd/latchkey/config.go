@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/latchkey/latchkey/server"
+	"github.com/latchkey/latchkey/store/postgres"
 	"github.com/latchkey/latchkey/token"
 )
 
@@ -26,6 +28,7 @@ type config struct {
 	maxActiveKeys   int64
 	maxRequestBytes int
 	shutdownTimeout time.Duration
+	syncBound       time.Duration
 	headerTimeout   time.Duration
 	readTimeout     time.Duration
 	drainDelay      time.Duration
@@ -41,8 +44,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on")
-	fs.StringVar(&c.db, "db", "./latchkey.db", "SQLite database file")
-	fs.StringVar(&c.pepperFile, "pepper-file", "", "file holding the token pepper (default: beside the database, made 0600 on first start)")
+	fs.StringVar(&c.db, "db", "./latchkey.db", "SQLite database file, or a postgres:// URL for replicas sharing PostgreSQL")
+	fs.StringVar(&c.pepperFile, "pepper-file", "", "file holding the token pepper (SQLite default: beside the database, made 0600 on first start; required with PostgreSQL)")
+	fs.DurationVar(&c.syncBound, "sync-bound", postgres.DefaultSyncBound, "with PostgreSQL: the longest a change made on another replica can go unseen by this one's cache; past it, verification reads the database or fails")
 	fs.StringVar(&c.tokenPrefix, "token-prefix", server.DefaultTokenPrefix, "prefix of every token issued and accepted")
 	fs.StringVar(&cors, "cors-origins", "", "comma-separated browser origins allowed to call (default: none)")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (with --tls-key)")
@@ -80,6 +84,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 			c.corsOrigins = append(c.corsOrigins, o)
 		}
 	}
+	if c.postgres() {
+		if c.pepperFile == "" {
+			return c, errors.New("--pepper-file is required with a PostgreSQL --db: every replica must read the same pepper")
+		}
+		if c.syncBound < 10*time.Millisecond {
+			return c, errors.New("--sync-bound must be at least 10ms")
+		}
+	}
 	if c.pepperFile == "" {
 		c.pepperFile = filepath.Join(filepath.Dir(c.db), strings.TrimSuffix(filepath.Base(c.db), filepath.Ext(c.db))+".pepper")
 	}
@@ -107,4 +119,21 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return c, errors.New("--log-format must be json or text")
 	}
 	return c, nil
+}
+
+// postgres reports whether --db names a PostgreSQL database.
+func (c config) postgres() bool {
+	return strings.HasPrefix(c.db, "postgres://") || strings.HasPrefix(c.db, "postgresql://")
+}
+
+// dbName is --db as it may be logged: without a password.
+func (c config) dbName() string {
+	if !c.postgres() {
+		return c.db
+	}
+	u, err := url.Parse(c.db)
+	if err != nil {
+		return "postgres (unparsable URL)"
+	}
+	return u.Redacted()
 }

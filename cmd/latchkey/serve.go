@@ -16,6 +16,7 @@ import (
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/server"
+	"github.com/latchkey/latchkey/store/postgres"
 	"github.com/latchkey/latchkey/store/sqlite"
 	"github.com/latchkey/latchkey/token"
 )
@@ -39,19 +40,19 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	store, err := sqlite.Open(ctx, cfg.db, sqlite.Options{CursorKey: derive(pepper, "latchkey page cursor v1")})
+	store, feed, err := openStore(ctx, cfg, derive(pepper, "latchkey page cursor v1"), logger)
 	if err != nil {
-		return fmt.Errorf("open database %s: %w", cfg.db, err)
+		return fmt.Errorf("open database %s: %w", cfg.dbName(), err)
 	}
 	defer store.Close()
 	if err := store.CheckPepper(ctx, hasher.Fingerprint()); err != nil {
 		if latchkey.ErrorCode(err) == latchkey.CodeFailedPrecondition {
-			return fmt.Errorf("the pepper file %s is not the one the database %s was made with: restore the right one from backup; with this one no stored key can be verified", cfg.pepperFile, cfg.db)
+			return fmt.Errorf("the pepper file %s is not the one the database %s was made with: restore the right one from backup; with this one no stored key can be verified", cfg.pepperFile, cfg.dbName())
 		}
-		return fmt.Errorf("check the pepper against %s: %w", cfg.db, err)
+		return fmt.Errorf("check the pepper against %s: %w", cfg.dbName(), err)
 	}
 
-	srv, err := server.New(server.Config{
+	scfg := server.Config{
 		Store:           store,
 		Hasher:          hasher,
 		TokenPrefix:     cfg.tokenPrefix,
@@ -59,9 +60,26 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		CORSOrigins:     cfg.corsOrigins,
 		MaxRequestBytes: cfg.maxRequestBytes,
 		Logger:          logger,
-	})
+	}
+	if feed != nil {
+		scfg.CacheFresh = feed.Fresh
+	}
+	srv, err := server.New(scfg)
 	if err != nil {
 		return err
+	}
+	if feed != nil {
+		// Changes other replicas make reach this one's cache until the
+		// server has stopped.
+		feedCtx, stopFeed := context.WithCancel(context.WithoutCancel(ctx))
+		feedDone := make(chan struct{})
+		go func() {
+			defer close(feedDone)
+			if err := feed.Run(feedCtx, srv); err != nil && feedCtx.Err() == nil {
+				logger.Error("the change feed stopped; cached verdicts are not trusted", "err", err)
+			}
+		}()
+		defer func() { stopFeed(); <-feedDone }()
 	}
 	operatorToken, err := srv.Bootstrap(ctx)
 	if err != nil {
@@ -101,7 +119,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			served <- httpServer.Serve(listener)
 		}
 	}()
-	logger.Info("serving", "addr", listener.Addr().String(), "db", cfg.db, "tls", cfg.tlsCert != "")
+	logger.Info("serving", "addr", listener.Addr().String(), "db", cfg.dbName(), "tls", cfg.tlsCert != "")
 
 	select {
 	case err := <-served:
@@ -139,6 +157,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 // loadPepper reads the pepper file, creating it only when the database
 // holds no key: a new pepper would make every stored hash useless.
 func loadPepper(ctx context.Context, cfg config) ([]byte, error) {
+	if cfg.postgres() {
+		// Replicas share one pepper, so none of them may make its own.
+		pepper, _, err := token.LoadOrCreatePepper(cfg.pepperFile, false)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("the pepper file %s is missing: with PostgreSQL, make it once (umask 077; head -c 32 /dev/urandom | base64 > %s) and give every replica the same file", cfg.pepperFile, cfg.pepperFile)
+		}
+		return pepper, err
+	}
 	if _, err := os.Stat(cfg.pepperFile); err == nil {
 		pepper, _, err := token.LoadOrCreatePepper(cfg.pepperFile, false)
 		return pepper, err
@@ -165,6 +191,20 @@ func databaseHasKeys(ctx context.Context, path string) (bool, error) {
 	}
 	defer store.Close()
 	return store.HasKeys(ctx)
+}
+
+// openStore opens the store --db names. For PostgreSQL it also returns the
+// change feed that keeps this replica's cache in step with the others.
+func openStore(ctx context.Context, cfg config, cursorKey []byte, logger *slog.Logger) (latchkey.Store, *postgres.Feed, error) {
+	if !cfg.postgres() {
+		store, err := sqlite.Open(ctx, cfg.db, sqlite.Options{CursorKey: cursorKey})
+		return store, nil, err
+	}
+	store, err := postgres.Open(ctx, cfg.db, postgres.Options{CursorKey: cursorKey})
+	if err != nil {
+		return nil, nil, err
+	}
+	return store, store.Feed(postgres.FeedOptions{Bound: cfg.syncBound, Logger: logger}), nil
 }
 
 // derive makes a purpose-bound key from the pepper, so the pepper itself
