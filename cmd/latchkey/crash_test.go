@@ -37,15 +37,11 @@ func TestCrashSafety(t *testing.T) {
 		t.Skip("builds and kills the real binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "latchkey")
-	build := exec.CommandContext(t.Context(), filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildLatchkey(t)
 	db := filepath.Join(dir, "latchkey.db")
 
 	// The first start prints the operator key, which makes the tenant.
-	srv := startBinary(t, bin, db)
+	srv := startBinary(t, bin, "--db", db)
 	if srv.operator == "" {
 		t.Fatal("no operator key on the first start")
 	}
@@ -104,7 +100,7 @@ func TestCrashSafety(t *testing.T) {
 		clients.Wait()
 
 		checkIntegrity(t, db)
-		srv = startBinary(t, bin, db)
+		srv = startBinary(t, bin, "--db", db)
 		if srv.operator != "" {
 			t.Fatalf("round %d: a restart bootstrapped a second operator", round)
 		}
@@ -141,12 +137,33 @@ type process struct {
 	addr     string
 	operator string
 	http     *http.Client
+	ready    chan struct{}   // closed once it serves
+	log      strings.Builder // stderr up to then, for a failure message
 }
 
-// startBinary runs `latchkey serve` on db and waits until it serves.
-func startBinary(t *testing.T, bin, db string) *process {
+// buildLatchkey builds the latchkey binary into a temporary directory.
+func buildLatchkey(t *testing.T) string {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--db", db)
+	bin := filepath.Join(t.TempDir(), "latchkey")
+	build := exec.CommandContext(t.Context(), filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startBinary runs `latchkey serve` with args and waits until it serves.
+func startBinary(t *testing.T, bin string, args ...string) *process {
+	t.Helper()
+	p := launchBinary(t, bin, args...)
+	p.waitReady(t)
+	return p
+}
+
+// launchBinary starts `latchkey serve` with args without waiting for it.
+func launchBinary(t *testing.T, bin string, args ...string) *process {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -155,34 +172,36 @@ func startBinary(t *testing.T, bin, db string) *process {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	b := &process{cmd: cmd, http: &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}}
-	ready := make(chan struct{})
-	var log strings.Builder
+	p := &process{cmd: cmd, http: &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}, ready: make(chan struct{})}
 	go func() {
 		// Reads to the end, so the process never blocks on a full pipe.
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
 			if m := operatorLine.FindStringSubmatch(line); m != nil {
-				b.operator = m[1]
+				p.operator = m[1]
 				continue // the operator key stays out of the test log
 			}
-			if b.addr == "" {
-				log.WriteString(line + "\n")
+			if p.addr == "" {
+				p.log.WriteString(line + "\n")
 				var entry struct{ Msg, Addr string }
 				if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "serving" {
-					b.addr = entry.Addr
-					close(ready)
+					p.addr = entry.Addr
+					close(p.ready)
 				}
 			}
 		}
 	}()
+	return p
+}
+
+// waitReady waits until the process serves.
+func (p *process) waitReady(t *testing.T) {
+	t.Helper()
 	select {
-	case <-ready:
-		return b
+	case <-p.ready:
 	case <-time.After(30 * time.Second):
-		t.Fatalf("latchkey did not start:\n%s", log.String())
-		return nil
+		t.Fatalf("latchkey did not start:\n%s", p.log.String())
 	}
 }
 

@@ -183,13 +183,19 @@ func (f *Feed) prune(ctx context.Context) {
 // failure and flushing sink each time it (re)starts listening, since
 // notifications sent while it was away are gone.
 func (f *Feed) listen(ctx context.Context, sink Invalidator) {
-	backoff := 50 * time.Millisecond
+	const firstBackoff = 10 * time.Millisecond
+	backoff := firstBackoff
 	for ctx.Err() == nil {
-		err := f.listenOnce(ctx, sink)
+		listened, err := f.listenOnce(ctx, sink)
 		if ctx.Err() != nil {
 			return
 		}
 		f.logger.Warn("key change listener lost its connection; polling covers the gap", "err", err)
+		if listened {
+			// A connection that worked is retried at once: the database is
+			// there, only this session ended.
+			backoff = firstBackoff
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -199,14 +205,16 @@ func (f *Feed) listen(ctx context.Context, sink Invalidator) {
 	}
 }
 
-func (f *Feed) listenOnce(ctx context.Context, sink Invalidator) error {
+// listenOnce listens on one connection until it fails, and reports whether
+// it got as far as listening.
+func (f *Feed) listenOnce(ctx context.Context, sink Invalidator) (listened bool, err error) {
 	conn, err := pgx.ConnectConfig(ctx, f.store.pool.Config().ConnConfig.Copy())
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	if _, err := conn.Exec(ctx, "LISTEN "+changesChannel); err != nil {
-		return err
+		return false, err
 	}
 	// Whatever changed while nobody listened is dropped from the cache;
 	// the poller would find it too, but only after up to bound/4.
@@ -215,9 +223,9 @@ func (f *Feed) listenOnce(ctx context.Context, sink Invalidator) error {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
 			if errors.Is(err, context.Canceled) {
-				return nil
+				return true, nil
 			}
-			return err
+			return true, err
 		}
 		_, keyID, _ := strings.Cut(n.Payload, " ")
 		if keyID == "*" || keyID == "" {
