@@ -254,3 +254,34 @@ func BenchmarkVerifyHitParallel(b *testing.B) {
 		}
 	})
 }
+
+// TestCacheIsBypassedWhileNotFresh: while the Fresh hook says changes made
+// elsewhere may be unseen, every verification reads the store, and a store
+// that cannot answer makes verification fail rather than fall back on the
+// cache.
+func TestCacheIsBypassedWhileNotFresh(t *testing.T) {
+	var fresh atomic.Bool
+	f := newFixtureWith(t, auth.VerifierOptions{Fresh: func(time.Time) bool { return fresh.Load() }})
+	raw, _ := f.issue(t)
+	fresh.Store(true)
+	for range 3 {
+		f.verify(t, raw)
+	}
+	if n := f.store.reads.Load(); n != 1 {
+		t.Fatalf("fresh: 3 verifications read the store %d times, want 1", n)
+	}
+	fresh.Store(false)
+	for range 3 {
+		if c := f.verify(t, raw); c != auth.CodeValid {
+			t.Fatalf("verify = %v", c)
+		}
+	}
+	if n := f.store.reads.Load(); n != 4 {
+		t.Fatalf("not fresh: 3 more verifications read the store %d times in all, want 4", n)
+	}
+	// The store goes away: a cached verdict is there, but not trusted.
+	f.store.Store.Close()
+	if v, err := f.verifier.Verify(context.Background(), raw, auth.Requirements{}); err == nil {
+		t.Fatalf("with the store closed and the cache not fresh, Verify = %v, want an error", v.Code)
+	}
+}
