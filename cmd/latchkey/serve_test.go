@@ -170,6 +170,21 @@ func TestServe(t *testing.T) {
 		}
 	})
 
+	t.Run("PostgreSQL needs a pepper file and never logs the password", func(t *testing.T) {
+		none := func(string) string { return "" }
+		const url = "postgres://latchkey:s3cret@db.internal:5432/latchkey"
+		if _, err := parseConfig([]string{"--db", url}, none, &lockedBuffer{}); err == nil || !strings.Contains(err.Error(), "--pepper-file") {
+			t.Errorf("a PostgreSQL --db without --pepper-file: %v", err)
+		}
+		cfg, err := parseConfig([]string{"--db", url, "--pepper-file", "p"}, none, &lockedBuffer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name := cfg.dbName(); strings.Contains(name, "s3cret") || !strings.Contains(name, "db.internal") {
+			t.Errorf("dbName() = %q", name)
+		}
+	})
+
 	t.Run("timeouts that would let a slow client hold a connection are refused", func(t *testing.T) {
 		for _, args := range [][]string{
 			{"--read-header-timeout", "0s"},
