@@ -14,6 +14,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -51,13 +52,9 @@ type Store struct {
 	dsn  string
 }
 
-// maxAttempts bounds how often a write transaction is tried when it keeps
-// losing serialization conflicts.
-const maxAttempts = 30
-
-// writeTimeout bounds one write transaction. Writes run detached from the
-// caller's context once begun, so that a caller who gives up cannot roll
-// back a transaction whose commit is already on its way.
+// writeTimeout bounds a write, retries included. Writes run detached from
+// the caller's context once begun, so that a caller who gives up cannot
+// roll back a transaction whose commit is already on its way.
 const writeTimeout = 30 * time.Second
 
 // Open connects to the database at dsn (a postgres:// URL or key=value
@@ -130,26 +127,51 @@ func (s *Store) Close() error {
 }
 
 // write runs fn in a SERIALIZABLE transaction, again from the start while
-// it loses to a concurrent one.
-func (s *Store) write(ctx context.Context, fn func(context.Context, sqlstore.Tx) error) error {
+// it loses to a concurrent one, until writeTimeout.
+//
+// Writes of one scope (an account) first take an advisory lock on it, on
+// the connection and before the transaction begins, so its snapshot is
+// taken once the writes ahead of it have committed: they queue rather
+// than fail one another. Without the lock, many keys issued at once in one
+// account, all updating the account's key count, would mostly fail and
+// retry. Conflicts across scopes remain possible and are retried.
+func (s *Store) write(ctx context.Context, scope string, fn func(context.Context, sqlstore.Tx) error) error {
+	deadline := time.Now().Add(writeTimeout)
 	for attempt := 1; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		err := s.tryWrite(ctx, fn)
-		if !retryable(err) || attempt == maxAttempts {
+		err := s.tryWrite(ctx, scope, fn)
+		if !retryable(err) || time.Now().After(deadline) {
 			return err
 		}
 		// Jittered and growing, so that the transactions that collided do
 		// not collide again.
-		time.Sleep(time.Duration(rand.Int64N(int64(attempt)*int64(time.Millisecond)) + 1))
+		time.Sleep(time.Duration(rand.Int64N(int64(min(attempt, 20))*int64(time.Millisecond)) + 1))
 	}
 }
 
-func (s *Store) tryWrite(ctx context.Context, fn func(context.Context, sqlstore.Tx) error) error {
+func (s *Store) tryWrite(ctx context.Context, scope string, fn func(context.Context, sqlstore.Tx) error) (err error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 	defer cancel()
-	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelSerializable})
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if scope != "" {
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(hashtextextended($1, 0))`, scope); err != nil {
+			return err
+		}
+		defer func() {
+			if _, uerr := conn.ExecContext(ctx, `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, scope); uerr != nil {
+				// A connection that may still hold the lock must not go
+				// back to the pool: dropping it releases the lock.
+				_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			}
+		}()
+	}
+	tx, err := conn.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelSerializable})
 	if err != nil {
 		return err
 	}

@@ -32,7 +32,9 @@ var errClosed = &latchkey.Error{Code: latchkey.CodeUnavailable, Message: "the st
 
 // write runs fn in a write transaction, possibly shared with other writes,
 // and returns once that transaction committed or fn's work was undone.
-func (s *Store) write(ctx context.Context, fn func(context.Context, sqlstore.Tx) error) error {
+// SQLite has one writer, so every write is already serialized and scope
+// does not matter.
+func (s *Store) write(ctx context.Context, _ string, fn func(context.Context, sqlstore.Tx) error) error {
 	job := &writeJob{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	select {
 	case s.writes <- job:

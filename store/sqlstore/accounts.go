@@ -15,7 +15,7 @@ import (
 func (s *Store) Bootstrap(ctx context.Context, in latchkey.NewAccount) (latchkey.Account, latchkey.APIKey, error) {
 	var account latchkey.Account
 	var key latchkey.APIKey
-	err := s.write(ctx, func(ctx context.Context, tx Tx) error {
+	err := s.write(ctx, storeWide, func(ctx context.Context, tx Tx) error {
 		var exists bool
 		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM accounts)`).Scan(&exists); err != nil {
 			return err
@@ -35,7 +35,7 @@ func (s *Store) Bootstrap(ctx context.Context, in latchkey.NewAccount) (latchkey
 func (s *Store) CreateAccount(ctx context.Context, actor latchkey.Actor, in latchkey.NewAccount) (latchkey.Account, latchkey.APIKey, error) {
 	var account latchkey.Account
 	var key latchkey.APIKey
-	err := s.write(ctx, func(ctx context.Context, tx Tx) error {
+	err := s.write(ctx, storeWide, func(ctx context.Context, tx Tx) error {
 		in.Operator = false
 		var err error
 		account, key, err = s.createAccount(ctx, tx, &actor, in, latchkey.ActionAccountCreate)
@@ -101,7 +101,7 @@ func (s *Store) HasKeys(ctx context.Context) (bool, error) {
 // key yet; for a store with keys it refuses a fingerprint other than the
 // recorded one with CodeFailedPrecondition.
 func (s *Store) CheckPepper(ctx context.Context, fingerprint string) error {
-	return s.write(ctx, func(ctx context.Context, tx Tx) error {
+	return s.write(ctx, storeWide, func(ctx context.Context, tx Tx) error {
 		var recorded string
 		err := tx.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = 'pepper_fingerprint'`).Scan(&recorded)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {

@@ -25,7 +25,7 @@ const activeKey = "revoke_time IS NULL AND (expire_time IS NULL OR expire_time >
 // event in one transaction, after checking the quota in the same one.
 func (s *Store) IssueKey(ctx context.Context, actor latchkey.Actor, in latchkey.NewAPIKey) (latchkey.APIKey, error) {
 	var out latchkey.APIKey
-	err := s.write(ctx, func(ctx context.Context, tx Tx) error {
+	err := s.write(ctx, in.Key.AccountID, func(ctx context.Context, tx Tx) error {
 		if err := s.checkQuota(ctx, tx, in.Key.AccountID, in.DefaultMaxActiveKeys); err != nil {
 			return err
 		}
@@ -213,7 +213,7 @@ func fillPreviews(ctx context.Context, db Querier, keys []latchkey.APIKey) error
 // UpdateKey changes the fields named in in.Paths.
 func (s *Store) UpdateKey(ctx context.Context, actor latchkey.Actor, in latchkey.KeyUpdate) (latchkey.APIKey, error) {
 	var out latchkey.APIKey
-	err := s.write(ctx, func(ctx context.Context, tx Tx) error {
+	err := s.write(ctx, in.AccountID, func(ctx context.Context, tx Tx) error {
 		k, err := getKey(ctx, tx, in.AccountID, in.ID)
 		if err != nil {
 			return err
@@ -270,7 +270,7 @@ func (s *Store) UpdateKey(ctx context.Context, actor latchkey.Actor, in latchkey
 // in.PreviousExpire when that is set.
 func (s *Store) RotateKey(ctx context.Context, actor latchkey.Actor, in latchkey.KeyRotation) (latchkey.APIKey, error) {
 	var out latchkey.APIKey
-	err := s.write(ctx, func(ctx context.Context, tx Tx) error {
+	err := s.write(ctx, in.AccountID, func(ctx context.Context, tx Tx) error {
 		k, err := getKey(ctx, tx, in.AccountID, in.ID)
 		if err != nil {
 			return err
@@ -310,7 +310,7 @@ func (s *Store) RotateKey(ctx context.Context, actor latchkey.Actor, in latchkey
 // is and writes no audit event.
 func (s *Store) RevokeKey(ctx context.Context, actor latchkey.Actor, accountID, id string) (latchkey.APIKey, error) {
 	var out latchkey.APIKey
-	err := s.write(ctx, func(ctx context.Context, tx Tx) error {
+	err := s.write(ctx, accountID, func(ctx context.Context, tx Tx) error {
 		k, err := getKey(ctx, tx, accountID, id)
 		if err != nil {
 			return err
@@ -370,7 +370,7 @@ func (s *Store) RecordKeyUse(ctx context.Context, uses map[string]time.Time) err
 	if len(uses) == 0 {
 		return nil
 	}
-	return s.write(ctx, func(ctx context.Context, tx Tx) error {
+	return s.write(ctx, storeWide, func(ctx context.Context, tx Tx) error {
 		for id, t := range uses {
 			_, err := tx.ExecContext(ctx, `UPDATE api_keys SET last_used_time = ?
 				WHERE id = ? AND (last_used_time IS NULL OR last_used_time < ?)`, t.UnixNano(), id, t.UnixNano())

@@ -15,7 +15,7 @@ const profileColumns = "id, account_id, type, name, display_name, email, externa
 // account.
 func (s *Store) CreateProfile(ctx context.Context, actor latchkey.Actor, in latchkey.Profile) (latchkey.Profile, error) {
 	var out latchkey.Profile
-	err := s.write(ctx, func(ctx context.Context, tx Tx) error {
+	err := s.write(ctx, in.AccountID, func(ctx context.Context, tx Tx) error {
 		if err := accountExists(ctx, tx, in.AccountID); err != nil {
 			return err
 		}

@@ -44,8 +44,11 @@ type Backend struct {
 	// transaction committed or was undone. fn may be run more than once
 	// (a backend may retry a transaction that lost a conflict), so it must
 	// not act outside the transaction. A domain error (*latchkey.Error)
-	// from fn undoes fn's work and is returned as it is.
-	Write   func(ctx context.Context, fn func(context.Context, Tx) error) error
+	// from fn undoes fn's work and is returned as it is. scope is the
+	// account whose rows fn changes, or "" when it may change any: a
+	// backend may run the writes of one scope one at a time, so they
+	// queue instead of conflicting.
+	Write   func(ctx context.Context, scope string, fn func(context.Context, Tx) error) error
 	Dialect Dialect
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -58,7 +61,7 @@ type Backend struct {
 // embed it.
 type Store struct {
 	read    Querier
-	write   func(ctx context.Context, fn func(context.Context, Tx) error) error
+	write   func(ctx context.Context, scope string, fn func(context.Context, Tx) error) error
 	dialect Dialect
 	now     func() time.Time
 	cursors *cursor.Codec
@@ -75,11 +78,14 @@ func New(b Backend) (*Store, error) {
 	if b.Now == nil {
 		b.Now = time.Now
 	}
-	write := func(ctx context.Context, fn func(context.Context, Tx) error) error {
-		return Wrap(ctx, b.Write(ctx, fn))
+	write := func(ctx context.Context, scope string, fn func(context.Context, Tx) error) error {
+		return Wrap(ctx, b.Write(ctx, scope, fn))
 	}
 	return &Store{read: b.Read, write: write, dialect: b.Dialect, now: b.Now, cursors: cursor.New(b.CursorKey)}, nil
 }
+
+// storeWide is the scope of a write that is not confined to one account.
+const storeWide = ""
 
 // Wrap turns any error into a domain error: domain errors pass, context
 // errors keep their identity for errors.Is, and the rest is internal.

@@ -18,7 +18,7 @@ func (s *Store) CreateWorkspace(ctx context.Context, actor latchkey.Actor, in la
 	in.ID = latchkey.NewID(latchkey.PrefixWorkspace)
 	in.Status = latchkey.WorkspaceStatusActive
 	in.CreateTime, in.UpdateTime, in.ETag = now, now, newETag()
-	err := s.write(ctx, func(ctx context.Context, tx Tx) error {
+	err := s.write(ctx, in.AccountID, func(ctx context.Context, tx Tx) error {
 		if err := accountExists(ctx, tx, in.AccountID); err != nil {
 			return err
 		}
@@ -69,7 +69,7 @@ func workspacePosition(w latchkey.Workspace) cursor.Position {
 // UpdateWorkspace changes the fields named in in.Paths.
 func (s *Store) UpdateWorkspace(ctx context.Context, actor latchkey.Actor, in latchkey.WorkspaceUpdate) (latchkey.Workspace, error) {
 	var out latchkey.Workspace
-	err := s.write(ctx, func(ctx context.Context, tx Tx) error {
+	err := s.write(ctx, in.AccountID, func(ctx context.Context, tx Tx) error {
 		w, err := getWorkspace(ctx, tx, in.AccountID, in.ID)
 		if err != nil {
 			return err
@@ -108,7 +108,7 @@ func (s *Store) UpdateWorkspace(ctx context.Context, actor latchkey.Actor, in la
 // nothing and writes no audit event.
 func (s *Store) ArchiveWorkspace(ctx context.Context, actor latchkey.Actor, accountID, id string) (latchkey.Workspace, error) {
 	var out latchkey.Workspace
-	err := s.write(ctx, func(ctx context.Context, tx Tx) error {
+	err := s.write(ctx, accountID, func(ctx context.Context, tx Tx) error {
 		w, err := getWorkspace(ctx, tx, accountID, id)
 		if err != nil {
 			return err
@@ -131,7 +131,7 @@ func (s *Store) ArchiveWorkspace(ctx context.Context, actor latchkey.Actor, acco
 // GrantWorkspace grants a workspace to a profile. Granting it again
 // changes nothing and writes no audit event.
 func (s *Store) GrantWorkspace(ctx context.Context, actor latchkey.Actor, g latchkey.Grant) error {
-	return s.write(ctx, func(ctx context.Context, tx Tx) error {
+	return s.write(ctx, g.AccountID, func(ctx context.Context, tx Tx) error {
 		changed, err := s.grant(ctx, tx, g)
 		if err != nil || !changed {
 			return err
@@ -169,7 +169,7 @@ func (s *Store) grant(ctx context.Context, tx Tx, g latchkey.Grant) (bool, error
 // RevokeWorkspace withdraws a workspace from a profile. Withdrawing one
 // that is not granted changes nothing and writes no audit event.
 func (s *Store) RevokeWorkspace(ctx context.Context, actor latchkey.Actor, g latchkey.Grant) error {
-	return s.write(ctx, func(ctx context.Context, tx Tx) error {
+	return s.write(ctx, g.AccountID, func(ctx context.Context, tx Tx) error {
 		if err := profileExists(ctx, tx, g.AccountID, g.ProfileID); err != nil {
 			return err
 		}
