@@ -198,7 +198,10 @@ func databaseHasKeys(ctx context.Context, path string) (bool, error) {
 func openStore(ctx context.Context, cfg config, cursorKey []byte, logger *slog.Logger) (latchkey.Store, *postgres.Feed, error) {
 	if !cfg.postgres() {
 		store, err := sqlite.Open(ctx, cfg.db, sqlite.Options{CursorKey: cursorKey})
-		return store, nil, err
+		if err != nil {
+			return nil, nil, err // not a nil *sqlite.Store in a non-nil interface
+		}
+		return store, nil, nil
 	}
 	store, err := postgres.Open(ctx, cfg.db, postgres.Options{CursorKey: cursorKey})
 	if err != nil {
