@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/url"
@@ -18,48 +17,35 @@ import (
 
 	latchkeyv1 "github.com/latchkey/latchkey/gen/latchkey/v1"
 	"github.com/latchkey/latchkey/gen/latchkey/v1/latchkeyv1connect"
+	"github.com/latchkey/latchkey/store/postgres/pgtest"
 	"github.com/latchkey/latchkey/token"
 )
-
-// postgresEnv names the variable holding the URL of a PostgreSQL database
-// where tests may create and drop their own, such as
-// postgres://postgres@127.0.0.1:5432/postgres. Without it they skip.
-const postgresEnv = "LATCHKEY_TEST_POSTGRES"
 
 // newPostgresDB creates an empty database for the test, dropped at its
 // end, and returns its URL and a connection to it for the test's own SQL.
 func newPostgresDB(t *testing.T) (string, *pgx.Conn) {
 	t.Helper()
-	admin := os.Getenv(postgresEnv)
+	admin := os.Getenv(pgtest.Env)
 	if admin == "" {
-		t.Skip(postgresEnv + " is not set")
+		t.Skip(pgtest.Env + " is not set")
 	}
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, admin)
+	dsn, drop, err := pgtest.CreateDatabase(ctx, admin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := fmt.Sprintf("latchkey_replicas_%d", time.Now().UnixNano())
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	u, err := url.Parse(admin)
+	db, err := pgx.Connect(ctx, dsn)
 	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	db, err := pgx.Connect(ctx, u.String())
-	if err != nil {
+		drop(ctx)
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		db.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+		if err := drop(ctx); err != nil {
 			t.Errorf("drop database: %v", err)
 		}
-		conn.Close(ctx)
 	})
-	return u.String(), db
+	return dsn, db
 }
 
 // TestReplicas runs three real replicas on one PostgreSQL database. They

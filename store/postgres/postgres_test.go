@@ -3,24 +3,18 @@ package postgres_test
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/store/postgres"
+	"github.com/latchkey/latchkey/store/postgres/pgtest"
 	"github.com/latchkey/latchkey/store/storetest"
 )
-
-// adminEnv names the variable holding the URL of a PostgreSQL database
-// where the tests may create and drop their own database, such as
-// postgres://postgres@127.0.0.1:5432/postgres. Without it the tests skip.
-const adminEnv = "LATCHKEY_TEST_POSTGRES"
 
 var cursorKey = []byte("page tokens of the store tests")
 
@@ -32,34 +26,23 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	admin := os.Getenv(adminEnv)
+	admin := os.Getenv(pgtest.Env)
 	if admin == "" {
 		os.Exit(m.Run())
 	}
 	ctx := context.Background()
-	name := fmt.Sprintf("latchkey_test_%d_%d", time.Now().UnixNano(), os.Getpid())
-	conn, err := pgx.Connect(ctx, admin)
+	var drop func(context.Context) error
+	var err error
+	testDB, drop, err = pgtest.CreateDatabase(ctx, admin)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "postgres tests:", err)
 		os.Exit(1)
 	}
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		fmt.Fprintln(os.Stderr, "postgres tests:", err)
-		os.Exit(1)
-	}
-	u, err := url.Parse(admin)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "postgres tests:", err)
-		os.Exit(1)
-	}
-	u.Path = "/" + name
-	testDB = u.String()
 	code := m.Run()
-	if _, err := conn.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+	if err := drop(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "postgres tests: drop:", err)
 		code = 1
 	}
-	conn.Close(ctx)
 	os.Exit(code)
 }
 
@@ -68,7 +51,7 @@ func TestMain(m *testing.M) {
 func newSchema(t *testing.T) string {
 	t.Helper()
 	if testDB == "" {
-		t.Skip(adminEnv + " is not set")
+		t.Skip(pgtest.Env + " is not set")
 	}
 	name := fmt.Sprintf("s%d", schemas.Add(1))
 	conn, err := pgx.Connect(t.Context(), testDB)
