@@ -25,13 +25,16 @@ const (
 	CodeAborted Code = "aborted"
 	// CodeFailedPrecondition means the resource is in a state that forbids the operation.
 	CodeFailedPrecondition Code = "failed_precondition"
-	// CodeResourceExhausted means a quota would be exceeded.
+	// CodeResourceExhausted means a quota would be exceeded, or the
+	// database's storage is full; either may pass, so the call may be
+	// retried later.
 	CodeResourceExhausted Code = "resource_exhausted"
 	// CodeUnauthenticated means the caller presented no valid credential.
 	CodeUnauthenticated Code = "unauthenticated"
 	// CodePermissionDenied means the caller is known but lacks a permission.
 	CodePermissionDenied Code = "permission_denied"
-	// CodeUnavailable means a dependency (the database) cannot be reached now.
+	// CodeUnavailable means a dependency (the database) cannot be reached
+	// now; the call may be retried later.
 	CodeUnavailable Code = "unavailable"
 	// CodeInternal means a fault of ours; its cause is logged, never sent.
 	CodeInternal Code = "internal"

@@ -1,7 +1,9 @@
 package latchkey_test
 
 import (
+	"io/fs"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -41,6 +43,47 @@ func TestReadmeClientsAreTestedCode(t *testing.T) {
 	for name, seen := range want {
 		if !seen {
 			t.Errorf("README has no %s example", name)
+		}
+	}
+}
+
+// Every test the README's Guarantees section names must exist, so that a
+// promise cannot outlive the test that proved it.
+func TestReadmeGuaranteesNameRealTests(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## Guarantees\n")
+	if !ok {
+		t.Fatal("README has no Guarantees section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	var sources strings.Builder
+	err = filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "node_modules" || d.Name() == ".git" || d.Name() == "gen") {
+			return filepath.SkipDir
+		}
+		if strings.HasSuffix(path, ".go") {
+			src, err := os.ReadFile(path)
+			sources.Write(src)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := regexp.MustCompile("`((?:Test|Fuzz|test|Run)[A-Z][A-Za-z0-9]*)`").FindAllStringSubmatch(section, -1)
+	if len(names) < 10 {
+		t.Fatalf("found only %d test names in Guarantees", len(names))
+	}
+	for _, m := range names {
+		if !regexp.MustCompile(`\nfunc (\([^)]*\) )?` + m[1] + `\(`).MatchString(sources.String()) {
+			t.Errorf("Guarantees names %s, which no test file defines", m[1])
 		}
 	}
 }

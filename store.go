@@ -37,6 +37,8 @@ type Store interface {
 	CreateWorkspace(ctx context.Context, actor Actor, in Workspace) (Workspace, error)
 	GetWorkspace(ctx context.Context, accountID, id string) (Workspace, error)
 	ListWorkspaces(ctx context.Context, q WorkspaceQuery) (Page[Workspace], error)
+	// UpdateWorkspace changes a workspace; an archived one is
+	// CodeFailedPrecondition.
 	UpdateWorkspace(ctx context.Context, actor Actor, in WorkspaceUpdate) (Workspace, error)
 	// ArchiveWorkspace is idempotent; grants stay recorded but admit nothing.
 	ArchiveWorkspace(ctx context.Context, actor Actor, accountID, id string) (Workspace, error)
@@ -48,9 +50,12 @@ type Store interface {
 	RevokeWorkspace(ctx context.Context, actor Actor, g Grant) error
 	// ListProfileWorkspaces lists the workspaces granted to a profile.
 	ListProfileWorkspaces(ctx context.Context, q GrantQuery) (Page[Workspace], error)
-	// WorkspaceAccess reports whether the profile is granted the workspace
-	// and the workspace is active. A workspace of another account is false.
-	WorkspaceAccess(ctx context.Context, accountID, profileID, workspaceID string) (bool, error)
+	GrantReader
+	// ProfilePermissions returns the permissions of a profile: those of the
+	// keys acting through it (an API key's own profile, or the system
+	// profile of the system key), none for a user. CodeNotFound for a
+	// profile of another account.
+	ProfilePermissions(ctx context.Context, accountID, profileID string) ([]string, error)
 
 	// IssueKey stores a key, its own profile (type API_KEY), its initial
 	// grants and its audit event together, refusing with
@@ -61,11 +66,15 @@ type Store interface {
 	IssueKey(ctx context.Context, actor Actor, in NewAPIKey) (APIKey, error)
 	GetKey(ctx context.Context, accountID, id string) (APIKey, error)
 	ListKeys(ctx context.Context, q KeyQuery) (Page[APIKey], error)
+	// UpdateKey changes a key. A revoked key is CodeFailedPrecondition; an
+	// update that makes an expired key active again is refused with
+	// CodeResourceExhausted, as Issue is, when the account's quota is full;
+	// in.Guard's error aborts the update.
 	UpdateKey(ctx context.Context, actor Actor, in KeyUpdate) (APIKey, error)
 	// RotateKey replaces the key's secret hash. With a grace period the
 	// current hash becomes the previous one until in.PreviousExpire; without
 	// one any previous hash is dropped. A revoked or expired key is
-	// CodeFailedPrecondition.
+	// CodeFailedPrecondition; in.Guard's error aborts the rotation.
 	RotateKey(ctx context.Context, actor Actor, in KeyRotation) (APIKey, error)
 	// RevokeKey is idempotent: revoking a revoked key returns it unchanged
 	// and writes no audit event. The system key is CodeFailedPrecondition.
@@ -113,12 +122,41 @@ type KeyUpdate struct {
 	ETag      string
 	Paths     []string
 	Key       APIKey // the new values of the fields in Paths
+	// DefaultMaxActiveKeys is the quota of an account that sets none, for
+	// an update that revives an expired key; as in NewAPIKey.
+	DefaultMaxActiveKeys int64
+	// Guard, when set, decides inside the transaction whether the update
+	// may go ahead.
+	Guard KeyGuard
 }
+
+// GrantReader answers what authorization asks about workspace grants. The
+// Store implements it over the database, and a KeyGuard is given one that
+// reads inside the write's own transaction.
+type GrantReader interface {
+	// WorkspaceAccess reports whether the profile is granted the workspace
+	// and the workspace is active. A workspace of another account is false.
+	WorkspaceAccess(ctx context.Context, accountID, profileID, workspaceID string) (bool, error)
+	// WorkspacesBeyond reports whether profileID is granted an active
+	// workspace of the account that reachProfileID is not granted, for the
+	// rule that a caller changes only what is within its reach.
+	WorkspacesBeyond(ctx context.Context, accountID, profileID, reachProfileID string) (bool, error)
+}
+
+// KeyGuard decides, inside a write's transaction and on the key as that
+// transaction sees it, whether the write may go ahead; its error aborts
+// the write. grants reads within the same transaction. A guard closes the
+// gap between an authorization decided on one read and a write made after
+// another writer changed the key.
+type KeyGuard func(ctx context.Context, key APIKey, grants GrantReader) error
 
 // KeyRotation is the input of RotateKey.
 type KeyRotation struct {
-	AccountID      string
-	ID             string
+	AccountID string
+	ID        string
+	// Guard, when set, decides inside the transaction whether the
+	// rotation may go ahead.
+	Guard          KeyGuard
 	Secret         SecretHash
 	TokenPrefix    string
 	PreviousExpire time.Time // zero: the old secret stops at once

@@ -20,9 +20,13 @@ const (
 	ProfilesRead     = "profiles:read"
 	ProfilesManage   = "profiles:manage"
 	AuditRead        = "audit:read"
-	// AccountsManage is effective only on keys of the operator account.
+	// AccountsManage is effective only in the operator account.
 	AccountsManage = "accounts:manage"
 )
+
+// operatorResource is the resource whose permissions are effective only in
+// the operator account: accounts are the installation's, not a tenant's.
+const operatorResource = "accounts"
 
 var permissionPattern = regexp.MustCompile(`^(\*|[a-z0-9_]+:(\*|[a-z0-9_]+))$`)
 
@@ -41,6 +45,24 @@ func Allows(held []string, wanted string) bool {
 		}
 	}
 	return false
+}
+
+// Holds reports whether a principal holding held effectively holds wanted:
+// Allows, except that outside the operator account no permission on the
+// accounts resource is effective, whatever is held (`*` included). It is
+// the one rule for the server's own checks, for what a caller may give,
+// for reach, and for AuthService.Verify.
+func Holds(held []string, operator bool, wanted string) bool {
+	if !operator && operatorOnly(wanted) {
+		return false
+	}
+	return Allows(held, wanted)
+}
+
+// operatorOnly reports whether p names the operator's resource.
+func operatorOnly(p string) bool {
+	resource, _, ok := strings.Cut(p, ":")
+	return ok && resource == operatorResource
 }
 
 func covers(held, wanted string) bool {

@@ -20,13 +20,10 @@ func (p *Principal) AccountID() string { return p.Key.AccountID }
 // ProfileID returns the caller's own profile.
 func (p *Principal) ProfileID() string { return p.Key.ProfileID }
 
-// Can reports whether the caller holds perm. accounts:manage counts only in
-// the operator account, whatever a key of another account holds.
+// Can reports whether the caller effectively holds perm (see Holds):
+// permissions on accounts count only in the operator account.
 func (p *Principal) Can(perm string) bool {
-	if perm == AccountsManage && !p.Operator {
-		return false
-	}
-	return Allows(p.Key.Permissions, perm)
+	return Holds(p.Key.Permissions, p.Operator, perm)
 }
 
 // Actor returns the caller as the author of a mutation.

@@ -181,7 +181,9 @@ func (v *Verifier) Verify(ctx context.Context, raw string, req Requirements) (Ve
 		}
 	}
 	for _, p := range req.Permissions {
-		if !Allows(cred.Key.Permissions, p) {
+		// The server's own rule: what the key could not use against
+		// Latchkey itself, it does not hold for anyone else either.
+		if !Holds(cred.Key.Permissions, cred.Operator, p) {
 			verdict.Code = CodePermissionDenied
 			return verdict, nil
 		}

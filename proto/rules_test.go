@@ -2,6 +2,7 @@ package proto_test
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +37,27 @@ func violatedFields(t *testing.T, v protovalidate.Validator, msg proto.Message) 
 		paths = append(paths, protovalidate.FieldPathString(violation.Proto.GetField()))
 	}
 	return paths
+}
+
+var (
+	// expiryBound is the first expire time the contract refuses.
+	expiryBound = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+	year9999    = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
+)
+
+func withExpiry(m *latchkeyv1.IssueRequest, at time.Time) *latchkeyv1.IssueRequest {
+	m.Spec.ExpireTime = timestamppb.New(at)
+	return m
+}
+
+func withName(m *latchkeyv1.IssueRequest, name string) *latchkeyv1.IssueRequest {
+	m.Metadata.Name = name
+	return m
+}
+
+func withDescription(m *latchkeyv1.IssueRequest, description string) *latchkeyv1.IssueRequest {
+	m.Spec.Description = description
+	return m
 }
 
 func TestRequestRules(t *testing.T) {
@@ -106,6 +128,95 @@ func TestRequestRules(t *testing.T) {
 		}, "spec"},
 		{"account without a name", &latchkeyv1.CreateAccountRequest{}, "name"},
 		{"audit with a bad target", &latchkeyv1.ListAuditEventsRequest{TargetId: "key_"}, "target_id"},
+
+		// Times the store cannot hold: it keeps int64 Unix nanoseconds, which
+		// end in April 2262, and the contract stops before 2200.
+		{"issue expiring in 9999", withExpiry(validIssue(), year9999), "spec.expire_time"},
+		{"issue expiring past 2262, where nanoseconds overflow", withExpiry(validIssue(), time.Date(2262, 4, 12, 0, 0, 0, 0, time.UTC)), "spec.expire_time"},
+		{"issue expiring in 2611, which would wrap to 2027", withExpiry(validIssue(), time.Date(2611, 6, 1, 0, 0, 0, 0, time.UTC)), "spec.expire_time"},
+		{"issue expiring at the largest seconds a Timestamp holds", func() proto.Message {
+			m := validIssue()
+			m.Spec.ExpireTime = &timestamppb.Timestamp{Seconds: math.MaxInt64}
+			return m
+		}(), "spec.expire_time"},
+		{"issue expiring at the bound", withExpiry(validIssue(), expiryBound), "spec.expire_time"},
+		{"issue expiring just before the bound", withExpiry(validIssue(), expiryBound.Add(-time.Nanosecond)), ""},
+		{"update of the expiry to 9999", &latchkeyv1.UpdateRequest{
+			Id:         keyID,
+			Spec:       &latchkeyv1.ApiKeySpec{ExpireTime: timestamppb.New(year9999)},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"spec.expire_time"}},
+		}, "spec.expire_time"},
+
+		// Display spoofing: names are single-line, visible text.
+		{"issue with a right-to-left override in the name", withName(validIssue(), "invoice\u202Egpj.exe"), "metadata.name"},
+		{"issue with a zero-width space in the name", withName(validIssue(), "ad\u200Bmin"), "metadata.name"},
+		{"issue with a name of a zero-width space only", withName(validIssue(), "\u200B"), "metadata.name"},
+		{"issue with a byte-order mark in the name", withName(validIssue(), "\uFEFFci"), "metadata.name"},
+		{"issue with a soft hyphen in the name", withName(validIssue(), "c\u00ADi"), "metadata.name"},
+		{"issue with a line separator in the name", withName(validIssue(), "ci\u2028prod"), "metadata.name"},
+		{"issue with a C1 control in the name", withName(validIssue(), "ci\u009B31m"), "metadata.name"},
+		{"issue with a blank name", withName(validIssue(), "   "), "metadata.name"},
+		{"issue with a name of no-break and ideographic spaces", withName(validIssue(), "\u00A0\u3000\u2003"), "metadata.name"},
+		{"issue with a name of a Hangul filler", withName(validIssue(), "\u3164"), "metadata.name"},
+		{"issue with a name of combining marks only", withName(validIssue(), "\u0301\uFE0F"), "metadata.name"},
+		{"issue with a name of letters from many scripts", withName(validIssue(), "Zoë – 東京 ops ✓ (prod)"), ""},
+		{"issue with a name with inner and outer spaces", withName(validIssue(), " ci key "), ""},
+		{"issue with a right-to-left override in the external id", func() proto.Message {
+			m := validIssue()
+			m.Metadata.ExternalId = "ext\u202E1"
+			return m
+		}(), "metadata.external_id"},
+		{"issue with a zero-width joiner in the external id", func() proto.Message {
+			m := validIssue()
+			m.Metadata.ExternalId = "ext\u200D1"
+			return m
+		}(), "metadata.external_id"},
+		{"issue with a right-to-left override in a label value", func() proto.Message {
+			m := validIssue()
+			m.Metadata.Labels = map[string]string{"env": "prod\u202E"}
+			return m
+		}(), `metadata.labels["env"]`},
+		{"issue with a non-ASCII letter in a label key", func() proto.Message {
+			m := validIssue()
+			m.Metadata.Labels = map[string]string{"énv": "prod"}
+			return m
+		}(), `metadata.labels["énv"]`},
+		{"issue with a right-to-left override in the description", withDescription(validIssue(), "safe\u202Eevil"), "spec.description"},
+		{"issue with an escape sequence in the description", withDescription(validIssue(), "\x1b[2Jcleared"), "spec.description"},
+		{"issue with a carriage return in the description", withDescription(validIssue(), "real\rfake"), "spec.description"},
+		{"issue with lines and tabs in the description", withDescription(validIssue(), "line one\n\tline two\n"), ""},
+		{"issue with a blank description", withDescription(validIssue(), " \n "), ""},
+		{"update of the name to a blank one", &latchkeyv1.UpdateRequest{
+			Id:         keyID,
+			Metadata:   &latchkeyv1.AccountResourceMetadata{Name: "\u2003"},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"metadata.name"}},
+		}, "metadata.name"},
+		{"workspace with a right-to-left override in the name", &latchkeyv1.CreateWorkspaceRequest{
+			Metadata: &latchkeyv1.AccountResourceMetadata{Name: "\u202Eprod"},
+		}, "metadata.name"},
+		{"workspace with a format character in the description", &latchkeyv1.CreateWorkspaceRequest{
+			Metadata: &latchkeyv1.AccountResourceMetadata{Name: "prod"},
+			Spec:     &latchkeyv1.WorkspaceSpec{Description: "a\u2066b"},
+		}, "spec.description"},
+		{"account with a right-to-left override in the name", &latchkeyv1.CreateAccountRequest{Name: "acme\u202E"}, "name"},
+		{"account with a zero-width name", &latchkeyv1.CreateAccountRequest{Name: "\u200B\u200C"}, "name"},
+		{"account with a blank name", &latchkeyv1.CreateAccountRequest{Name: " \u3000 "}, "name"},
+		{"profile with a zero-width joiner in the display name", &latchkeyv1.CreateProfileRequest{
+			Metadata: &latchkeyv1.AccountResourceMetadata{Name: "ann"},
+			Spec:     &latchkeyv1.ProfileSpec{Email: "ann@example.com", Name: "A\u200Dnn"},
+		}, "spec.name"},
+		{"profile with a blank display name", &latchkeyv1.CreateProfileRequest{
+			Metadata: &latchkeyv1.AccountResourceMetadata{Name: "ann"},
+			Spec:     &latchkeyv1.ProfileSpec{Email: "ann@example.com", Name: "  "},
+		}, "spec.name"},
+		{"profile without a display name", &latchkeyv1.CreateProfileRequest{
+			Metadata: &latchkeyv1.AccountResourceMetadata{Name: "ann"},
+			Spec:     &latchkeyv1.ProfileSpec{Email: "ann@example.com"},
+		}, ""},
+		{"profile with a right-to-left override in the email", &latchkeyv1.CreateProfileRequest{
+			Metadata: &latchkeyv1.AccountResourceMetadata{Name: "ann"},
+			Spec:     &latchkeyv1.ProfileSpec{Email: "ann\u202E@example.com"},
+		}, "spec.email"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

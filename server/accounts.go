@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/latchkey/latchkey"
-	"github.com/latchkey/latchkey/auth"
 	latchkeyv1 "github.com/latchkey/latchkey/gen/latchkey/v1"
 )
 
@@ -36,10 +35,8 @@ func (h accountHandler) GetAccount(ctx context.Context, req *latchkeyv1.GetAccou
 	if err != nil {
 		return nil, err
 	}
-	// Another account is NOT_FOUND to a caller that may not read it, as if
-	// it did not exist.
-	if req.GetId() != p.AccountID() && !p.Can(auth.AccountsManage) {
-		return nil, latchkey.NotFound("account", req.GetId())
+	if err := h.authz.ReadAccount(p, req.GetId()); err != nil {
+		return nil, err
 	}
 	account, err := h.store.GetAccount(ctx, req.GetId())
 	if err != nil {

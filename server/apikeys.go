@@ -14,8 +14,9 @@ import (
 )
 
 // apiKeyHandler serves latchkey.v1.ApiKeyService. The permission each
-// method needs is checked before it runs (policy.go); the handlers add the
-// no-escalation rules and scope everything to the caller's account.
+// method needs is checked before it runs; the handlers ask the Authorizer
+// about the target (reach) and what the caller gives (no escalation), and
+// scope everything to the caller's account.
 type apiKeyHandler struct{ *Server }
 
 func (h apiKeyHandler) Issue(ctx context.Context, req *latchkeyv1.IssueRequest) (*latchkeyv1.IssueResponse, error) {
@@ -24,11 +25,11 @@ func (h apiKeyHandler) Issue(ctx context.Context, req *latchkeyv1.IssueRequest) 
 		return nil, err
 	}
 	spec := req.GetSpec()
-	if err := h.checkGrantablePermissions(p, spec.GetPermissions()); err != nil {
+	if err := h.authz.GivePermissions(p, spec.GetPermissions()); err != nil {
 		return nil, err
 	}
 	for _, ws := range req.GetInitialWorkspaceIds() {
-		if err := h.checkGrantableWorkspace(ctx, p, ws); err != nil {
+		if err := h.authz.GrantWorkspace(ctx, p, ws); err != nil {
 			return nil, err
 		}
 	}
@@ -117,21 +118,27 @@ func (h apiKeyHandler) Update(ctx context.Context, req *latchkeyv1.UpdateRequest
 	}
 	paths := req.GetUpdateMask().GetPaths()
 	spec := req.GetSpec()
-	if slices.Contains(paths, "spec.permissions") {
-		if err := h.checkGrantablePermissions(p, spec.GetPermissions()); err != nil {
-			return nil, err
-		}
-	}
 	if slices.Contains(paths, "metadata.name") && req.GetMetadata().GetName() == "" {
 		return nil, latchkey.InvalidField("metadata.name", "a key's name cannot be cleared")
 	}
+	target, err := h.changeableKey(ctx, p, req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	if slices.Contains(paths, "spec.permissions") {
+		if err := h.authz.GivePermissions(p, spec.GetPermissions()); err != nil {
+			return nil, err
+		}
+	}
 	meta := fromMetadataProto(req.GetMetadata())
-	defer h.verifier.Invalidate(req.GetId())
+	defer h.verifier.Invalidate(target.ID)
 	update := latchkey.KeyUpdate{
-		AccountID: p.AccountID(),
-		ID:        req.GetId(),
-		ETag:      req.GetEtag(),
-		Paths:     paths,
+		AccountID:            p.AccountID(),
+		ID:                   target.ID,
+		ETag:                 req.GetEtag(),
+		Paths:                paths,
+		DefaultMaxActiveKeys: h.maxActiveKeys,
+		Guard:                h.authz.KeyGuard(p),
 		Key: latchkey.APIKey{
 			Metadata:     meta,
 			Description:  spec.GetDescription(),
@@ -156,7 +163,7 @@ func (h apiKeyHandler) Rotate(ctx context.Context, req *latchkeyv1.RotateRequest
 	}
 	// The environment is fixed at issue and written into every token of
 	// the key, so the new token takes it from the stored key.
-	current, err := h.store.GetKey(ctx, p.AccountID(), req.GetId())
+	current, err := h.changeableKey(ctx, p, req.GetId())
 	if err != nil {
 		return nil, err
 	}
@@ -165,8 +172,11 @@ func (h apiKeyHandler) Rotate(ctx context.Context, req *latchkeyv1.RotateRequest
 		return nil, err
 	}
 	rotation := latchkey.KeyRotation{
-		AccountID:   p.AccountID(),
-		ID:          current.ID,
+		AccountID: p.AccountID(),
+		ID:        current.ID,
+		// Asked again in the write's transaction: a key made stronger since
+		// the check is not rotated into a token for the caller.
+		Guard:       h.authz.KeyGuard(p),
 		Secret:      hash,
 		TokenPrefix: tok.DisplayPrefix(),
 	}
@@ -186,10 +196,18 @@ func (h apiKeyHandler) Revoke(ctx context.Context, req *latchkeyv1.RevokeRequest
 	if err != nil {
 		return nil, err
 	}
+	// Revocation only takes power away, so it needs no guard in the
+	// transaction: a target made stronger after the check gains the caller
+	// nothing. The same holds for grants, which give only what the caller
+	// reaches.
+	target, err := h.changeableKey(ctx, p, req.GetId())
+	if err != nil {
+		return nil, err
+	}
 	// Dropped from the cache before the answer is sent: once a client sees
 	// the revocation, no verification on this server admits the key.
-	defer h.verifier.Invalidate(req.GetId())
-	key, err := h.store.RevokeKey(ctx, p.Actor(requestIDFrom(ctx)), p.AccountID(), req.GetId())
+	defer h.verifier.Invalidate(target.ID)
+	key, err := h.store.RevokeKey(ctx, p.Actor(requestIDFrom(ctx)), p.AccountID(), target.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -221,11 +239,11 @@ func (h apiKeyHandler) changeGrant(ctx context.Context, keyID, workspaceID strin
 	if err != nil {
 		return nil, err
 	}
-	key, err := h.store.GetKey(ctx, p.AccountID(), keyID)
+	key, err := h.changeableKey(ctx, p, keyID)
 	if err != nil {
 		return nil, err
 	}
-	if err := h.checkGrantableWorkspace(ctx, p, workspaceID); err != nil {
+	if err := h.authz.GrantWorkspace(ctx, p, workspaceID); err != nil {
 		return nil, err
 	}
 	defer h.verifier.Invalidate(key.ID)
@@ -268,34 +286,17 @@ func (h apiKeyHandler) ListGrantedWorkspaces(ctx context.Context, req *latchkeyv
 	}, nil
 }
 
-// checkGrantablePermissions enforces "no escalation": a caller gives a key
-// only permissions it holds itself.
-func (s *Server) checkGrantablePermissions(p *auth.Principal, perms []string) error {
-	for _, perm := range perms {
-		if !p.Can(perm) {
-			return latchkey.Errorf(latchkey.CodePermissionDenied,
-				"the caller cannot give the permission %s, which it does not hold", perm)
-		}
-	}
-	return nil
-}
-
-// checkGrantableWorkspace enforces "no escalation" for workspaces: without
-// workspaces:manage a caller grants or withdraws only workspaces granted to
-// itself.
-func (s *Server) checkGrantableWorkspace(ctx context.Context, p *auth.Principal, workspaceID string) error {
-	if p.Can(auth.WorkspacesManage) {
-		return nil
-	}
-	ok, err := s.store.WorkspaceAccess(ctx, p.AccountID(), p.ProfileID(), workspaceID)
+// changeableKey reads a key of the caller's account and asks the
+// Authorizer whether the caller may change it.
+func (h apiKeyHandler) changeableKey(ctx context.Context, p *auth.Principal, id string) (latchkey.APIKey, error) {
+	key, err := h.store.GetKey(ctx, p.AccountID(), id)
 	if err != nil {
-		return err
+		return latchkey.APIKey{}, err
 	}
-	if !ok {
-		return latchkey.Errorf(latchkey.CodePermissionDenied,
-			"the caller is not granted the workspace %s and lacks workspaces:manage", workspaceID)
+	if err := h.authz.Change(ctx, p, auth.KeyTarget(key)); err != nil {
+		return latchkey.APIKey{}, err
 	}
-	return nil
+	return key, nil
 }
 
 // apiKeyWithToken renders a key with its token: the one place a token

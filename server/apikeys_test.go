@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"database/sql"
 	"strings"
 	"testing"
 	"time"
@@ -157,6 +158,55 @@ func TestIssueQuota(t *testing.T) {
 		t.Fatal(err)
 	}
 	tn.issue(t, &latchkeyv1.IssueRequest{}) // a revoked key frees its place
+}
+
+// TestServerDefaultQuota: an account that sets no max_active_keys of its
+// own is held to the server's (MaxActiveKeys: 20 in these tests), both
+// when it issues and when it revives an expired key; the refusal is
+// resource_exhausted and writes nothing. The store suite checks the store
+// alone; this checks that the server hands its default down.
+func TestServerDefaultQuota(t *testing.T) {
+	const serverDefault = 20 // newEnv's MaxActiveKeys
+	e := newEnv(t)
+	tn := e.newTenant("no limit of its own")
+	if got := tn.account.GetSpec().GetMaxActiveKeys(); got != 0 {
+		t.Fatalf("the account's own max_active_keys = %d, want none", got)
+	}
+	// The system key is the first active key; one more is issued to expire.
+	expiring, _ := tn.issue(t, &latchkeyv1.IssueRequest{Spec: &latchkeyv1.ApiKeySpec{ExpireTime: timestamppb.New(e.clock.Now().Add(time.Minute))}})
+	for range serverDefault - 2 {
+		tn.issue(t, &latchkeyv1.IssueRequest{})
+	}
+	db, err := sql.Open("sqlite", "file:"+e.dbPath+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+
+	t.Run("an issue past the server default is refused and writes nothing", func(t *testing.T) {
+		before := snapshot(t, db)
+		_, err := tn.c.keys.Issue(t.Context(), &latchkeyv1.IssueRequest{Metadata: &latchkeyv1.AccountResourceMetadata{Name: "one too many"}})
+		wantCode(t, err, connect.CodeResourceExhausted)
+		if after := snapshot(t, db); after != before {
+			t.Error("the refused Issue changed the database")
+		}
+	})
+
+	t.Run("reviving an expired key past the server default is refused and writes nothing", func(t *testing.T) {
+		e.clock.Advance(2 * time.Minute)
+		tn.issue(t, &latchkeyv1.IssueRequest{}) // takes the expired key's place
+		before := snapshot(t, db)
+		_, err := tn.c.keys.Update(t.Context(), &latchkeyv1.UpdateRequest{
+			Id:         expiring.GetMetadata().GetId(),
+			Spec:       &latchkeyv1.ApiKeySpec{},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"spec.expire_time"}},
+		})
+		wantCode(t, err, connect.CodeResourceExhausted)
+		if after := snapshot(t, db); after != before {
+			t.Error("the refused revival changed the database")
+		}
+		wantState(t, tn, expiring.GetMetadata().GetId(), latchkeyv1.ApiKeyState_API_KEY_STATE_EXPIRED)
+	})
 }
 
 func TestKeysAreIsolatedByAccount(t *testing.T) {

@@ -19,12 +19,9 @@ func (h authHandler) Verify(ctx context.Context, req *latchkeyv1.VerifyRequest) 
 		return nil, err
 	}
 	need := auth.Requirements{
+		AccountID:   h.authz.VerifyScope(p),
 		WorkspaceID: req.GetWorkspaceId(),
 		Permissions: req.GetPermissions(),
-	}
-	// Operator keys verify keys of every account; others only their own.
-	if !p.Operator {
-		need.AccountID = p.AccountID()
 	}
 	if req.GetClientIp() != "" {
 		// Validation has already refused anything that is not an address.

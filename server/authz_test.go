@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/auth"
 	latchkeyv1 "github.com/latchkey/latchkey/gen/latchkey/v1"
 	"github.com/latchkey/latchkey/gen/latchkey/v1/latchkeyv1connect"
@@ -25,6 +26,7 @@ const succeeds connect.Code = 0
 // fixture is what one matrix row acts on: resources of the row's home
 // account, made fresh for the row so that a write cannot disturb another.
 type fixture struct {
+	label     string // the label value that marks the fixture's resources
 	account   string
 	key       string
 	token     string
@@ -48,22 +50,36 @@ type authzRule struct {
 	call         func(ctx context.Context, c clients, fx fixture) error
 }
 
+// reachFixture is what a caller needs besides the method's permission to
+// change the fixture's key, which is granted a workspace: reach over it
+// (TestReachMatrix covers reach itself).
+var reachFixture = []string{auth.WorkspacesManage}
+
 // authzTable is the one table the matrix is built from. A method of any
 // latchkey.v1 service missing from it fails TestAuthorizationMatrix.
 var authzTable = map[string]authzRule{
-	latchkeyv1connect.ApiKeyServiceIssueProcedure: {perm: auth.APIKeysManage, call: func(ctx context.Context, c clients, _ fixture) error {
-		_, err := c.keys.Issue(ctx, &latchkeyv1.IssueRequest{Metadata: &latchkeyv1.AccountResourceMetadata{Name: "matrix"}})
-		return err
+	// The Create and List rows look at what they got: another account's
+	// caller creates in its own account and lists none of the fixture's
+	// resources, which the row reports as NOT_FOUND in the fixture's.
+	latchkeyv1connect.ApiKeyServiceIssueProcedure: {perm: auth.APIKeysManage, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
+		res, err := c.keys.Issue(ctx, &latchkeyv1.IssueRequest{Metadata: &latchkeyv1.AccountResourceMetadata{Name: "matrix"}})
+		if err != nil {
+			return err
+		}
+		return inAccount(res.GetApiKey().GetMetadata(), fx)
 	}},
 	latchkeyv1connect.ApiKeyServiceGetProcedure: {perm: auth.APIKeysRead, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
 		_, err := c.keys.Get(ctx, &latchkeyv1.GetRequest{Id: fx.key})
 		return err
 	}},
-	latchkeyv1connect.ApiKeyServiceListProcedure: {perm: auth.APIKeysRead, call: func(ctx context.Context, c clients, _ fixture) error {
-		_, err := c.keys.List(ctx, &latchkeyv1.ListRequest{})
-		return err
+	latchkeyv1connect.ApiKeyServiceListProcedure: {perm: auth.APIKeysRead, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
+		res, err := c.keys.List(ctx, &latchkeyv1.ListRequest{LabelSelector: fx.selector()})
+		if err != nil {
+			return err
+		}
+		return listsOnly(len(res.GetApiKeys()), res.GetApiKeys(), fx.key, func(k *latchkeyv1.ApiKey) string { return k.GetMetadata().GetId() })
 	}},
-	latchkeyv1connect.ApiKeyServiceUpdateProcedure: {perm: auth.APIKeysManage, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
+	latchkeyv1connect.ApiKeyServiceUpdateProcedure: {perm: auth.APIKeysManage, also: reachFixture, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
 		_, err := c.keys.Update(ctx, &latchkeyv1.UpdateRequest{
 			Id:         fx.key,
 			Spec:       &latchkeyv1.ApiKeySpec{Description: "changed"},
@@ -71,11 +87,11 @@ var authzTable = map[string]authzRule{
 		})
 		return err
 	}},
-	latchkeyv1connect.ApiKeyServiceRotateProcedure: {perm: auth.APIKeysManage, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
+	latchkeyv1connect.ApiKeyServiceRotateProcedure: {perm: auth.APIKeysManage, also: reachFixture, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
 		_, err := c.keys.Rotate(ctx, &latchkeyv1.RotateRequest{Id: fx.key})
 		return err
 	}},
-	latchkeyv1connect.ApiKeyServiceRevokeProcedure: {perm: auth.APIKeysManage, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
+	latchkeyv1connect.ApiKeyServiceRevokeProcedure: {perm: auth.APIKeysManage, also: reachFixture, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
 		_, err := c.keys.Revoke(ctx, &latchkeyv1.RevokeRequest{Id: fx.key})
 		return err
 	}},
@@ -106,17 +122,23 @@ var authzTable = map[string]authzRule{
 		return err
 	}},
 
-	latchkeyv1connect.WorkspaceServiceCreateWorkspaceProcedure: {perm: auth.WorkspacesManage, call: func(ctx context.Context, c clients, _ fixture) error {
-		_, err := c.workspaces.CreateWorkspace(ctx, &latchkeyv1.CreateWorkspaceRequest{Metadata: &latchkeyv1.AccountResourceMetadata{Name: "matrix"}})
-		return err
+	latchkeyv1connect.WorkspaceServiceCreateWorkspaceProcedure: {perm: auth.WorkspacesManage, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
+		res, err := c.workspaces.CreateWorkspace(ctx, &latchkeyv1.CreateWorkspaceRequest{Metadata: &latchkeyv1.AccountResourceMetadata{Name: "matrix"}})
+		if err != nil {
+			return err
+		}
+		return inAccount(res.GetWorkspace().GetMetadata(), fx)
 	}},
 	latchkeyv1connect.WorkspaceServiceGetWorkspaceProcedure: {perm: auth.WorkspacesRead, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
 		_, err := c.workspaces.GetWorkspace(ctx, &latchkeyv1.GetWorkspaceRequest{Id: fx.workspace})
 		return err
 	}},
-	latchkeyv1connect.WorkspaceServiceListWorkspacesProcedure: {perm: auth.WorkspacesRead, call: func(ctx context.Context, c clients, _ fixture) error {
-		_, err := c.workspaces.ListWorkspaces(ctx, &latchkeyv1.ListWorkspacesRequest{})
-		return err
+	latchkeyv1connect.WorkspaceServiceListWorkspacesProcedure: {perm: auth.WorkspacesRead, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
+		res, err := c.workspaces.ListWorkspaces(ctx, &latchkeyv1.ListWorkspacesRequest{LabelSelector: fx.selector()})
+		if err != nil {
+			return err
+		}
+		return listsOnly(len(res.GetWorkspaces()), res.GetWorkspaces(), fx.workspace, func(w *latchkeyv1.Workspace) string { return w.GetMetadata().GetId() })
 	}},
 	latchkeyv1connect.WorkspaceServiceUpdateWorkspaceProcedure: {perm: auth.WorkspacesManage, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
 		_, err := c.workspaces.UpdateWorkspace(ctx, &latchkeyv1.UpdateWorkspaceRequest{
@@ -131,20 +153,26 @@ var authzTable = map[string]authzRule{
 		return err
 	}},
 
-	latchkeyv1connect.ProfileServiceCreateProfileProcedure: {perm: auth.ProfilesManage, call: func(ctx context.Context, c clients, _ fixture) error {
-		_, err := c.profiles.CreateProfile(ctx, &latchkeyv1.CreateProfileRequest{
+	latchkeyv1connect.ProfileServiceCreateProfileProcedure: {perm: auth.ProfilesManage, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
+		res, err := c.profiles.CreateProfile(ctx, &latchkeyv1.CreateProfileRequest{
 			Metadata: &latchkeyv1.AccountResourceMetadata{Name: "matrix"},
 			Spec:     &latchkeyv1.ProfileSpec{Email: "matrix@example.com"},
 		})
-		return err
+		if err != nil {
+			return err
+		}
+		return inAccount(res.GetProfile().GetMetadata(), fx)
 	}},
 	latchkeyv1connect.ProfileServiceGetProfileProcedure: {perm: auth.ProfilesRead, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
 		_, err := c.profiles.GetProfile(ctx, &latchkeyv1.GetProfileRequest{Id: fx.profile})
 		return err
 	}},
-	latchkeyv1connect.ProfileServiceListProfilesProcedure: {perm: auth.ProfilesRead, call: func(ctx context.Context, c clients, _ fixture) error {
-		_, err := c.profiles.ListProfiles(ctx, &latchkeyv1.ListProfilesRequest{})
-		return err
+	latchkeyv1connect.ProfileServiceListProfilesProcedure: {perm: auth.ProfilesRead, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
+		res, err := c.profiles.ListProfiles(ctx, &latchkeyv1.ListProfilesRequest{LabelSelector: fx.selector()})
+		if err != nil {
+			return err
+		}
+		return listsOnly(len(res.GetProfiles()), res.GetProfiles(), fx.profile, func(p *latchkeyv1.Profile) string { return p.GetMetadata().GetId() })
 	}},
 	latchkeyv1connect.ProfileServiceGrantProfileWorkspaceProcedure: {perm: auth.ProfilesManage, also: []string{auth.WorkspacesManage}, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
 		_, err := c.profiles.GrantProfileWorkspace(ctx, &latchkeyv1.GrantProfileWorkspaceRequest{Id: fx.profile, WorkspaceId: fx.workspace})
@@ -174,19 +202,62 @@ var authzTable = map[string]authzRule{
 		return err
 	}},
 
-	latchkeyv1connect.AuditServiceListAuditEventsProcedure: {perm: auth.AuditRead, call: func(ctx context.Context, c clients, fx fixture) error {
-		_, err := c.audit.ListAuditEvents(ctx, &latchkeyv1.ListAuditEventsRequest{TargetId: fx.key})
-		return err
+	latchkeyv1connect.AuditServiceListAuditEventsProcedure: {perm: auth.AuditRead, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
+		res, err := c.audit.ListAuditEvents(ctx, &latchkeyv1.ListAuditEventsRequest{TargetId: fx.key})
+		if err != nil {
+			return err
+		}
+		if len(res.GetAuditEvents()) == 0 {
+			return connect.NewError(connect.CodeNotFound, "no audit event of the fixture's key")
+		}
+		for _, ev := range res.GetAuditEvents() {
+			if ev.GetAccountId() != fx.account || ev.GetTarget().GetId() != fx.key {
+				return fmt.Errorf("event %s of account %s, target %s", ev.GetId(), ev.GetAccountId(), ev.GetTarget().GetId())
+			}
+		}
+		return nil
 	}},
 }
 
-// tenantPermissions are all permissions of Latchkey's own methods that a
-// tenant's key can hold.
-var tenantPermissions = []string{
-	auth.APIKeysRead, auth.APIKeysManage, auth.APIKeysVerify,
-	auth.WorkspacesRead, auth.WorkspacesManage,
-	auth.ProfilesRead, auth.ProfilesManage,
-	auth.AuditRead,
+// lackingFor gives, for each permission a method needs, a caller's
+// permissions that hold everything else a tenant can hold but not that
+// one: every other permission of Latchkey's own that does not imply it,
+// and another service's wildcard. It is written out by hand rather than
+// computed with auth's rule, so that a bug in the rule (say, manage
+// granting every verb) fails the matrix instead of bending it.
+var lackingFor = map[string][]string{
+	"api_keys:read":     {"api_keys:verify", "workspaces:read", "workspaces:manage", "profiles:read", "profiles:manage", "audit:read", "invoices:*"},
+	"api_keys:manage":   {"api_keys:read", "api_keys:verify", "workspaces:read", "workspaces:manage", "profiles:read", "profiles:manage", "audit:read", "invoices:*"},
+	"api_keys:verify":   {"api_keys:read", "api_keys:manage", "workspaces:read", "workspaces:manage", "profiles:read", "profiles:manage", "audit:read", "invoices:*"},
+	"workspaces:read":   {"api_keys:read", "api_keys:manage", "api_keys:verify", "profiles:read", "profiles:manage", "audit:read", "invoices:*"},
+	"workspaces:manage": {"api_keys:read", "api_keys:manage", "api_keys:verify", "workspaces:read", "profiles:read", "profiles:manage", "audit:read", "invoices:*"},
+	"profiles:read":     {"api_keys:read", "api_keys:manage", "api_keys:verify", "workspaces:read", "workspaces:manage", "audit:read", "invoices:*"},
+	"profiles:manage":   {"api_keys:read", "api_keys:manage", "api_keys:verify", "workspaces:read", "workspaces:manage", "profiles:read", "audit:read", "invoices:*"},
+	"audit:read":        {"api_keys:read", "api_keys:manage", "api_keys:verify", "workspaces:read", "workspaces:manage", "profiles:read", "profiles:manage", "invoices:*"},
+	// In the operator account: everything a tenant could hold.
+	"accounts:manage": {"api_keys:*", "workspaces:*", "profiles:*", "audit:*", "invoices:*"},
+}
+
+// inAccount reports a resource outside the fixture's account as NOT_FOUND
+// there.
+func inAccount(meta *latchkeyv1.AccountResourceMetadata, fx fixture) error {
+	if meta.GetAccountId() != fx.account {
+		return connect.NewError(connect.CodeNotFound, "created in account "+meta.GetAccountId())
+	}
+	return nil
+}
+
+// listsOnly checks a list filtered by the fixture's label: exactly the
+// fixture's resource, or nothing (reported as NOT_FOUND).
+func listsOnly[T any](n int, items []T, want string, id func(T) string) error {
+	switch {
+	case n == 0:
+		return connect.NewError(connect.CodeNotFound, "the list holds none of the fixture's resources")
+	case n == 1 && id(items[0]) == want:
+		return nil
+	default:
+		return fmt.Errorf("the list holds %d resources, want only %s", n, want)
+	}
 }
 
 // TestAuthorizationMatrix calls every RPC with every kind of credential:
@@ -238,13 +309,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 		return tok
 	}
 	lacking := func(need string) []string {
-		var out []string
-		for _, p := range tenantPermissions {
-			if need != "" && !auth.Allows([]string{p}, need) {
-				out = append(out, p)
-			}
+		t.Helper()
+		perms, ok := lackingFor[need]
+		if !ok && need != "" {
+			t.Fatalf("lackingFor has no row for %s", need)
 		}
-		return out
+		return perms
 	}
 
 	revoked, revokedTok := home.issue(t, &latchkeyv1.IssueRequest{})
@@ -321,23 +391,35 @@ func TestAuthorizationMatrix(t *testing.T) {
 	}
 }
 
+// selector picks the fixture's resources out of a list.
+func (fx fixture) selector() string { return "fixture=" + fx.label }
+
 // newFixture makes a key, a workspace granted to it and a profile in the
-// tenant's account.
+// tenant's account, each labelled as the fixture's.
 func newFixture(t *testing.T, tn tenant) fixture {
 	t.Helper()
-	key, tok := tn.issue(t, &latchkeyv1.IssueRequest{})
-	ws := tn.workspace(t, "matrix")
+	label := strings.ToLower(latchkey.NewID("fx"))
+	meta := func() *latchkeyv1.AccountResourceMetadata {
+		return &latchkeyv1.AccountResourceMetadata{Name: "matrix", Labels: map[string]string{"fixture": label}}
+	}
+	key, tok := tn.issue(t, &latchkeyv1.IssueRequest{Metadata: meta()})
+	wsRes, err := tn.c.workspaces.CreateWorkspace(t.Context(), &latchkeyv1.CreateWorkspaceRequest{Metadata: meta()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := wsRes.GetWorkspace()
 	if _, err := tn.c.keys.GrantWorkspace(t.Context(), &latchkeyv1.GrantWorkspaceRequest{Id: key.GetMetadata().GetId(), WorkspaceId: ws.GetMetadata().GetId()}); err != nil {
 		t.Fatal(err)
 	}
 	prof, err := tn.c.profiles.CreateProfile(t.Context(), &latchkeyv1.CreateProfileRequest{
-		Metadata: &latchkeyv1.AccountResourceMetadata{Name: "matrix"},
+		Metadata: meta(),
 		Spec:     &latchkeyv1.ProfileSpec{Email: strings.ToLower(ws.GetMetadata().GetId()) + "@example.com"},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return fixture{
+		label:     label,
 		account:   tn.account.GetMetadata().GetId(),
 		key:       key.GetMetadata().GetId(),
 		token:     tok,

@@ -49,6 +49,8 @@ func badInputs(tg targets) map[string][]badInput {
 	}
 	mask := func(paths ...string) *fieldmaskpb.FieldMask { return &fieldmaskpb.FieldMask{Paths: paths} }
 	past := timestamppb.New(time.Now().Add(-time.Hour))
+	// The store keeps int64 Unix nanoseconds, which end in April 2262.
+	beyondStorage := timestamppb.New(time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC))
 	const badPageToken = "bm90IGEgcGFnZSB0b2tlbg" // base64 of "not a page token"
 
 	return map[string][]badInput{
@@ -57,15 +59,21 @@ func badInputs(tg targets) map[string][]badInput {
 			{"metadata", &latchkeyv1.IssueRequest{Metadata: &latchkeyv1.AccountResourceMetadata{ExternalId: "no name"}}},
 			{"metadata.name", &latchkeyv1.IssueRequest{Metadata: meta(func(m *latchkeyv1.AccountResourceMetadata) { m.Name = long(129) })}},
 			{"metadata.name", &latchkeyv1.IssueRequest{Metadata: meta(func(m *latchkeyv1.AccountResourceMetadata) { m.Name = "bell\a" })}},
+			{"metadata.name", &latchkeyv1.IssueRequest{Metadata: meta(func(m *latchkeyv1.AccountResourceMetadata) { m.Name = "invoice\u202Egpj.exe" })}},
+			{"metadata.name", &latchkeyv1.IssueRequest{Metadata: meta(func(m *latchkeyv1.AccountResourceMetadata) { m.Name = "\u200B" })}},
+			{"metadata.name", &latchkeyv1.IssueRequest{Metadata: meta(func(m *latchkeyv1.AccountResourceMetadata) { m.Name = " \u00A0 " })}},
+			{"metadata.external_id", &latchkeyv1.IssueRequest{Metadata: meta(func(m *latchkeyv1.AccountResourceMetadata) { m.ExternalId = "ext\u202E" })}},
 			{"metadata.external_id", &latchkeyv1.IssueRequest{Metadata: meta(func(m *latchkeyv1.AccountResourceMetadata) { m.ExternalId = long(257) })}},
 			{"metadata.labels", &latchkeyv1.IssueRequest{Metadata: meta(func(m *latchkeyv1.AccountResourceMetadata) { m.Labels = map[string]string{"Team": "a"} })}},
 			{"metadata.labels", &latchkeyv1.IssueRequest{Metadata: meta(func(m *latchkeyv1.AccountResourceMetadata) { m.Labels = map[string]string{"team": "-a"} })}},
 			{"metadata.labels", &latchkeyv1.IssueRequest{Metadata: meta(func(m *latchkeyv1.AccountResourceMetadata) { m.Labels = tooManyLabels })}},
 			{"spec.description", &latchkeyv1.IssueRequest{Metadata: meta(func(*latchkeyv1.AccountResourceMetadata) {}), Spec: &latchkeyv1.ApiKeySpec{Description: long(1025)}}},
+			{"spec.description", &latchkeyv1.IssueRequest{Metadata: meta(func(*latchkeyv1.AccountResourceMetadata) {}), Spec: &latchkeyv1.ApiKeySpec{Description: "safe\u202Eevil"}}},
 			{"spec.permissions", &latchkeyv1.IssueRequest{Metadata: meta(func(*latchkeyv1.AccountResourceMetadata) {}), Spec: &latchkeyv1.ApiKeySpec{Permissions: []string{"Invoices:Read"}}}},
 			{"spec.permissions", &latchkeyv1.IssueRequest{Metadata: meta(func(*latchkeyv1.AccountResourceMetadata) {}), Spec: &latchkeyv1.ApiKeySpec{Permissions: []string{"a:b", "a:b"}}}},
 			{"spec.environment", &latchkeyv1.IssueRequest{Metadata: meta(func(*latchkeyv1.AccountResourceMetadata) {}), Spec: &latchkeyv1.ApiKeySpec{Environment: 9}}},
 			{"spec.expire_time", &latchkeyv1.IssueRequest{Metadata: meta(func(*latchkeyv1.AccountResourceMetadata) {}), Spec: &latchkeyv1.ApiKeySpec{ExpireTime: past}}},
+			{"spec.expire_time", &latchkeyv1.IssueRequest{Metadata: meta(func(*latchkeyv1.AccountResourceMetadata) {}), Spec: &latchkeyv1.ApiKeySpec{ExpireTime: beyondStorage}}},
 			{"spec.allowed_cidrs", &latchkeyv1.IssueRequest{Metadata: meta(func(*latchkeyv1.AccountResourceMetadata) {}), Spec: &latchkeyv1.ApiKeySpec{AllowedCidrs: []string{"10.0.0.1/8"}}}},
 			{"spec.allowed_cidrs", &latchkeyv1.IssueRequest{Metadata: meta(func(*latchkeyv1.AccountResourceMetadata) {}), Spec: &latchkeyv1.ApiKeySpec{AllowedCidrs: []string{"example.com"}}}},
 			{"initial_workspace_ids", &latchkeyv1.IssueRequest{Metadata: meta(func(*latchkeyv1.AccountResourceMetadata) {}), InitialWorkspaceIds: []string{"ws_1"}}},
@@ -94,12 +102,17 @@ func badInputs(tg targets) map[string][]badInput {
 			{"update_mask", &latchkeyv1.UpdateRequest{Id: tg.key, Spec: &latchkeyv1.ApiKeySpec{System: true}, UpdateMask: mask("spec.system")}},
 			{"metadata.name", &latchkeyv1.UpdateRequest{Id: tg.key, Metadata: &latchkeyv1.AccountResourceMetadata{}, UpdateMask: mask("metadata.name")}},
 			{"metadata.name", &latchkeyv1.UpdateRequest{Id: tg.key, Metadata: &latchkeyv1.AccountResourceMetadata{Name: long(129)}, UpdateMask: mask("metadata.name")}},
+			{"metadata.name", &latchkeyv1.UpdateRequest{Id: tg.key, Metadata: &latchkeyv1.AccountResourceMetadata{Name: "\u3000"}, UpdateMask: mask("metadata.name")}},
+			{"metadata.name", &latchkeyv1.UpdateRequest{Id: tg.key, Metadata: &latchkeyv1.AccountResourceMetadata{Name: "ad\u200Dmin"}, UpdateMask: mask("metadata.name")}},
 			{"metadata.external_id", &latchkeyv1.UpdateRequest{Id: tg.key, Metadata: &latchkeyv1.AccountResourceMetadata{ExternalId: "tab\t"}, UpdateMask: mask("metadata.external_id")}},
+			{"metadata.external_id", &latchkeyv1.UpdateRequest{Id: tg.key, Metadata: &latchkeyv1.AccountResourceMetadata{ExternalId: "\uFEFFext"}, UpdateMask: mask("metadata.external_id")}},
 			{"metadata.labels", &latchkeyv1.UpdateRequest{Id: tg.key, Metadata: &latchkeyv1.AccountResourceMetadata{Labels: map[string]string{"a": long(64)}}, UpdateMask: mask("metadata.labels")}},
 			{"spec.description", &latchkeyv1.UpdateRequest{Id: tg.key, Spec: &latchkeyv1.ApiKeySpec{Description: long(1025)}, UpdateMask: mask("spec.description")}},
+			{"spec.description", &latchkeyv1.UpdateRequest{Id: tg.key, Spec: &latchkeyv1.ApiKeySpec{Description: "\x1b[2Jcleared"}, UpdateMask: mask("spec.description")}},
 			{"spec.permissions", &latchkeyv1.UpdateRequest{Id: tg.key, Spec: &latchkeyv1.ApiKeySpec{Permissions: []string{"read"}}, UpdateMask: mask("spec.permissions")}},
 			{"spec.environment", &latchkeyv1.UpdateRequest{Id: tg.key, Spec: &latchkeyv1.ApiKeySpec{Environment: 7, Description: "x"}, UpdateMask: mask("spec.description")}},
 			{"spec.expire_time", &latchkeyv1.UpdateRequest{Id: tg.key, Spec: &latchkeyv1.ApiKeySpec{ExpireTime: past}, UpdateMask: mask("spec.expire_time")}},
+			{"spec.expire_time", &latchkeyv1.UpdateRequest{Id: tg.key, Spec: &latchkeyv1.ApiKeySpec{ExpireTime: beyondStorage}, UpdateMask: mask("spec.expire_time")}},
 			{"spec.allowed_cidrs", &latchkeyv1.UpdateRequest{Id: tg.key, Spec: &latchkeyv1.ApiKeySpec{AllowedCidrs: []string{"::1/200"}}, UpdateMask: mask("spec.allowed_cidrs")}},
 			{"etag", &latchkeyv1.UpdateRequest{Id: tg.key, Spec: &latchkeyv1.ApiKeySpec{Description: "x"}, UpdateMask: mask("spec.description"), Etag: long(129)}},
 		},
@@ -140,9 +153,12 @@ func badInputs(tg targets) map[string][]badInput {
 			{"metadata", &latchkeyv1.CreateWorkspaceRequest{}},
 			{"metadata", &latchkeyv1.CreateWorkspaceRequest{Metadata: &latchkeyv1.AccountResourceMetadata{}}},
 			{"metadata.name", &latchkeyv1.CreateWorkspaceRequest{Metadata: &latchkeyv1.AccountResourceMetadata{Name: "line\nbreak"}}},
+			{"metadata.name", &latchkeyv1.CreateWorkspaceRequest{Metadata: &latchkeyv1.AccountResourceMetadata{Name: "\u202Eprod"}}},
+			{"metadata.name", &latchkeyv1.CreateWorkspaceRequest{Metadata: &latchkeyv1.AccountResourceMetadata{Name: "\u3164"}}},
 			{"metadata.external_id", &latchkeyv1.CreateWorkspaceRequest{Metadata: meta(func(m *latchkeyv1.AccountResourceMetadata) { m.ExternalId = "nul\x00" })}},
 			{"metadata.labels", &latchkeyv1.CreateWorkspaceRequest{Metadata: meta(func(m *latchkeyv1.AccountResourceMetadata) { m.Labels = map[string]string{"": "a"} })}},
 			{"spec.description", &latchkeyv1.CreateWorkspaceRequest{Metadata: meta(func(*latchkeyv1.AccountResourceMetadata) {}), Spec: &latchkeyv1.WorkspaceSpec{Description: long(1025)}}},
+			{"spec.description", &latchkeyv1.CreateWorkspaceRequest{Metadata: meta(func(*latchkeyv1.AccountResourceMetadata) {}), Spec: &latchkeyv1.WorkspaceSpec{Description: "a\u2066b"}}},
 		},
 		latchkeyv1connect.WorkspaceServiceGetWorkspaceProcedure: {
 			{"id", &latchkeyv1.GetWorkspaceRequest{Id: tg.key}},
@@ -160,9 +176,11 @@ func badInputs(tg targets) map[string][]badInput {
 			{"update_mask", &latchkeyv1.UpdateWorkspaceRequest{Id: tg.workspace, Spec: &latchkeyv1.WorkspaceSpec{Description: "x"}}},
 			{"update_mask", &latchkeyv1.UpdateWorkspaceRequest{Id: tg.workspace, Spec: &latchkeyv1.WorkspaceSpec{Description: "x"}, UpdateMask: mask("spec.description", "metadata.id")}},
 			{"metadata.name", &latchkeyv1.UpdateWorkspaceRequest{Id: tg.workspace, Metadata: &latchkeyv1.AccountResourceMetadata{}, UpdateMask: mask("metadata.name")}},
+			{"metadata.name", &latchkeyv1.UpdateWorkspaceRequest{Id: tg.workspace, Metadata: &latchkeyv1.AccountResourceMetadata{Name: "  "}, UpdateMask: mask("metadata.name")}},
 			{"metadata.external_id", &latchkeyv1.UpdateWorkspaceRequest{Id: tg.workspace, Metadata: &latchkeyv1.AccountResourceMetadata{ExternalId: long(300)}, UpdateMask: mask("metadata.external_id")}},
 			{"metadata.labels", &latchkeyv1.UpdateWorkspaceRequest{Id: tg.workspace, Metadata: &latchkeyv1.AccountResourceMetadata{Labels: map[string]string{"a b": "c"}}, UpdateMask: mask("metadata.labels")}},
 			{"spec.description", &latchkeyv1.UpdateWorkspaceRequest{Id: tg.workspace, Spec: &latchkeyv1.WorkspaceSpec{Description: long(2000)}, UpdateMask: mask("spec.description")}},
+			{"spec.description", &latchkeyv1.UpdateWorkspaceRequest{Id: tg.workspace, Spec: &latchkeyv1.WorkspaceSpec{Description: "real\rfake"}, UpdateMask: mask("spec.description")}},
 			{"etag", &latchkeyv1.UpdateWorkspaceRequest{Id: tg.workspace, Spec: &latchkeyv1.WorkspaceSpec{Description: "x"}, UpdateMask: mask("spec.description"), Etag: long(200)}},
 		},
 		latchkeyv1connect.WorkspaceServiceArchiveWorkspaceProcedure: {
@@ -172,6 +190,7 @@ func badInputs(tg targets) map[string][]badInput {
 		latchkeyv1connect.ProfileServiceCreateProfileProcedure: {
 			{"metadata", &latchkeyv1.CreateProfileRequest{Spec: &latchkeyv1.ProfileSpec{Email: "new@example.com"}}},
 			{"metadata.name", &latchkeyv1.CreateProfileRequest{Metadata: &latchkeyv1.AccountResourceMetadata{Name: long(129)}, Spec: &latchkeyv1.ProfileSpec{Email: "new@example.com"}}},
+			{"metadata.name", &latchkeyv1.CreateProfileRequest{Metadata: &latchkeyv1.AccountResourceMetadata{Name: "ann\u202E"}, Spec: &latchkeyv1.ProfileSpec{Email: "new@example.com"}}},
 			{"metadata.external_id", &latchkeyv1.CreateProfileRequest{Metadata: meta(func(m *latchkeyv1.AccountResourceMetadata) { m.ExternalId = long(257) }), Spec: &latchkeyv1.ProfileSpec{Email: "new@example.com"}}},
 			{"metadata.labels", &latchkeyv1.CreateProfileRequest{Metadata: meta(func(m *latchkeyv1.AccountResourceMetadata) { m.Labels = map[string]string{"a": "B"} }), Spec: &latchkeyv1.ProfileSpec{Email: "new@example.com"}}},
 			{"spec", &latchkeyv1.CreateProfileRequest{Metadata: meta(func(*latchkeyv1.AccountResourceMetadata) {})}},
@@ -180,6 +199,8 @@ func badInputs(tg targets) map[string][]badInput {
 			{"spec.type", &latchkeyv1.CreateProfileRequest{Metadata: meta(func(*latchkeyv1.AccountResourceMetadata) {}), Spec: &latchkeyv1.ProfileSpec{Email: "new@example.com", Type: 99}}},
 			{"spec.email", &latchkeyv1.CreateProfileRequest{Metadata: meta(func(*latchkeyv1.AccountResourceMetadata) {}), Spec: &latchkeyv1.ProfileSpec{Email: "not an email"}}},
 			{"spec.name", &latchkeyv1.CreateProfileRequest{Metadata: meta(func(*latchkeyv1.AccountResourceMetadata) {}), Spec: &latchkeyv1.ProfileSpec{Email: "new@example.com", Name: long(129)}}},
+			{"spec.name", &latchkeyv1.CreateProfileRequest{Metadata: meta(func(*latchkeyv1.AccountResourceMetadata) {}), Spec: &latchkeyv1.ProfileSpec{Email: "new@example.com", Name: "A\u200Dnn"}}},
+			{"spec.name", &latchkeyv1.CreateProfileRequest{Metadata: meta(func(*latchkeyv1.AccountResourceMetadata) {}), Spec: &latchkeyv1.ProfileSpec{Email: "new@example.com", Name: "\u2003"}}},
 		},
 		latchkeyv1connect.ProfileServiceGetProfileProcedure: {
 			{"id", &latchkeyv1.GetProfileRequest{Id: "prof_" + long(26)}},
@@ -211,6 +232,9 @@ func badInputs(tg targets) map[string][]badInput {
 			{"name", &latchkeyv1.CreateAccountRequest{}},
 			{"name", &latchkeyv1.CreateAccountRequest{Name: long(129)}},
 			{"name", &latchkeyv1.CreateAccountRequest{Name: "esc\x1b"}},
+			{"name", &latchkeyv1.CreateAccountRequest{Name: "acme\u202E"}},
+			{"name", &latchkeyv1.CreateAccountRequest{Name: "\u200B\u200C"}},
+			{"name", &latchkeyv1.CreateAccountRequest{Name: " \u3000 "}},
 			{"max_active_keys", &latchkeyv1.CreateAccountRequest{Name: "n", MaxActiveKeys: -1}},
 			{"max_active_keys", &latchkeyv1.CreateAccountRequest{Name: "n", MaxActiveKeys: 1_000_001}},
 		},
@@ -414,4 +438,115 @@ func snapshot(t *testing.T, db *sql.DB) string {
 		fmt.Fprintf(h, "%s:%d\n%s\n", name, len(lines), strings.Join(lines, "\n"))
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// TestExpireTimeBeyondStorage is the exploit of issue 13: the store keeps
+// int64 Unix nanoseconds, so a year 9999 expiry came back as 1816 and
+// killed the key, and a year near 2611 wrapped to 2027. Such times are
+// refused on the field; a time just before the contract's bound (2200)
+// round-trips.
+func TestExpireTimeBeyondStorage(t *testing.T) {
+	e := newEnv(t)
+	tn := e.newTenant("acme")
+	key, _ := tn.issue(t, &latchkeyv1.IssueRequest{})
+	lastAllowed := time.Date(2199, 12, 31, 23, 59, 59, 0, time.UTC)
+
+	for name, at := range map[string]time.Time{
+		"year 9999":                   time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC),
+		"year 2611, which would wrap": time.Date(2611, 6, 1, 0, 0, 0, 0, time.UTC),
+		"the bound itself":            time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		t.Run("issue expiring at "+name+" is refused on spec.expire_time", func(t *testing.T) {
+			_, err := tn.c.keys.Issue(t.Context(), &latchkeyv1.IssueRequest{
+				Metadata: &latchkeyv1.AccountResourceMetadata{Name: "far future"},
+				Spec:     &latchkeyv1.ApiKeySpec{ExpireTime: timestamppb.New(at)},
+			})
+			wantViolation(t, err, "spec.expire_time")
+		})
+		t.Run("update to expire at "+name+" is refused on spec.expire_time", func(t *testing.T) {
+			_, err := tn.c.keys.Update(t.Context(), &latchkeyv1.UpdateRequest{
+				Id:         key.GetMetadata().GetId(),
+				Spec:       &latchkeyv1.ApiKeySpec{ExpireTime: timestamppb.New(at)},
+				UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"spec.expire_time"}},
+			})
+			wantViolation(t, err, "spec.expire_time")
+		})
+	}
+	wantKept := func(t *testing.T, id string) {
+		t.Helper()
+		got, err := tn.c.keys.Get(t.Context(), &latchkeyv1.GetRequest{Id: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if at := got.GetApiKey().GetSpec().GetExpireTime().AsTime(); !at.Equal(lastAllowed) {
+			t.Errorf("expire_time = %v, want %v", at, lastAllowed)
+		}
+		if state := got.GetApiKey().GetInfo().GetState(); state != latchkeyv1.ApiKeyState_API_KEY_STATE_ACTIVE {
+			t.Errorf("state = %v, want active", state)
+		}
+	}
+	t.Run("issue expiring just before the bound keeps that time and stays active", func(t *testing.T) {
+		issued, _ := tn.issue(t, &latchkeyv1.IssueRequest{Spec: &latchkeyv1.ApiKeySpec{ExpireTime: timestamppb.New(lastAllowed)}})
+		wantKept(t, issued.GetMetadata().GetId())
+	})
+	t.Run("update to expire just before the bound keeps that time and stays active", func(t *testing.T) {
+		_, err := tn.c.keys.Update(t.Context(), &latchkeyv1.UpdateRequest{
+			Id:         key.GetMetadata().GetId(),
+			Spec:       &latchkeyv1.ApiKeySpec{ExpireTime: timestamppb.New(lastAllowed)},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"spec.expire_time"}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantKept(t, key.GetMetadata().GetId())
+	})
+}
+
+// TestSpoofedNamesAreRefused is the display-spoofing exploit of issue 13:
+// a name with a right-to-left override, a zero-width character or nothing
+// but white space is refused on the name, for every resource that has one.
+func TestSpoofedNamesAreRefused(t *testing.T) {
+	e := newEnv(t)
+	tn := e.newTenant("acme")
+	key, _ := tn.issue(t, &latchkeyv1.IssueRequest{})
+	ws := tn.workspace(t, "prod")
+	for what, name := range map[string]string{
+		"a right-to-left override": "invoice\u202Egpj.exe",
+		"a zero-width space":       "ad\u200Bmin",
+		"a zero-width joiner only": "\u200D",
+		"white space only":         " \t ",
+		"Unicode spaces only":      "\u00A0\u2003\u3000",
+	} {
+		t.Run("an issued key named with "+what, func(t *testing.T) {
+			_, err := tn.c.keys.Issue(t.Context(), &latchkeyv1.IssueRequest{Metadata: &latchkeyv1.AccountResourceMetadata{Name: name}})
+			wantViolation(t, err, "metadata.name")
+		})
+		t.Run("a key renamed with "+what, func(t *testing.T) {
+			_, err := tn.c.keys.Update(t.Context(), &latchkeyv1.UpdateRequest{
+				Id:         key.GetMetadata().GetId(),
+				Metadata:   &latchkeyv1.AccountResourceMetadata{Name: name},
+				UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"metadata.name"}},
+			})
+			wantViolation(t, err, "metadata.name")
+		})
+		t.Run("a workspace renamed with "+what, func(t *testing.T) {
+			_, err := tn.c.workspaces.UpdateWorkspace(t.Context(), &latchkeyv1.UpdateWorkspaceRequest{
+				Id:         ws.GetMetadata().GetId(),
+				Metadata:   &latchkeyv1.AccountResourceMetadata{Name: name},
+				UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"metadata.name"}},
+			})
+			wantViolation(t, err, "metadata.name")
+		})
+		t.Run("an account named with "+what, func(t *testing.T) {
+			_, err := e.as(e.operator).accounts.CreateAccount(t.Context(), &latchkeyv1.CreateAccountRequest{Name: name})
+			wantViolation(t, err, "name")
+		})
+	}
+	t.Run("names in any script, with inner spaces, are accepted", func(t *testing.T) {
+		const name = "Zoë – 東京 ops ✓"
+		issued, _ := tn.issue(t, &latchkeyv1.IssueRequest{Metadata: &latchkeyv1.AccountResourceMetadata{Name: name}})
+		if got := issued.GetMetadata().GetName(); got != name {
+			t.Errorf("name = %q, want %q", got, name)
+		}
+	})
 }

@@ -2,8 +2,10 @@ package server_test
 
 import (
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	latchkeyv1 "github.com/latchkey/latchkey/gen/latchkey/v1"
 )
@@ -49,7 +51,7 @@ func TestVerifyCacheFollowsWrites(t *testing.T) {
 		want(t, verify(t, tok, ""), latchkeyv1.VerifyCode_VERIFY_CODE_NOT_FOUND)
 		want(t, verify(t, res.GetApiKey().GetSpec().GetToken(), ""), valid)
 	})
-	t.Run("update of permissions, addresses and expiry", func(t *testing.T) {
+	t.Run("update of permissions and addresses", func(t *testing.T) {
 		key, tok := tn.issue(t, &latchkeyv1.IssueRequest{Spec: &latchkeyv1.ApiKeySpec{Permissions: []string{"invoices:read"}}})
 		id := key.GetMetadata().GetId()
 		want(t, verify(t, tok, "", "invoices:read"), valid)
@@ -63,6 +65,25 @@ func TestVerifyCacheFollowsWrites(t *testing.T) {
 		want(t, verify(t, tok, "", "invoices:read"), latchkeyv1.VerifyCode_VERIFY_CODE_PERMISSION_DENIED)
 		update(&latchkeyv1.ApiKeySpec{AllowedCidrs: []string{"192.0.2.0/24"}}, "spec.allowed_cidrs")
 		want(t, verify(t, tok, ""), latchkeyv1.VerifyCode_VERIFY_CODE_IP_NOT_ALLOWED)
+	})
+	t.Run("update of expiry", func(t *testing.T) {
+		key, tok := tn.issue(t, &latchkeyv1.IssueRequest{Spec: &latchkeyv1.ApiKeySpec{ExpireTime: timestamppb.New(e.clock.Now().Add(time.Hour))}})
+		id := key.GetMetadata().GetId()
+		want(t, verify(t, tok, ""), valid)
+		want(t, verify(t, tok, ""), valid) // from the cache
+		// Moving the expiry to a time already past ends the key at once,
+		// though the cached key still holds the old expiry. The server's
+		// clock moves 5 s, within the cache's TTL (a step past it would
+		// refill the cache and hide a missing invalidation); the new
+		// expiry is past on that clock, yet in the future for the
+		// request's validation, which reads the real one.
+		e.clock.Advance(5 * time.Second)
+		past := timestamppb.New(time.Now().Add(2 * time.Second))
+		if _, err := tn.c.keys.Update(t.Context(), &latchkeyv1.UpdateRequest{Id: id, Spec: &latchkeyv1.ApiKeySpec{ExpireTime: past},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"spec.expire_time"}}}); err != nil {
+			t.Fatal(err)
+		}
+		want(t, verify(t, tok, ""), latchkeyv1.VerifyCode_VERIFY_CODE_EXPIRED)
 	})
 	t.Run("workspace grant, withdrawal and archive", func(t *testing.T) {
 		key, tok := tn.issue(t, &latchkeyv1.IssueRequest{})
@@ -78,6 +99,15 @@ func TestVerifyCacheFollowsWrites(t *testing.T) {
 		}
 		want(t, verify(t, tok, ws), latchkeyv1.VerifyCode_VERIFY_CODE_WORKSPACE_DENIED)
 		// Granted through the profile API this time.
+		if _, err := tn.c.profiles.GrantProfileWorkspace(t.Context(), &latchkeyv1.GrantProfileWorkspaceRequest{Id: key.GetMetadata().GetProfileId(), WorkspaceId: ws}); err != nil {
+			t.Fatal(err)
+		}
+		want(t, verify(t, tok, ws), valid)
+		// Withdrawn through the profile API.
+		if _, err := tn.c.profiles.RevokeProfileWorkspace(t.Context(), &latchkeyv1.RevokeProfileWorkspaceRequest{Id: key.GetMetadata().GetProfileId(), WorkspaceId: ws}); err != nil {
+			t.Fatal(err)
+		}
+		want(t, verify(t, tok, ws), latchkeyv1.VerifyCode_VERIFY_CODE_WORKSPACE_DENIED)
 		if _, err := tn.c.profiles.GrantProfileWorkspace(t.Context(), &latchkeyv1.GrantProfileWorkspaceRequest{Id: key.GetMetadata().GetProfileId(), WorkspaceId: ws}); err != nil {
 			t.Fatal(err)
 		}

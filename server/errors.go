@@ -32,7 +32,8 @@ var wireCodes = map[latchkey.Code]connect.Code{
 // sees. Domain errors keep their public message; invalid arguments carry a
 // buf.validate.Violations detail naming the field, the same detail the
 // validation interceptor sends; context errors keep their own codes; any
-// other error is logged with the request id and sent as a bare "internal".
+// other error is logged with the request id and sent as a bare "internal";
+// the cause of any domain error is logged, never sent.
 func toConnectError(ctx context.Context, logger *slog.Logger, err error) error {
 	if err == nil {
 		return nil
@@ -55,7 +56,9 @@ func toConnectError(ctx context.Context, logger *slog.Logger, err error) error {
 	if !ok {
 		code = connect.CodeInternal
 	}
-	if code == connect.CodeInternal || code == connect.CodeUnavailable {
+	if code == connect.CodeInternal || code == connect.CodeUnavailable || de.Cause != nil {
+		// A cause, such as a driver's "database or disk is full", is for
+		// the log alone: the caller gets the public message.
 		logger.ErrorContext(ctx, "call failed", "request_id", requestIDFrom(ctx), "code", de.Code, "cause", de.Cause)
 		return connect.NewError(code, de.Message)
 	}

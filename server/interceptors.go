@@ -72,11 +72,12 @@ func (s *Server) observe(next connect.ServerFunc) connect.ServerFunc {
 
 // authenticate runs before the request body is read: it finds the
 // credential in the headers, verifies it, checks the permission the
-// procedure needs and puts the Principal in the context.
+// procedure needs (auth's policy table) and puts the Principal in the
+// context. What the call may do to its target is decided by the handler's
+// calls to the Authorizer.
 func (s *Server) authenticate(next connect.ServerFunc) connect.ServerFunc {
 	return func(ctx context.Context, spec connect.Spec, stream connect.ServerStream) error {
-		perm, ok := policy[spec.Procedure]
-		if !ok {
+		if _, ok := auth.Permission(spec.Procedure); !ok {
 			return latchkey.Errorf(latchkey.CodePermissionDenied, "no policy for %s", spec.Procedure)
 		}
 		info, _ := connect.CallInfoForServerContext(ctx)
@@ -91,8 +92,8 @@ func (s *Server) authenticate(next connect.ServerFunc) connect.ServerFunc {
 		if rec, ok := ctx.Value(requestIDKey{}).(*callRecord); ok {
 			rec.keyID = p.Key.ID
 		}
-		if perm != anyCaller && !p.Can(perm) {
-			return latchkey.Errorf(latchkey.CodePermissionDenied, "the API key lacks the permission %s", perm)
+		if err := s.authz.Call(p, spec.Procedure); err != nil {
+			return err
 		}
 		return next(auth.WithPrincipal(ctx, p), spec, stream)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/auth"
 	latchkeyv1 "github.com/latchkey/latchkey/gen/latchkey/v1"
 )
 
@@ -83,7 +84,7 @@ func (h profileHandler) RevokeProfileWorkspace(ctx context.Context, req *latchke
 }
 
 // changeGrant grants or withdraws a workspace on a profile, under the same
-// no-escalation rule as API keys.
+// reach and no-escalation rules as API keys.
 func (h profileHandler) changeGrant(ctx context.Context, profileID, workspaceID string,
 	change func(context.Context, latchkey.Actor, latchkey.Grant) error,
 ) (*latchkeyv1.Profile, error) {
@@ -95,7 +96,15 @@ func (h profileHandler) changeGrant(ctx context.Context, profileID, workspaceID 
 	if err != nil {
 		return nil, err
 	}
-	if err := h.checkGrantableWorkspace(ctx, p, workspaceID); err != nil {
+	// A key's profile, or the system profile, is as strong as its keys.
+	perms, err := h.store.ProfilePermissions(ctx, p.AccountID(), prof.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.authz.Change(ctx, p, auth.Target{ProfileID: prof.ID, Permissions: perms}); err != nil {
+		return nil, err
+	}
+	if err := h.authz.GrantWorkspace(ctx, p, workspaceID); err != nil {
 		return nil, err
 	}
 	// The profile may be an API key's: every cached verdict may change.

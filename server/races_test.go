@@ -15,102 +15,142 @@ import (
 	latchkeyv1 "github.com/latchkey/latchkey/gen/latchkey/v1"
 )
 
-// TestRacesOnOneKey rotates, updates, grants, verifies and finally revokes
-// one key from many goroutines at once. Afterwards the key's state, its
-// grants and its audit trail must agree with the calls that succeeded, and
-// no token of it may verify; no Verify that began after Revoke answered may
-// have found it valid.
+// TestRacesOnOneKey rotates, updates, grants, verifies and revokes one key
+// from many goroutines at once. The revocation lands in the middle of the
+// storm by construction: every rotator and updater keeps writing until the
+// revocation refuses it. Afterwards the key's state, permissions,
+// description, grants and audit trail must agree with the calls that
+// succeeded, and no token of it may verify; no Verify that began after
+// Revoke answered may have found it valid, and enough of those Verifies
+// presented a current secret (answer "revoked", not "not found") for that
+// to mean something.
 func TestRacesOnOneKey(t *testing.T) {
 	e := newEnv(t)
 	tn := e.newTenantWithLimit("acme", 1000)
 	key, first := tn.issue(t, &latchkeyv1.IssueRequest{Spec: &latchkeyv1.ApiKeySpec{Permissions: []string{"invoices:read"}}})
 	id := key.GetMetadata().GetId()
 	const granters, rotators, updaters, verifiers = 4, 3, 3, 4
+	// Each kind of write succeeds this often before the revocation, and
+	// this many Verifies after it must have met a current secret.
+	const before, checkedAfter = 10, 40
 	var workspaces []string
 	for i := range granters {
 		workspaces = append(workspaces, tn.workspace(t, fmt.Sprintf("ws %d", i)).GetMetadata().GetId())
 	}
 
+	type update struct {
+		description string
+		permissions []string
+		updated     time.Time // the update time the answer gave
+	}
 	var (
-		mu        sync.Mutex
-		tokens    = []string{first}
-		rotations atomic.Int64
-		updates   atomic.Int64
-		toggles   atomic.Int64
-		granted   = make([]bool, granters) // each granter owns one workspace
-		revoked   atomic.Bool
-		stop      = make(chan struct{})
-		writers   sync.WaitGroup
-		readers   sync.WaitGroup
+		mu          sync.Mutex
+		tokens      = []string{first}
+		succeeded   []update // the updates that were answered with success
+		rotations   atomic.Int64
+		updates     atomic.Int64
+		toggles     atomic.Int64
+		granted     = make([]bool, granters) // each granter owns one workspace
+		revoked     atomic.Bool
+		validBefore atomic.Int64 // Verifies that found the key valid before the revocation
+		checked     atomic.Int64 // Verifies begun after Revoke answered that met a current secret
+		stop        = make(chan struct{})
+		writers     sync.WaitGroup
+		readers     sync.WaitGroup
 	)
-	// afterRevoke accepts the refusal a write gets once the key is revoked.
-	afterRevoke := func(t *testing.T, err error) bool {
+	// refused reports whether a write was refused because the key is
+	// revoked, which is the only refusal expected; refusal before Revoke
+	// answered is allowed, since the revocation may commit first.
+	refused := func(t *testing.T, err error) bool {
 		if err == nil {
-			return true
+			return false
 		}
 		if connect.CodeOf(err) != connect.CodeFailedPrecondition {
 			t.Errorf("unexpected error %v", err)
 		}
-		return false
+		return true
 	}
+	// A writer that is never refused would loop for ever: cap it, and fail.
+	const maxRounds = 5000
 
 	for range rotators {
 		writers.Go(func() {
-			for i := range 15 {
+			for i := range maxRounds {
 				req := &latchkeyv1.RotateRequest{Id: id}
 				if i%2 == 0 {
 					req.GracePeriod = durationpb.New(time.Hour)
 				}
 				res, err := tn.c.keys.Rotate(t.Context(), req)
-				if afterRevoke(t, err) {
-					rotations.Add(1)
-					mu.Lock()
-					tokens = append(tokens, res.GetApiKey().GetSpec().GetToken())
-					mu.Unlock()
+				if refused(t, err) {
+					return
 				}
+				rotations.Add(1)
+				mu.Lock()
+				tokens = append(tokens, res.GetApiKey().GetSpec().GetToken())
+				mu.Unlock()
 			}
+			t.Errorf("a rotator was never refused in %d rounds: the revocation did not land during the storm", maxRounds)
 		})
 	}
 	for u := range updaters {
 		writers.Go(func() {
-			for i := range 15 {
-				_, err := tn.c.keys.Update(t.Context(), &latchkeyv1.UpdateRequest{
+			for i := range maxRounds {
+				want := update{description: fmt.Sprintf("updater %d, round %d", u, i), permissions: []string{"invoices:read", fmt.Sprintf("round:u%dr%d", u, i)}}
+				res, err := tn.c.keys.Update(t.Context(), &latchkeyv1.UpdateRequest{
 					Id:         id,
-					Spec:       &latchkeyv1.ApiKeySpec{Description: fmt.Sprintf("updater %d, round %d", u, i), Permissions: []string{"invoices:read", fmt.Sprintf("round:r%d", i)}},
+					Spec:       &latchkeyv1.ApiKeySpec{Description: want.description, Permissions: want.permissions},
 					UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"spec.description", "spec.permissions"}},
 				})
-				if afterRevoke(t, err) {
-					updates.Add(1)
+				if refused(t, err) {
+					return
 				}
+				updates.Add(1)
+				want.updated = res.GetApiKey().GetMetadata().GetUpdateTime().AsTime()
+				mu.Lock()
+				succeeded = append(succeeded, want)
+				mu.Unlock()
 			}
+			t.Errorf("an updater was never refused in %d rounds: the revocation did not land during the storm", maxRounds)
 		})
 	}
+	// Grants may still change on a revoked key (they have no effect), so
+	// granters are not refused: each goes on for a few rounds past the
+	// revocation instead.
 	for g, ws := range workspaces {
 		writers.Go(func() {
-			for i := range 10 {
+			past := 0
+			for i := 0; past < 4; i++ {
+				if revoked.Load() {
+					past++
+				}
 				var err error
 				if i%2 == 0 {
 					_, err = tn.c.keys.GrantWorkspace(t.Context(), &latchkeyv1.GrantWorkspaceRequest{Id: id, WorkspaceId: ws})
 				} else {
 					_, err = tn.c.keys.RevokeWorkspace(t.Context(), &latchkeyv1.RevokeWorkspaceRequest{Id: id, WorkspaceId: ws})
 				}
-				if afterRevoke(t, err) {
-					toggles.Add(1)
-					granted[g] = i%2 == 0
+				if err != nil {
+					t.Errorf("grant change: %v", err)
+					return
 				}
+				toggles.Add(1)
+				granted[g] = i%2 == 0
 			}
 		})
 	}
-	for range verifiers {
+	for v := range verifiers {
 		readers.Go(func() {
-			for {
+			for n := v; ; n++ {
 				select {
 				case <-stop:
 					return
 				default:
 				}
+				// One of the newest tokens: the last answered rotation may
+				// not be the last committed one, and a rotation with grace
+				// leaves the one before it current too.
 				mu.Lock()
-				tok := tokens[len(tokens)-1]
+				tok := tokens[max(0, len(tokens)-1-n%3)]
 				mu.Unlock()
 				began := revoked.Load()
 				res, err := tn.c.auth.Verify(t.Context(), &latchkeyv1.VerifyRequest{Token: tok})
@@ -118,15 +158,25 @@ func TestRacesOnOneKey(t *testing.T) {
 					t.Errorf("Verify: %v", err)
 					return
 				}
-				if began && res.GetValid() {
+				switch {
+				case began && res.GetValid():
 					t.Errorf("a Verify that began after Revoke answered found the key valid")
+				case began && res.GetCode() == latchkeyv1.VerifyCode_VERIFY_CODE_REVOKED:
+					checked.Add(1)
+				case res.GetValid():
+					validBefore.Add(1)
 				}
 			}
 		})
 	}
-	// The revocation lands in the middle of the storm.
+	// The revocation lands once every kind of write has succeeded a few
+	// times, while all of them are still going.
 	writers.Go(func() {
-		for rotations.Load() < 10 {
+		for deadline := time.Now().Add(30 * time.Second); rotations.Load() < before || updates.Load() < before || toggles.Load() < before; {
+			if time.Now().After(deadline) {
+				t.Errorf("the writers did not reach %d successes each before the revocation", before)
+				break
+			}
 			time.Sleep(time.Millisecond)
 		}
 		if _, err := tn.c.keys.Revoke(t.Context(), &latchkeyv1.RevokeRequest{Id: id}); err != nil {
@@ -135,9 +185,35 @@ func TestRacesOnOneKey(t *testing.T) {
 		revoked.Store(true)
 	})
 	writers.Wait()
+	// The verifiers go on until enough Verifies begun after the revocation
+	// met a current secret.
+	deadline := time.Now().Add(30 * time.Second)
+	for checked.Load() < checkedAfter && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 	close(stop)
 	readers.Wait()
-	t.Logf("%d rotations, %d updates, %d grant changes succeeded", rotations.Load(), updates.Load(), toggles.Load())
+	t.Logf("%d rotations, %d updates, %d grant changes succeeded; %d Verifies found the key valid before the revocation, %d after it met a current secret",
+		rotations.Load(), updates.Load(), toggles.Load(), validBefore.Load(), checked.Load())
+	if validBefore.Load() == 0 {
+		t.Error("no Verify found the key valid before the revocation: the verifiers never used a current token")
+	}
+	if n := checked.Load(); n < checkedAfter {
+		t.Errorf("only %d Verifies begun after Revoke answered met a current secret, want %d", n, checkedAfter)
+	}
+
+	t.Run("permissions and description are those of the last successful update", func(t *testing.T) {
+		got, err := tn.c.keys.Get(t.Context(), &latchkeyv1.GetRequest{Id: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := slices.MaxFunc(succeeded, func(a, b update) int { return a.updated.Compare(b.updated) })
+		spec := got.GetApiKey().GetSpec()
+		if spec.GetDescription() != last.description || !slices.Equal(spec.GetPermissions(), last.permissions) {
+			t.Errorf("the key holds %q with %v; the last successful update (at %v) set %q with %v",
+				spec.GetDescription(), spec.GetPermissions(), last.updated, last.description, last.permissions)
+		}
+	})
 
 	t.Run("the key is revoked and no token of it verifies", func(t *testing.T) {
 		got, err := tn.c.keys.Get(t.Context(), &latchkeyv1.GetRequest{Id: id})

@@ -61,6 +61,7 @@ type Server struct {
 	store         latchkey.Store
 	tokens        *minter
 	verifier      *auth.Verifier
+	authz         *auth.Authorizer
 	maxActiveKeys int64
 	corsOrigins   []string
 	maxBytes      int
@@ -98,6 +99,7 @@ func New(cfg Config) (*Server, error) {
 		store:         cfg.Store,
 		tokens:        &minter{prefix: cfg.TokenPrefix, hasher: cfg.Hasher},
 		verifier:      auth.NewVerifier(cfg.Store, cfg.Hasher, cfg.TokenPrefix, auth.VerifierOptions{Now: cfg.Now, Logger: cfg.Logger, Fresh: cfg.CacheFresh}),
+		authz:         auth.NewAuthorizer(cfg.Store),
 		maxActiveKeys: cfg.MaxActiveKeys,
 		corsOrigins:   cfg.CORSOrigins,
 		maxBytes:      cfg.MaxRequestBytes,

@@ -1,19 +1,22 @@
 package main
 
 import (
+	"bufio"
 	"context"
-	"io"
-	"net"
-	"net/url"
-	"os"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	latchkeyv1 "github.com/latchkey/latchkey/gen/latchkey/v1"
 	"github.com/latchkey/latchkey/gen/latchkey/v1/latchkeyv1connect"
@@ -25,10 +28,7 @@ import (
 // end, and returns its URL and a connection to it for the test's own SQL.
 func newPostgresDB(t *testing.T) (string, *pgx.Conn) {
 	t.Helper()
-	admin := os.Getenv(pgtest.Env)
-	if admin == "" {
-		t.Skip(pgtest.Env + " is not set")
-	}
+	admin := pgtest.Admin(t)
 	ctx := context.Background()
 	dsn, drop, err := pgtest.CreateDatabase(ctx, admin)
 	if err != nil {
@@ -63,10 +63,13 @@ func TestReplicas(t *testing.T) {
 	}
 	const bound = time.Second
 	bin := buildLatchkey(t)
-	var replicas []*process
+	var replicas []*replica
 	for range 3 {
-		replicas = append(replicas, launchBinary(t, bin, "--db", dsn, "--pepper-file", pepper, "--sync-bound", bound.String()))
+		replicas = append(replicas, launchReplica(t, bin, "--db", dsn, "--pepper-file", pepper, "--sync-bound", bound.String()))
 	}
+	// every is each replica the test started, the cut-off one included:
+	// all of them must still serve, stop cleanly and log no panic.
+	every := slices.Clone(replicas)
 	for _, r := range replicas {
 		r.waitReady(t)
 	}
@@ -97,40 +100,35 @@ func TestReplicas(t *testing.T) {
 		verifiers = append(verifiers, latchkeyv1connect.NewAuthServiceClient(r.client(tenant)))
 	}
 
-	// lag issues a key, warms the other replicas' caches with it, revokes
-	// it on the first replica and returns how long each other replica
-	// still accepted it.
-	lag := func(t *testing.T) []time.Duration {
+	workspaces := latchkeyv1connect.NewWorkspaceServiceClient(replicas[0].client(tenant))
+
+	// measure warms the other replicas' caches with req, which must pass,
+	// makes a change on the first replica with apply, and returns how long
+	// each other replica still passed req after apply answered.
+	measure := func(t *testing.T, req *latchkeyv1.VerifyRequest, apply func(t *testing.T)) []time.Duration {
 		t.Helper()
-		res, err := keys.Issue(t.Context(), &latchkeyv1.IssueRequest{Metadata: &latchkeyv1.AccountResourceMetadata{Name: "lag"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		tok := res.GetApiKey().GetSpec().GetToken()
 		for _, v := range verifiers {
 			for range 2 { // the second answer comes from the cache
-				if r, err := v.Verify(t.Context(), &latchkeyv1.VerifyRequest{Token: tok}); err != nil || !r.GetValid() {
-					t.Fatalf("a fresh key does not verify: %v, %v", r.GetCode(), err)
+				if r, err := v.Verify(t.Context(), req); err != nil || !r.GetValid() {
+					t.Fatalf("before the change, a replica does not pass the request: %v, %v", r.GetCode(), err)
 				}
 			}
 		}
-		if _, err := keys.Revoke(t.Context(), &latchkeyv1.RevokeRequest{Id: res.GetApiKey().GetMetadata().GetId()}); err != nil {
-			t.Fatal(err)
-		}
-		revoked := time.Now()
+		apply(t)
+		changed := time.Now()
 		lags := make([]time.Duration, len(verifiers))
 		var wg sync.WaitGroup
 		for i, v := range verifiers {
 			wg.Go(func() {
 				for {
-					r, err := v.Verify(context.Background(), &latchkeyv1.VerifyRequest{Token: tok})
+					r, err := v.Verify(context.Background(), req)
 					if err != nil || !r.GetValid() {
 						// Refused, or failed closed: either way not accepted.
-						lags[i] = time.Since(revoked)
+						lags[i] = time.Since(changed)
 						return
 					}
-					if time.Since(revoked) > 5*bound {
-						lags[i] = time.Since(revoked)
+					if time.Since(changed) > 5*bound {
+						lags[i] = time.Since(changed)
 						return
 					}
 				}
@@ -138,6 +136,85 @@ func TestReplicas(t *testing.T) {
 		}
 		wg.Wait()
 		return lags
+	}
+	issue := func(t *testing.T, spec *latchkeyv1.ApiKeySpec) (id, tok string) {
+		t.Helper()
+		res, err := keys.Issue(t.Context(), &latchkeyv1.IssueRequest{Metadata: &latchkeyv1.AccountResourceMetadata{Name: "lag"}, Spec: spec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.GetApiKey().GetMetadata().GetId(), res.GetApiKey().GetSpec().GetToken()
+	}
+	newWorkspace := func(t *testing.T) string {
+		t.Helper()
+		res, err := workspaces.CreateWorkspace(t.Context(), &latchkeyv1.CreateWorkspaceRequest{Metadata: &latchkeyv1.AccountResourceMetadata{Name: "lag"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.GetWorkspace().GetMetadata().GetId()
+	}
+	// grantedKey issues a key granted a new workspace, and the request
+	// that it passes only in that workspace.
+	grantedKey := func(t *testing.T) (id, ws string, req *latchkeyv1.VerifyRequest) {
+		t.Helper()
+		id, tok := issue(t, nil)
+		ws = newWorkspace(t)
+		if _, err := keys.GrantWorkspace(t.Context(), &latchkeyv1.GrantWorkspaceRequest{Id: id, WorkspaceId: ws}); err != nil {
+			t.Fatal(err)
+		}
+		return id, ws, &latchkeyv1.VerifyRequest{Token: tok, WorkspaceId: ws}
+	}
+	// lag is the revocation lag: a fresh key revoked on the first replica.
+	lag := func(t *testing.T) []time.Duration {
+		t.Helper()
+		id, tok := issue(t, nil)
+		return measure(t, &latchkeyv1.VerifyRequest{Token: tok}, func(t *testing.T) {
+			if _, err := keys.Revoke(t.Context(), &latchkeyv1.RevokeRequest{Id: id}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	// changes are the other writes that withdraw what a key could do;
+	// each is measured as revocation is.
+	changes := []struct {
+		name string
+		lag  func(t *testing.T) []time.Duration
+	}{
+		{"rotation without grace", func(t *testing.T) []time.Duration {
+			id, tok := issue(t, nil)
+			return measure(t, &latchkeyv1.VerifyRequest{Token: tok}, func(t *testing.T) {
+				if _, err := keys.Rotate(t.Context(), &latchkeyv1.RotateRequest{Id: id}); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}},
+		{"permission withdrawn", func(t *testing.T) []time.Duration {
+			id, tok := issue(t, &latchkeyv1.ApiKeySpec{Permissions: []string{"invoices:read"}})
+			return measure(t, &latchkeyv1.VerifyRequest{Token: tok, Permissions: []string{"invoices:read"}}, func(t *testing.T) {
+				_, err := keys.Update(t.Context(), &latchkeyv1.UpdateRequest{Id: id,
+					Spec:       &latchkeyv1.ApiKeySpec{Permissions: []string{"reports:read"}},
+					UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"spec.permissions"}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+			})
+		}},
+		{"workspace grant withdrawn", func(t *testing.T) []time.Duration {
+			id, ws, req := grantedKey(t)
+			return measure(t, req, func(t *testing.T) {
+				if _, err := keys.RevokeWorkspace(t.Context(), &latchkeyv1.RevokeWorkspaceRequest{Id: id, WorkspaceId: ws}); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}},
+		{"workspace archived", func(t *testing.T) []time.Duration {
+			_, ws, req := grantedKey(t)
+			return measure(t, req, func(t *testing.T) {
+				if _, err := workspaces.ArchiveWorkspace(t.Context(), &latchkeyv1.ArchiveWorkspaceRequest{Id: ws}); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}},
 	}
 	killListeners := func(t *testing.T) int {
 		t.Helper()
@@ -153,10 +230,10 @@ func TestReplicas(t *testing.T) {
 		t.Helper()
 		slices.Sort(lags)
 		p := func(q float64) time.Duration { return lags[int(q*float64(len(lags)-1))] }
-		t.Logf("%s: %d revocations seen by 2 replicas: lag p50 %v, p99 %v, max %v",
-			name, len(lags)/2, p(0.5).Round(time.Microsecond), p(0.99).Round(time.Microsecond), lags[len(lags)-1].Round(time.Microsecond))
+		t.Logf("%s: %d changes seen by %d replicas: lag p50 %v, p99 %v, max %v",
+			name, len(lags)/len(verifiers), len(verifiers), p(0.5).Round(time.Microsecond), p(0.99).Round(time.Microsecond), lags[len(lags)-1].Round(time.Microsecond))
 		if lags[len(lags)-1] >= bound {
-			t.Errorf("%s: a replica accepted a revoked key for %v, past the %v bound", name, lags[len(lags)-1], bound)
+			t.Errorf("%s: a replica still accepted what the change withdrew for %v, past the %v bound", name, lags[len(lags)-1], bound)
 		}
 	}
 
@@ -166,6 +243,17 @@ func TestReplicas(t *testing.T) {
 			lags = append(lags, lag(t)...)
 		}
 		report(t, "notifications", lags)
+	})
+	t.Run("other changes, with notifications", func(t *testing.T) {
+		for _, c := range changes {
+			t.Run(c.name, func(t *testing.T) {
+				var lags []time.Duration
+				for range 10 {
+					lags = append(lags, c.lag(t)...)
+				}
+				report(t, c.name, lags)
+			})
+		}
 	})
 	t.Run("after the listeners' connections are killed", func(t *testing.T) {
 		var lags []time.Duration
@@ -221,9 +309,13 @@ func TestReplicas(t *testing.T) {
 		}
 		report(t, "no notifications", lags)
 	})
+	// The cut-off replica and its proxy belong to the whole test, not to
+	// its subtest, so that the last check still finds it running.
+	px := pgtest.NewProxy(t, dsn)
+	cutoff := launchReplica(t, bin, "--db", px.URL, "--pepper-file", pepper, "--sync-bound", bound.String())
+	cutoff.waitReady(t)
+	every = append(every, cutoff)
 	t.Run("a replica cut off from the database fails closed after the bound", func(t *testing.T) {
-		px := newCutProxy(t, dsn)
-		cutoff := startBinary(t, bin, "--db", px.dsn, "--pepper-file", pepper, "--sync-bound", bound.String())
 		verify := latchkeyv1connect.NewAuthServiceClient(cutoff.client(tenant))
 		res, err := keys.Issue(t.Context(), &latchkeyv1.IssueRequest{Metadata: &latchkeyv1.AccountResourceMetadata{Name: "cut off"}})
 		if err != nil {
@@ -237,7 +329,7 @@ func TestReplicas(t *testing.T) {
 		if !accepted() || !accepted() {
 			t.Fatal("the key does not verify before the cut")
 		}
-		px.cut()
+		px.Cut()
 		cut := time.Now()
 		time.Sleep(bound + bound/4)
 		for range 10 {
@@ -245,7 +337,7 @@ func TestReplicas(t *testing.T) {
 				t.Fatalf("%v after the database became unreachable, a cached key was still accepted", time.Since(cut))
 			}
 		}
-		px.restore()
+		px.Restore()
 		deadline := time.Now().Add(10 * bound)
 		for !accepted() {
 			if time.Now().After(deadline) {
@@ -254,76 +346,87 @@ func TestReplicas(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	})
-	for _, r := range replicas {
-		if strings.Contains(r.log.String(), "panic") {
-			t.Errorf("a replica panicked:\n%s", r.log.String())
+	t.Run("every replica still serves, stops cleanly and logged no panic", func(t *testing.T) {
+		// A replica that died would pass the lag tables (a refused call
+		// counts as not accepted), so each must still verify; and the
+		// whole log is read, to its end, only once the process is gone.
+		for i, r := range every {
+			res, err := latchkeyv1connect.NewAuthServiceClient(r.client(tenant)).Verify(t.Context(), &latchkeyv1.VerifyRequest{Token: tenant})
+			if err != nil || !res.GetValid() {
+				t.Errorf("replica %d no longer verifies the tenant's key: %v, %v", i, res.GetCode(), err)
+			}
 		}
-	}
+		for i, r := range every {
+			if err := r.stop(); err != nil {
+				t.Errorf("replica %d did not stop cleanly: %v", i, err)
+			}
+			if log := r.full.String(); strings.Contains(log, "panic") {
+				t.Errorf("replica %d panicked:\n%s", i, log)
+			}
+		}
+	})
 }
 
-// cutProxy forwards TCP to the database of a URL until cut, which closes
-// every connection and refuses new ones until restore: a database that
-// became unreachable, as a network partition makes it.
-type cutProxy struct {
-	dsn   string // the URL, through the proxy
-	mu    sync.Mutex
-	down  bool
-	conns []net.Conn
+// replica is a latchkey process whose whole stderr is kept, not only the
+// lines up to "serving", so that a panic at any time is seen.
+type replica struct {
+	*process
+	full *lockedBuffer // every line but the operator key's
+	eof  chan struct{} // closed once stderr has been read to its end
 }
 
-func newCutProxy(t *testing.T, dsn string) *cutProxy {
+// launchReplica starts `latchkey serve` with args without waiting for it.
+func launchReplica(t *testing.T, bin string, args ...string) *replica {
 	t.Helper()
-	u, err := url.Parse(dsn)
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	target := u.Host
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	u.Host = ln.Addr().String()
-	p := &cutProxy{dsn: u.String()}
+	r := &replica{
+		process: &process{cmd: cmd, http: &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}, ready: make(chan struct{})},
+		full:    &lockedBuffer{},
+		eof:     make(chan struct{}),
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-r.eof; _ = cmd.Wait() })
 	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
+		defer close(r.eof)
+		// Reads to the end, so the process never blocks on a full pipe.
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(nil, 1<<20) // a panic's stack can make long lines
+		for sc.Scan() {
+			line := sc.Text()
+			if m := operatorLine.FindStringSubmatch(line); m != nil {
+				r.operator = m[1]
+				continue // the operator key stays out of the test log
 			}
-			p.mu.Lock()
-			if p.down {
-				p.mu.Unlock()
-				c.Close()
-				continue
+			r.full.Write([]byte(line + "\n"))
+			if r.addr == "" {
+				r.log.WriteString(line + "\n")
+				var entry struct{ Msg, Addr string }
+				if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "serving" {
+					r.addr = entry.Addr
+					close(r.ready)
+				}
 			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				p.mu.Unlock()
-				c.Close()
-				continue
-			}
-			p.conns = append(p.conns, c, up)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(up, c); up.Close() }()
-			go func() { _, _ = io.Copy(c, up); c.Close() }()
 		}
 	}()
-	return p
+	return r
 }
 
-func (p *cutProxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = true
-	for _, c := range p.conns {
-		c.Close()
+// stop sends SIGTERM, reads the log to its end and returns how the
+// process exited.
+func (r *replica) stop() error {
+	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return err
 	}
-	p.conns = nil
-}
-
-func (p *cutProxy) restore() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = false
+	select {
+	case <-r.eof:
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("still running 30 s after SIGTERM")
+	}
+	return r.cmd.Wait()
 }

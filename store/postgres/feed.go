@@ -79,12 +79,16 @@ func (f *Feed) Fresh(now time.Time) bool {
 func (f *Feed) Run(ctx context.Context, sink Invalidator) error {
 	// Until the present is known, Fresh stays false and the cache unused.
 	start := f.now()
+	var down outage
 	for {
 		err := f.store.db.QueryRowContext(ctx, `SELECT seq FROM change_counter WHERE id = 1`).Scan(&f.last)
 		if err == nil {
+			down.over(f.logger, f.now(), "reading the change sequence works again")
 			break
 		}
-		f.logger.Warn("reading the change sequence failed; retrying", "err", err)
+		if ctx.Err() == nil {
+			down.failed(f.logger, f.now(), err, "reading the change sequence failed; retrying every bound/4", "bound", f.bound)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -109,6 +113,7 @@ func (f *Feed) poll(ctx context.Context, sink Invalidator) {
 	tick := time.NewTicker(f.bound / 4)
 	defer tick.Stop()
 	lastPrune := time.Time{}
+	var down outage
 	for {
 		select {
 		case <-ctx.Done():
@@ -118,10 +123,11 @@ func (f *Feed) poll(ctx context.Context, sink Invalidator) {
 		start := f.now()
 		if err := f.catchUp(ctx, sink); err != nil {
 			if ctx.Err() == nil {
-				f.logger.Warn("polling key changes failed; cached verdicts expire with the sync bound", "err", err, "bound", f.bound)
+				down.failed(f.logger, start, err, "polling key changes failed; cached verdicts expire with the sync bound and verification then needs the database", "bound", f.bound)
 			}
 			continue
 		}
+		down.over(f.logger, f.now(), "polling key changes works again")
 		f.syncedAt.Store(start.UnixNano())
 		if start.Sub(lastPrune) > time.Minute {
 			lastPrune = start
@@ -185,12 +191,13 @@ func (f *Feed) prune(ctx context.Context) {
 func (f *Feed) listen(ctx context.Context, sink Invalidator) {
 	const firstBackoff = 10 * time.Millisecond
 	backoff := firstBackoff
+	var down outage
 	for ctx.Err() == nil {
-		listened, err := f.listenOnce(ctx, sink)
+		listened, err := f.listenOnce(ctx, sink, func() { down.over(f.logger, f.now(), "key change listener is listening again") })
 		if ctx.Err() != nil {
 			return
 		}
-		f.logger.Warn("key change listener lost its connection; polling covers the gap", "err", err)
+		down.failed(f.logger, f.now(), err, "key change listener lost its connection; polling covers the gap")
 		if listened {
 			// A connection that worked is retried at once: the database is
 			// there, only this session ended.
@@ -206,8 +213,8 @@ func (f *Feed) listen(ctx context.Context, sink Invalidator) {
 }
 
 // listenOnce listens on one connection until it fails, and reports whether
-// it got as far as listening.
-func (f *Feed) listenOnce(ctx context.Context, sink Invalidator) (listened bool, err error) {
+// it got as far as listening. It calls listening once it listens.
+func (f *Feed) listenOnce(ctx context.Context, sink Invalidator, listening func()) (listened bool, err error) {
 	conn, err := pgx.ConnectConfig(ctx, f.store.pool.Config().ConnConfig.Copy())
 	if err != nil {
 		return false, err
@@ -219,6 +226,7 @@ func (f *Feed) listenOnce(ctx context.Context, sink Invalidator) (listened bool,
 	// Whatever changed while nobody listened is dropped from the cache;
 	// the poller would find it too, but only after up to bound/4.
 	sink.InvalidateAll()
+	listening()
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
@@ -234,4 +242,34 @@ func (f *Feed) listenOnce(ctx context.Context, sink Invalidator) (listened bool,
 			sink.Invalidate(keyID)
 		}
 	}
+}
+
+// outage turns a run of failures of one loop into two log lines: a
+// warning at the first failure, with its error, and a line when it works
+// again, with how long it did not. Failures between them are logged at
+// debug level only: during an outage the loops retry several times a
+// second, and one line per retry would bury everything else.
+type outage struct {
+	since    time.Time // zero while working
+	failures int
+}
+
+// failed records a failure at now.
+func (o *outage) failed(logger *slog.Logger, now time.Time, err error, msg string, args ...any) {
+	o.failures++
+	if !o.since.IsZero() {
+		logger.Debug(msg, "err", err, "failures", o.failures)
+		return
+	}
+	o.since = now
+	logger.Warn(msg, append([]any{"err", err}, args...)...)
+}
+
+// over records a success at now, which ends the outage if there was one.
+func (o *outage) over(logger *slog.Logger, now time.Time, msg string) {
+	if o.since.IsZero() {
+		return
+	}
+	logger.Info(msg, "outage", now.Sub(o.since).Round(time.Millisecond).String(), "failures", o.failures)
+	o.since, o.failures = time.Time{}, 0
 }

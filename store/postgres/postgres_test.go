@@ -26,13 +26,16 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	admin := os.Getenv(pgtest.Env)
+	admin, err := pgtest.AdminOrError()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "postgres tests:", err)
+		os.Exit(1)
+	}
 	if admin == "" {
 		os.Exit(m.Run())
 	}
 	ctx := context.Background()
 	var drop func(context.Context) error
-	var err error
 	testDB, drop, err = pgtest.CreateDatabase(ctx, admin)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "postgres tests:", err)

@@ -18,8 +18,10 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +32,7 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 
+	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/store/sqlstore"
 )
 
@@ -135,13 +138,20 @@ func (s *Store) Close() error {
 // than fail one another. Without the lock, many keys issued at once in one
 // account, all updating the account's key count, would mostly fail and
 // retry. Conflicts across scopes remain possible and are retried.
+//
+// A connection that fails is not retried here: database/sql already
+// replaces a pooled connection found dead before anything was sent, and a
+// connection lost during COMMIT may have committed, so running fn again
+// could do twice what was done once. The error goes back to the shared
+// store, whose Dialect makes it unavailable (or storage full) for the
+// caller to retry.
 func (s *Store) write(ctx context.Context, scope string, fn func(context.Context, sqlstore.Tx) error) error {
 	deadline := time.Now().Add(writeTimeout)
 	for attempt := 1; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		err := s.tryWrite(ctx, scope, fn)
+		err := s.tryWrite(ctx, deadline, scope, fn)
 		if !retryable(err) || time.Now().After(deadline) {
 			return err
 		}
@@ -151,8 +161,8 @@ func (s *Store) write(ctx context.Context, scope string, fn func(context.Context
 	}
 }
 
-func (s *Store) tryWrite(ctx context.Context, scope string, fn func(context.Context, sqlstore.Tx) error) (err error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+func (s *Store) tryWrite(ctx context.Context, deadline time.Time, scope string, fn func(context.Context, sqlstore.Tx) error) (err error) {
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	defer cancel()
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
@@ -199,6 +209,36 @@ func (dialect) LabelCondition(column string) string {
 func (dialect) IsUniqueViolation(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// Classify is the one place where pgx's errors say what a failed call
+// means for the caller. The server's own verdicts come as SQLSTATEs:
+// 53100 (disk_full) is storage full; class 08 (connection exception),
+// 57P01–57P03 (shut down by an administrator, crashed, cannot connect now)
+// and 53300 (too many connections) are the database being unavailable.
+// Failures below SQL are unavailable too: a connection that could not be
+// made, or broke (a network error, an EOF, a closed connection, or
+// anything pgx itself calls safe to retry because nothing was sent).
+func (dialect) Classify(err error) latchkey.Code {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "53100":
+			return latchkey.CodeResourceExhausted
+		case strings.HasPrefix(pe.Code, "08"), pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", pe.Code == "53300":
+			return latchkey.CodeUnavailable
+		}
+	}
+	var connect *pgconn.ConnectError
+	var netErr *net.OpError
+	switch {
+	case errors.As(err, &connect), errors.As(err, &netErr),
+		errors.Is(err, driver.ErrBadConn), errors.Is(err, pgconn.ErrConnClosed),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		pgconn.SafeToRetry(err):
+		return latchkey.CodeUnavailable
+	}
+	return ""
 }
 
 // querier runs sqlstore's `?` queries on the pool.

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"errors"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/store/sqlstore"
@@ -39,18 +38,15 @@ func (s *Store) write(ctx context.Context, _ string, fn func(context.Context, sq
 	select {
 	case s.writes <- job:
 	case <-ctx.Done():
-		return sqlstore.Wrap(ctx, ctx.Err())
+		return ctx.Err()
 	case <-s.closing:
 		return errClosed
 	}
 	// Once the committer holds the job, only it knows whether the write
 	// lands, so the answer is awaited even if ctx ends meanwhile: a caller
 	// is never told "not written" about a write that committed.
-	err := <-job.done
-	if err == nil {
-		return nil
-	}
-	return sqlstore.Wrap(ctx, err)
+	// The shared store turns err into a domain error.
+	return <-job.done
 }
 
 func (s *Store) commitLoop() {
@@ -121,8 +117,7 @@ func (s *Store) tryCommit(batch []*writeJob) (retry []*writeJob) {
 		// The body runs under a context that cannot be canceled: an
 		// interrupt would roll back the whole shared transaction.
 		err := job.fn(context.WithoutCancel(job.ctx), &txn{tx: tx, stmts: s.writeStmts})
-		var domain *latchkey.Error
-		if err != nil && !errors.As(err, &domain) {
+		if err != nil && !ownFailure(err) {
 			tx.Rollback()
 			return fail(i, err)
 		}

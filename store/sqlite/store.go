@@ -165,3 +165,39 @@ func (dialect) IsUniqueViolation(err error) bool {
 	var e *sqlite.Error
 	return errors.As(err, &e) && e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
 }
+
+// Classify is the one place where SQLite's result codes say what a failed
+// call means for the caller. SQLITE_FULL (the disk, or the file system
+// holding the database, has no room) is storage full. The file that cannot
+// be opened, read or written (CANTOPEN, IOERR and its extended codes) and
+// the lock another process held past busy_timeout (BUSY) are the database
+// being unavailable: none says our query was wrong, and each may pass.
+func (dialect) Classify(err error) latchkey.Code {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return ""
+	}
+	// Extended codes keep the primary code in their low byte.
+	switch e.Code() & 0xff {
+	case sqlite3.SQLITE_FULL:
+		return latchkey.CodeResourceExhausted
+	case sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_BUSY:
+		return latchkey.CodeUnavailable
+	}
+	return ""
+}
+
+// ownFailure reports whether err, returned by one write's body, is that
+// write's own answer (a domain error such as not_found, or a constraint
+// the write broke), so that undoing the write's savepoint is enough. Any
+// other failure of SQLite, even one the body wrapped in a domain error,
+// may have rolled back the whole shared transaction (SQLite does so on
+// SQLITE_FULL and SQLITE_IOERR), so the transaction must be abandoned.
+func ownFailure(err error) bool {
+	var domain *latchkey.Error
+	if !errors.As(err, &domain) {
+		return false
+	}
+	var e *sqlite.Error
+	return !errors.As(err, &e) || e.Code()&0xff == sqlite3.SQLITE_CONSTRAINT
+}

@@ -94,7 +94,7 @@ func (s *Store) createAccount(ctx context.Context, tx Tx, actor *latchkey.Actor,
 func (s *Store) HasKeys(ctx context.Context) (bool, error) {
 	var exists bool
 	err := s.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM api_keys)`).Scan(&exists)
-	return exists, wrap(ctx, err)
+	return exists, s.wrap(ctx, err)
 }
 
 // CheckPepper records fingerprint as the pepper of a store that holds no
@@ -131,7 +131,7 @@ func (s *Store) GetAccount(ctx context.Context, id string) (latchkey.Account, er
 	if errors.Is(err, sql.ErrNoRows) {
 		return latchkey.Account{}, latchkey.NotFound("account", id)
 	}
-	return a, wrap(ctx, err)
+	return a, s.wrap(ctx, err)
 }
 
 // ListAccounts lists every account.

@@ -60,7 +60,7 @@ func (s *Store) IssueKey(ctx context.Context, actor latchkey.Actor, in latchkey.
 			out = key
 			return nil
 		}
-		out, err = getKey(ctx, tx, key.AccountID, key.ID)
+		out, err = s.getKey(ctx, tx, key.AccountID, key.ID)
 		return err
 	})
 	return out, err
@@ -118,19 +118,19 @@ func (s *Store) insertKey(ctx context.Context, tx Tx, k latchkey.APIKey, secret 
 
 // GetKey returns a key of the account with its workspace preview.
 func (s *Store) GetKey(ctx context.Context, accountID, id string) (latchkey.APIKey, error) {
-	return getKey(ctx, s.read, accountID, id)
+	return s.getKey(ctx, s.read, accountID, id)
 }
 
-func getKey(ctx context.Context, db Querier, accountID, id string) (latchkey.APIKey, error) {
+func (s *Store) getKey(ctx context.Context, db Querier, accountID, id string) (latchkey.APIKey, error) {
 	k, err := scanKey(db.QueryRowContext(ctx, "SELECT "+keyColumns+" FROM api_keys WHERE id = ? AND account_id = ?", id, accountID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return latchkey.APIKey{}, latchkey.NotFound("API key", id)
 	}
 	if err != nil {
-		return latchkey.APIKey{}, wrap(ctx, err)
+		return latchkey.APIKey{}, s.wrap(ctx, err)
 	}
 	keys := []latchkey.APIKey{k}
-	if err := fillPreviews(ctx, db, keys); err != nil {
+	if err := s.fillPreviews(ctx, db, keys); err != nil {
 		return latchkey.APIKey{}, err
 	}
 	return keys[0], nil
@@ -167,13 +167,13 @@ func (s *Store) ListKeys(ctx context.Context, q latchkey.KeyQuery) (latchkey.Pag
 	if err != nil {
 		return page, err
 	}
-	return page, fillPreviews(ctx, s.read, page.Items)
+	return page, s.fillPreviews(ctx, s.read, page.Items)
 }
 
 // fillPreviews sets WorkspacesPreview and WorkspacesTotal of keys with one
 // query: the first PreviewSize granted workspaces of each key by name, and
 // how many it has in all.
-func fillPreviews(ctx context.Context, db Querier, keys []latchkey.APIKey) error {
+func (s *Store) fillPreviews(ctx context.Context, db Querier, keys []latchkey.APIKey) error {
 	if len(keys) == 0 {
 		return nil
 	}
@@ -192,7 +192,7 @@ func fillPreviews(ctx context.Context, db Querier, keys []latchkey.APIKey) error
 		WHERE g.profile_id IN (?`+strings.Repeat(", ?", len(keys)-1)+`)
 	) AS previews WHERE n <= ? ORDER BY profile_id, n`, args...)
 	if err != nil {
-		return wrap(ctx, err)
+		return s.wrap(ctx, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -200,29 +200,38 @@ func fillPreviews(ctx context.Context, db Querier, keys []latchkey.APIKey) error
 		var ws latchkey.Bare
 		var total int64
 		if err := rows.Scan(&profileID, &ws.ID, &ws.Name, &total); err != nil {
-			return wrap(ctx, err)
+			return s.wrap(ctx, err)
 		}
 		if k := byProfile[profileID]; k != nil {
 			k.WorkspacesPreview = append(k.WorkspacesPreview, ws)
 			k.WorkspacesTotal = total
 		}
 	}
-	return wrap(ctx, rows.Err())
+	return s.wrap(ctx, rows.Err())
 }
 
 // UpdateKey changes the fields named in in.Paths.
 func (s *Store) UpdateKey(ctx context.Context, actor latchkey.Actor, in latchkey.KeyUpdate) (latchkey.APIKey, error) {
 	var out latchkey.APIKey
 	err := s.write(ctx, in.AccountID, func(ctx context.Context, tx Tx) error {
-		k, err := getKey(ctx, tx, in.AccountID, in.ID)
+		k, err := s.getKey(ctx, tx, in.AccountID, in.ID)
 		if err != nil {
 			return err
 		}
 		if in.ETag != "" && in.ETag != k.ETag {
 			return latchkey.Errorf(latchkey.CodeAborted, "the API key changed since etag %q was read", in.ETag)
 		}
-		if k.State(s.now()) == latchkey.KeyStateRevoked {
+		if in.Guard != nil {
+			if err := in.Guard(ctx, k, txGrants{s, tx}); err != nil {
+				return err
+			}
+		}
+		wasExpired := false
+		switch k.State(s.now()) {
+		case latchkey.KeyStateRevoked:
 			return latchkey.Errorf(latchkey.CodeFailedPrecondition, "API key %q is revoked", in.ID)
+		case latchkey.KeyStateExpired:
+			wasExpired = true
 		}
 		for _, path := range in.Paths {
 			switch path {
@@ -250,6 +259,13 @@ func (s *Store) UpdateKey(ctx context.Context, actor latchkey.Actor, in latchkey
 				return latchkey.InvalidField("update_mask", "%q cannot be updated on an API key", path)
 			}
 		}
+		// An expired key that the update makes active again takes a place
+		// in the quota, exactly as a new key would.
+		if wasExpired && k.State(s.now()) == latchkey.KeyStateActive {
+			if err := s.checkQuota(ctx, tx, k.AccountID, in.DefaultMaxActiveKeys); err != nil {
+				return err
+			}
+		}
 		_, err = tx.ExecContext(ctx, `UPDATE api_keys SET name = ?, labels = ?, external_id = ?, description = ?,
 			permissions = ?, expire_time = ?, allowed_cidrs = ?, update_time = ?, etag = ? WHERE id = ?`,
 			k.Name, labelsJSON(k.Labels), k.ExternalID, k.Description, stringsJSON(k.Permissions),
@@ -260,7 +276,7 @@ func (s *Store) UpdateKey(ctx context.Context, actor latchkey.Actor, in latchkey
 		if err := s.audit(ctx, tx, k.AccountID, actor, latchkey.ActionAPIKeyUpdate, latchkey.Bare{ID: k.ID, Name: k.Name}); err != nil {
 			return err
 		}
-		out, err = getKey(ctx, tx, k.AccountID, k.ID)
+		out, err = s.getKey(ctx, tx, k.AccountID, k.ID)
 		return err
 	})
 	return out, err
@@ -271,9 +287,14 @@ func (s *Store) UpdateKey(ctx context.Context, actor latchkey.Actor, in latchkey
 func (s *Store) RotateKey(ctx context.Context, actor latchkey.Actor, in latchkey.KeyRotation) (latchkey.APIKey, error) {
 	var out latchkey.APIKey
 	err := s.write(ctx, in.AccountID, func(ctx context.Context, tx Tx) error {
-		k, err := getKey(ctx, tx, in.AccountID, in.ID)
+		k, err := s.getKey(ctx, tx, in.AccountID, in.ID)
 		if err != nil {
 			return err
+		}
+		if in.Guard != nil {
+			if err := in.Guard(ctx, k, txGrants{s, tx}); err != nil {
+				return err
+			}
 		}
 		now := s.now().UTC()
 		switch k.State(now) {
@@ -300,7 +321,7 @@ func (s *Store) RotateKey(ctx context.Context, actor latchkey.Actor, in latchkey
 		if err := s.audit(ctx, tx, k.AccountID, actor, latchkey.ActionAPIKeyRotate, latchkey.Bare{ID: k.ID, Name: k.Name}); err != nil {
 			return err
 		}
-		out, err = getKey(ctx, tx, k.AccountID, k.ID)
+		out, err = s.getKey(ctx, tx, k.AccountID, k.ID)
 		return err
 	})
 	return out, err
@@ -311,7 +332,7 @@ func (s *Store) RotateKey(ctx context.Context, actor latchkey.Actor, in latchkey
 func (s *Store) RevokeKey(ctx context.Context, actor latchkey.Actor, accountID, id string) (latchkey.APIKey, error) {
 	var out latchkey.APIKey
 	err := s.write(ctx, accountID, func(ctx context.Context, tx Tx) error {
-		k, err := getKey(ctx, tx, accountID, id)
+		k, err := s.getKey(ctx, tx, accountID, id)
 		if err != nil {
 			return err
 		}
@@ -336,7 +357,7 @@ func (s *Store) RevokeKey(ctx context.Context, actor latchkey.Actor, accountID, 
 		if err := s.audit(ctx, tx, accountID, actor, latchkey.ActionAPIKeyRevoke, latchkey.Bare{ID: k.ID, Name: k.Name}); err != nil {
 			return err
 		}
-		out, err = getKey(ctx, tx, accountID, id)
+		out, err = s.getKey(ctx, tx, accountID, id)
 		return err
 	})
 	return out, err
@@ -355,7 +376,7 @@ func (s *Store) GetCredential(ctx context.Context, keyID string) (latchkey.Crede
 		return latchkey.Credential{}, latchkey.NotFound("API key", keyID)
 	}
 	if err != nil {
-		return latchkey.Credential{}, wrap(ctx, err)
+		return latchkey.Credential{}, s.wrap(ctx, err)
 	}
 	c.Key = k
 	if prevHash != nil {

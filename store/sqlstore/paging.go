@@ -73,19 +73,19 @@ func list[T any](ctx context.Context, s *Store, q listQuery, req latchkey.PageRe
 	stmt += fmt.Sprintf(" ORDER BY %s %s, %s %s LIMIT %d", q.timeColumn, dir, q.idColumn, dir, limit+1)
 	rows, err := s.read.QueryContext(ctx, stmt, args...)
 	if err != nil {
-		return latchkey.Page[T]{}, wrap(ctx, err)
+		return latchkey.Page[T]{}, s.wrap(ctx, err)
 	}
 	defer rows.Close()
 	var page latchkey.Page[T]
 	for rows.Next() {
 		item, err := scan(rows)
 		if err != nil {
-			return latchkey.Page[T]{}, wrap(ctx, err)
+			return latchkey.Page[T]{}, s.wrap(ctx, err)
 		}
 		page.Items = append(page.Items, item)
 	}
 	if err := rows.Err(); err != nil {
-		return latchkey.Page[T]{}, wrap(ctx, err)
+		return latchkey.Page[T]{}, s.wrap(ctx, err)
 	}
 	if len(page.Items) > limit {
 		page.Items = page.Items[:limit]

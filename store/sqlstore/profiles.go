@@ -56,7 +56,7 @@ func (s *Store) GetProfile(ctx context.Context, accountID, id string) (latchkey.
 	if errors.Is(err, sql.ErrNoRows) {
 		return latchkey.Profile{}, latchkey.NotFound("profile", id)
 	}
-	return p, wrap(ctx, err)
+	return p, s.wrap(ctx, err)
 }
 
 // ListProfiles lists an account's profiles.
@@ -70,6 +70,32 @@ func (s *Store) ListProfiles(ctx context.Context, q latchkey.ProfileQuery) (latc
 	return list(ctx, s, lq, q.Page, scanProfile, func(p latchkey.Profile) cursor.Position {
 		return cursor.Position{Time: p.CreateTime.UnixNano(), ID: p.ID}
 	})
+}
+
+// ProfilePermissions returns the union of the permissions of the keys
+// acting through a profile.
+func (s *Store) ProfilePermissions(ctx context.Context, accountID, profileID string) ([]string, error) {
+	if err := s.profileExists(ctx, s.read, accountID, profileID); err != nil {
+		return nil, err
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT permissions FROM api_keys WHERE profile_id = ? AND account_id = ?`, profileID, accountID)
+	if err != nil {
+		return nil, s.wrap(ctx, err)
+	}
+	defer rows.Close()
+	var perms []string
+	for rows.Next() {
+		var encoded string
+		if err := rows.Scan(&encoded); err != nil {
+			return nil, s.wrap(ctx, err)
+		}
+		decoded, err := decodeStrings(encoded)
+		if err != nil {
+			return nil, s.wrap(ctx, err)
+		}
+		perms = append(perms, decoded...)
+	}
+	return perms, s.wrap(ctx, rows.Err())
 }
 
 func scanProfile(row scanner) (latchkey.Profile, error) {

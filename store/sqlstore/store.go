@@ -34,6 +34,12 @@ type Dialect interface {
 	LabelCondition(column string) string
 	// IsUniqueViolation reports whether err is a unique constraint failure.
 	IsUniqueViolation(err error) bool
+	// Classify says what a failure of the database means for the caller:
+	// latchkey.CodeUnavailable when the database cannot be reached or
+	// cannot serve now, latchkey.CodeResourceExhausted when its storage is
+	// full, and "" for anything else. Both codes tell the caller that
+	// trying again later may work.
+	Classify(err error) latchkey.Code
 }
 
 // Backend is what a database brings to the shared store.
@@ -78,18 +84,22 @@ func New(b Backend) (*Store, error) {
 	if b.Now == nil {
 		b.Now = time.Now
 	}
-	write := func(ctx context.Context, scope string, fn func(context.Context, Tx) error) error {
-		return Wrap(ctx, b.Write(ctx, scope, fn))
+	s := &Store{read: b.Read, dialect: b.Dialect, now: b.Now, cursors: cursor.New(b.CursorKey)}
+	s.write = func(ctx context.Context, scope string, fn func(context.Context, Tx) error) error {
+		return s.wrap(ctx, b.Write(ctx, scope, fn))
 	}
-	return &Store{read: b.Read, write: write, dialect: b.Dialect, now: b.Now, cursors: cursor.New(b.CursorKey)}, nil
+	return s, nil
 }
 
 // storeWide is the scope of a write that is not confined to one account.
 const storeWide = ""
 
-// Wrap turns any error into a domain error: domain errors pass, context
-// errors keep their identity for errors.Is, and the rest is internal.
-func Wrap(ctx context.Context, err error) error {
+// wrap turns any error into a domain error: domain errors pass, context
+// errors keep their identity for errors.Is, a database that cannot be
+// reached is unavailable, storage that is full is resource_exhausted (as
+// the Dialect says), and the rest is internal. The driver's own text stays
+// in Cause, for the log.
+func (s *Store) wrap(ctx context.Context, err error) error {
 	var de *latchkey.Error
 	switch {
 	case err == nil:
@@ -98,10 +108,12 @@ func Wrap(ctx context.Context, err error) error {
 		return err
 	case ctx.Err() != nil:
 		return &latchkey.Error{Code: latchkey.CodeUnavailable, Message: "the call ended before the database answered", Cause: ctx.Err()}
-	default:
-		return latchkey.Internal(err)
 	}
+	switch s.dialect.Classify(err) {
+	case latchkey.CodeUnavailable:
+		return &latchkey.Error{Code: latchkey.CodeUnavailable, Message: "the database cannot be reached; retry later", Cause: err}
+	case latchkey.CodeResourceExhausted:
+		return &latchkey.Error{Code: latchkey.CodeResourceExhausted, Message: "the database's storage is full; nothing was written; retry once space has been freed", Cause: err}
+	}
+	return latchkey.Internal(err)
 }
-
-// wrap is Wrap, for the package's own use.
-func wrap(ctx context.Context, err error) error { return Wrap(ctx, err) }

@@ -38,15 +38,15 @@ func (s *Store) CreateWorkspace(ctx context.Context, actor latchkey.Actor, in la
 
 // GetWorkspace returns a workspace of the account.
 func (s *Store) GetWorkspace(ctx context.Context, accountID, id string) (latchkey.Workspace, error) {
-	return getWorkspace(ctx, s.read, accountID, id)
+	return s.getWorkspace(ctx, s.read, accountID, id)
 }
 
-func getWorkspace(ctx context.Context, db Querier, accountID, id string) (latchkey.Workspace, error) {
+func (s *Store) getWorkspace(ctx context.Context, db Querier, accountID, id string) (latchkey.Workspace, error) {
 	w, err := scanWorkspace(db.QueryRowContext(ctx, "SELECT "+workspaceColumns+" FROM workspaces WHERE id = ? AND account_id = ?", id, accountID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return latchkey.Workspace{}, latchkey.NotFound("workspace", id)
 	}
-	return w, wrap(ctx, err)
+	return w, s.wrap(ctx, err)
 }
 
 // ListWorkspaces lists an account's workspaces, active ones by default.
@@ -70,12 +70,15 @@ func workspacePosition(w latchkey.Workspace) cursor.Position {
 func (s *Store) UpdateWorkspace(ctx context.Context, actor latchkey.Actor, in latchkey.WorkspaceUpdate) (latchkey.Workspace, error) {
 	var out latchkey.Workspace
 	err := s.write(ctx, in.AccountID, func(ctx context.Context, tx Tx) error {
-		w, err := getWorkspace(ctx, tx, in.AccountID, in.ID)
+		w, err := s.getWorkspace(ctx, tx, in.AccountID, in.ID)
 		if err != nil {
 			return err
 		}
 		if in.ETag != "" && in.ETag != w.ETag {
 			return latchkey.Errorf(latchkey.CodeAborted, "the workspace changed since etag %q was read", in.ETag)
+		}
+		if w.Status == latchkey.WorkspaceStatusArchived {
+			return latchkey.Errorf(latchkey.CodeFailedPrecondition, "workspace %q is archived and cannot be changed", in.ID)
 		}
 		for _, path := range in.Paths {
 			switch path {
@@ -109,7 +112,7 @@ func (s *Store) UpdateWorkspace(ctx context.Context, actor latchkey.Actor, in la
 func (s *Store) ArchiveWorkspace(ctx context.Context, actor latchkey.Actor, accountID, id string) (latchkey.Workspace, error) {
 	var out latchkey.Workspace
 	err := s.write(ctx, accountID, func(ctx context.Context, tx Tx) error {
-		w, err := getWorkspace(ctx, tx, accountID, id)
+		w, err := s.getWorkspace(ctx, tx, accountID, id)
 		if err != nil {
 			return err
 		}
@@ -144,10 +147,10 @@ func (s *Store) GrantWorkspace(ctx context.Context, actor latchkey.Actor, g latc
 // workspace exist in the account. It bumps the etag of the key acting
 // through the profile, whose workspaces changed.
 func (s *Store) grant(ctx context.Context, tx Tx, g latchkey.Grant) (bool, error) {
-	if err := profileExists(ctx, tx, g.AccountID, g.ProfileID); err != nil {
+	if err := s.profileExists(ctx, tx, g.AccountID, g.ProfileID); err != nil {
 		return false, err
 	}
-	w, err := getWorkspace(ctx, tx, g.AccountID, g.WorkspaceID)
+	w, err := s.getWorkspace(ctx, tx, g.AccountID, g.WorkspaceID)
 	if err != nil {
 		return false, err
 	}
@@ -170,10 +173,10 @@ func (s *Store) grant(ctx context.Context, tx Tx, g latchkey.Grant) (bool, error
 // that is not granted changes nothing and writes no audit event.
 func (s *Store) RevokeWorkspace(ctx context.Context, actor latchkey.Actor, g latchkey.Grant) error {
 	return s.write(ctx, g.AccountID, func(ctx context.Context, tx Tx) error {
-		if err := profileExists(ctx, tx, g.AccountID, g.ProfileID); err != nil {
+		if err := s.profileExists(ctx, tx, g.AccountID, g.ProfileID); err != nil {
 			return err
 		}
-		if _, err := getWorkspace(ctx, tx, g.AccountID, g.WorkspaceID); err != nil {
+		if _, err := s.getWorkspace(ctx, tx, g.AccountID, g.WorkspaceID); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM profile_workspaces WHERE profile_id = ? AND workspace_id = ?`, g.ProfileID, g.WorkspaceID)
@@ -201,7 +204,7 @@ func (s *Store) touchProfileKeys(ctx context.Context, tx Tx, profileID string) e
 // ListProfileWorkspaces lists the workspaces granted to a profile, active
 // and archived, in the order they were created.
 func (s *Store) ListProfileWorkspaces(ctx context.Context, q latchkey.GrantQuery) (latchkey.Page[latchkey.Workspace], error) {
-	if err := profileExists(ctx, s.read, q.AccountID, q.ProfileID); err != nil {
+	if err := s.profileExists(ctx, s.read, q.AccountID, q.ProfileID); err != nil {
 		return latchkey.Page[latchkey.Workspace]{}, err
 	}
 	lq := listQuery{
@@ -219,18 +222,52 @@ func (s *Store) ListProfileWorkspaces(ctx context.Context, q latchkey.GrantQuery
 // WorkspaceAccess reports whether the profile is granted the workspace and
 // the workspace is active.
 func (s *Store) WorkspaceAccess(ctx context.Context, accountID, profileID, workspaceID string) (bool, error) {
+	return s.workspaceAccess(ctx, s.read, accountID, profileID, workspaceID)
+}
+
+// WorkspacesBeyond reports whether profileID is granted an active
+// workspace that reachProfileID is not.
+func (s *Store) WorkspacesBeyond(ctx context.Context, accountID, profileID, reachProfileID string) (bool, error) {
+	return s.workspacesBeyond(ctx, s.read, accountID, profileID, reachProfileID)
+}
+
+// txGrants reads grants inside a write's transaction, for a KeyGuard.
+type txGrants struct {
+	s  *Store
+	tx Querier
+}
+
+func (g txGrants) WorkspaceAccess(ctx context.Context, accountID, profileID, workspaceID string) (bool, error) {
+	return g.s.workspaceAccess(ctx, g.tx, accountID, profileID, workspaceID)
+}
+
+func (g txGrants) WorkspacesBeyond(ctx context.Context, accountID, profileID, reachProfileID string) (bool, error) {
+	return g.s.workspacesBeyond(ctx, g.tx, accountID, profileID, reachProfileID)
+}
+
+func (s *Store) workspaceAccess(ctx context.Context, db Querier, accountID, profileID, workspaceID string) (bool, error) {
 	var ok bool
-	err := s.queryRow(ctx, `SELECT EXISTS (
+	err := db.QueryRowContext(ctx, `SELECT EXISTS (
 		SELECT 1 FROM profile_workspaces AS g JOIN workspaces AS w ON w.id = g.workspace_id
 		WHERE g.profile_id = ? AND g.workspace_id = ? AND w.account_id = ? AND w.status = ?)`,
 		profileID, workspaceID, accountID, int(latchkey.WorkspaceStatusActive)).Scan(&ok)
-	return ok, wrap(ctx, err)
+	return ok, s.wrap(ctx, err)
 }
 
-func profileExists(ctx context.Context, db Querier, accountID, id string) error {
+func (s *Store) workspacesBeyond(ctx context.Context, db Querier, accountID, profileID, reachProfileID string) (bool, error) {
+	var beyond bool
+	err := db.QueryRowContext(ctx, `SELECT EXISTS (
+		SELECT 1 FROM profile_workspaces AS g JOIN workspaces AS w ON w.id = g.workspace_id
+		WHERE g.profile_id = ? AND w.account_id = ? AND w.status = ?
+		AND NOT EXISTS (SELECT 1 FROM profile_workspaces AS r WHERE r.profile_id = ? AND r.workspace_id = g.workspace_id))`,
+		profileID, accountID, int(latchkey.WorkspaceStatusActive), reachProfileID).Scan(&beyond)
+	return beyond, s.wrap(ctx, err)
+}
+
+func (s *Store) profileExists(ctx context.Context, db Querier, accountID, id string) error {
 	var exists bool
 	if err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM profiles WHERE id = ? AND account_id = ?)`, id, accountID).Scan(&exists); err != nil {
-		return wrap(ctx, err)
+		return s.wrap(ctx, err)
 	}
 	if !exists {
 		return latchkey.NotFound("profile", id)

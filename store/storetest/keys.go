@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -111,15 +112,58 @@ func testQuota(t *testing.T, open Opener) {
 	_, err = f.store.IssueKey(ctx, f.actor, f.newKey("d", limit))
 	wantCode(t, err, latchkey.CodeResourceExhausted)
 
-	// A key that expires stops counting when it does.
-	g := newFixture(t, open)
-	expiry := 300 * time.Millisecond
-	g.issue(t, "short-lived", limit, func(in *latchkey.NewAPIKey) { in.Key.ExpireTime = time.Now().Add(expiry) })
-	g.issue(t, "b", limit)
-	_, err = g.store.IssueKey(ctx, g.actor, g.newKey("c", limit))
-	wantCode(t, err, latchkey.CodeResourceExhausted)
-	time.Sleep(expiry)
+	// A key that expires stops counting when it does. It must outlive two
+	// Issues first, which on a loaded machine (PostgreSQL, -race, two
+	// cores) can take longer than any fixed expiry: a refusal is judged
+	// only when it came back before the expiry, and otherwise the attempt
+	// is made again with a longer one.
+	var (
+		g       *fixture
+		short   latchkey.APIKey
+		b       latchkey.APIKey
+		expires time.Time
+	)
+	for expiry := time.Second; ; expiry *= 2 {
+		g = newFixture(t, open)
+		expires = time.Now().Add(expiry)
+		short = g.issue(t, "short-lived", limit, func(in *latchkey.NewAPIKey) { in.Key.ExpireTime = expires })
+		b = g.issue(t, "b", limit)
+		_, err = g.store.IssueKey(ctx, g.actor, g.newKey("c", limit))
+		if time.Now().Before(expires) {
+			wantCode(t, err, latchkey.CodeResourceExhausted)
+			break
+		}
+		if expiry >= 16*time.Second {
+			t.Fatalf("three writes took longer than %v", expiry)
+		}
+	}
+	time.Sleep(time.Until(expires))
 	g.issue(t, "c", limit)
+
+	t.Run("reviving an expired key passes the quota like an issue", func(t *testing.T) {
+		revive := latchkey.KeyUpdate{AccountID: g.account.ID, ID: short.ID, Paths: []string{"spec.expire_time"}, DefaultMaxActiveKeys: 3}
+		before := g.counts(t)
+		_, err := g.store.UpdateKey(ctx, g.actor, revive)
+		wantCode(t, err, latchkey.CodeResourceExhausted)
+		got, err := g.store.GetKey(ctx, g.account.ID, short.ID)
+		must(t, err)
+		if got.State(time.Now()) != latchkey.KeyStateExpired || got.ETag != short.ETag || g.counts(t) != before {
+			t.Fatalf("a refused revival wrote: state %v, etag %q -> %q", got.State(time.Now()), short.ETag, got.ETag)
+		}
+		// An update that leaves the key expired takes no place.
+		_, err = g.store.UpdateKey(ctx, g.actor, latchkey.KeyUpdate{AccountID: g.account.ID, ID: short.ID,
+			Paths: []string{"spec.description"}, Key: latchkey.APIKey{Description: "still expired"}, DefaultMaxActiveKeys: 3})
+		must(t, err)
+		_, err = g.store.RevokeKey(ctx, g.actor, g.account.ID, b.ID)
+		must(t, err)
+		revived, err := g.store.UpdateKey(ctx, g.actor, revive)
+		must(t, err)
+		if revived.State(time.Now()) != latchkey.KeyStateActive {
+			t.Fatalf("state after revival = %v", revived.State(time.Now()))
+		}
+		_, err = g.store.IssueKey(ctx, g.actor, g.newKey("d", limit))
+		wantCode(t, err, latchkey.CodeResourceExhausted)
+	})
 
 	t.Run("the account's own limit comes before the default", func(t *testing.T) {
 		in := newAccount("small")
@@ -259,6 +303,39 @@ func testRotate(t *testing.T, open Opener) {
 		e := f.issue(t, "e", func(in *latchkey.NewAPIKey) { in.Key.ExpireTime = time.Now().Add(-time.Minute) })
 		_, err = f.store.RotateKey(ctx, f.actor, latchkey.KeyRotation{AccountID: f.account.ID, ID: e.ID, Secret: newSecret(), TokenPrefix: "x"})
 		wantCode(t, err, latchkey.CodeFailedPrecondition)
+	})
+	t.Run("a guard sees the key and the grants as the transaction does", func(t *testing.T) {
+		k := f.issue(t, "guarded")
+		w := f.workspace(t, "guarded")
+		must(t, f.store.GrantWorkspace(ctx, f.actor, latchkey.Grant{AccountID: f.account.ID, ProfileID: k.ProfileID, WorkspaceID: w.ID}))
+		refused := latchkey.Errorf(latchkey.CodePermissionDenied, "refused by the guard")
+		var seen latchkey.APIKey
+		var access, beyond bool
+		guard := func(ctx context.Context, key latchkey.APIKey, grants latchkey.GrantReader) error {
+			seen = key
+			var err error
+			if access, err = grants.WorkspaceAccess(ctx, f.account.ID, key.ProfileID, w.ID); err != nil {
+				return err
+			}
+			if beyond, err = grants.WorkspacesBeyond(ctx, f.account.ID, key.ProfileID, f.system.ProfileID); err != nil {
+				return err
+			}
+			return refused
+		}
+		before := f.counts(t)
+		_, err := f.store.RotateKey(ctx, f.actor, latchkey.KeyRotation{AccountID: f.account.ID, ID: k.ID, Guard: guard, Secret: newSecret(), TokenPrefix: "x"})
+		wantCode(t, err, latchkey.CodePermissionDenied)
+		if seen.ID != k.ID || !access || !beyond {
+			t.Fatalf("guard saw key %q, access %v, beyond %v", seen.ID, access, beyond)
+		}
+		_, err = f.store.UpdateKey(ctx, f.actor, latchkey.KeyUpdate{AccountID: f.account.ID, ID: k.ID, Guard: guard,
+			Paths: []string{"spec.description"}, Key: latchkey.APIKey{Description: "x"}})
+		wantCode(t, err, latchkey.CodePermissionDenied)
+		cred, err := f.store.GetCredential(ctx, k.ID)
+		must(t, err)
+		if cred.Key.TokenPrefix == "x" || cred.Key.Description == "x" || f.counts(t) != before {
+			t.Fatal("a write refused by its guard wrote")
+		}
 	})
 	t.Run("the system key can be rotated", func(t *testing.T) {
 		_, err := f.store.RotateKey(ctx, f.actor, latchkey.KeyRotation{AccountID: f.account.ID, ID: f.system.ID, Secret: newSecret(), TokenPrefix: "x"})

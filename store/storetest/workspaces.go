@@ -71,6 +71,17 @@ func testWorkspaces(t *testing.T, open Opener) {
 		if len(archived.Items) != 1 || archived.Items[0].ID != other.ID {
 			t.Fatalf("archived list = %+v", archived.Items)
 		}
+		before := f.counts(t)
+		_, err = f.store.UpdateWorkspace(ctx, f.actor, latchkey.WorkspaceUpdate{
+			AccountID: f.account.ID, ID: other.ID, Paths: []string{"metadata.name"},
+			Workspace: latchkey.Workspace{Metadata: latchkey.Metadata{Name: "renamed"}},
+		})
+		wantCode(t, err, latchkey.CodeFailedPrecondition)
+		still, err := f.store.GetWorkspace(ctx, f.account.ID, other.ID)
+		must(t, err)
+		if still.Name != "other" || still.ETag != a.ETag || f.counts(t) != before {
+			t.Fatalf("an update refused on an archived workspace wrote: %+v", still)
+		}
 	})
 }
 

@@ -136,7 +136,9 @@ func (x *AccountSpec) GetMaxActiveKeys() int64 {
 // CreateAccountRequest is the input of AccountService.CreateAccount.
 type CreateAccountRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The account's name, 1 to 128 characters.
+	// The account's name, 1 to 128 characters, with the rules of
+	// AccountResourceMetadata.name: no control or format characters (Unicode
+	// Cc, Cf), no line breaks, not blank.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// The most active keys the account may hold; 0 means the server default.
 	// At most 1,000,000.
@@ -459,15 +461,15 @@ var File_latchkey_v1_account_proto protoreflect.FileDescriptor
 
 const file_latchkey_v1_account_proto_rawDesc = "" +
 	"\n" +
-	"\x19latchkey/v1/account.proto\x12\vlatchkey.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19latchkey/v1/api_key.proto\x1a\x1alatchkey/v1/metadata.proto\"y\n" +
+	"\x19latchkey/v1/account.proto\x12\vlatchkey.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19latchkey/v1/api_key.proto\x1a\x1alatchkey/v1/metadata.proto\x1a\x16latchkey/v1/text.proto\"y\n" +
 	"\aAccount\x12@\n" +
 	"\bmetadata\x18\x01 \x01(\v2$.latchkey.v1.AccountResourceMetadataR\bmetadata\x12,\n" +
 	"\x04spec\x18\x02 \x01(\v2\x18.latchkey.v1.AccountSpecR\x04spec\"Q\n" +
 	"\vAccountSpec\x12\x1a\n" +
 	"\boperator\x18\x01 \x01(\bR\boperator\x12&\n" +
-	"\x0fmax_active_keys\x18\x02 \x01(\x03R\rmaxActiveKeys\"y\n" +
-	"\x14CreateAccountRequest\x12,\n" +
-	"\x04name\x18\x01 \x01(\tB\x18\xbaH\x15r\x13\x10\x01\x18\x80\x012\f^[^\\p{Cc}]*$R\x04name\x123\n" +
+	"\x0fmax_active_keys\x18\x02 \x01(\x03R\rmaxActiveKeys\"s\n" +
+	"\x14CreateAccountRequest\x12&\n" +
+	"\x04name\x18\x01 \x01(\tB\x12\xbaH\x0fr\rȬ\x06\x01Ь\x06\x01\x10\x01\x18\x80\x01R\x04name\x123\n" +
 	"\x0fmax_active_keys\x18\x02 \x01(\x03B\v\xbaH\b\"\x06\x18\xc0\x84=(\x00R\rmaxActiveKeys\"\x82\x01\n" +
 	"\x15CreateAccountResponse\x12.\n" +
 	"\aaccount\x18\x01 \x01(\v2\x14.latchkey.v1.AccountR\aaccount\x129\n" +
@@ -546,6 +548,7 @@ func file_latchkey_v1_account_proto_init() {
 	}
 	file_latchkey_v1_api_key_proto_init()
 	file_latchkey_v1_metadata_proto_init()
+	file_latchkey_v1_text_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

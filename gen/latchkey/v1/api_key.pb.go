@@ -206,9 +206,16 @@ type ApiKeySpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The full token. Output only, and set only in the responses of Issue and
 	// Rotate: Latchkey stores only a keyed hash of its secret and can never
-	// show it again.
+	// show it again. Marked `debug_redact`, as every field that carries a
+	// secret is.
 	Token *string `protobuf:"bytes,1,opt,name=token,proto3,oneof" json:"token,omitempty"`
-	// A free-form description, up to 1024 characters.
+	// A free-form description, up to 1024 characters. It may span lines: tab
+	// and newline are allowed, and it may be blank. Every other control
+	// character (carriage return and escape, which rewrite a terminal line,
+	// included) and every format character (Unicode Cf: bidirectional
+	// overrides, zero-width and tag characters, which reorder or hide text
+	// in a console) is refused, as are line and paragraph separators
+	// (multi_line in text.proto).
 	Description string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
 	// The permissions of the key: `resource:verb` (lowercase `[a-z0-9_]`),
 	// `resource:*` or `*`. At most 64, no duplicates. `manage` implies `read`.
@@ -219,8 +226,12 @@ type ApiKeySpec struct {
 	System bool `protobuf:"varint,4,opt,name=system,proto3" json:"system,omitempty"`
 	// The key's environment, written into its token. Immutable: fixed at issue.
 	Environment Environment `protobuf:"varint,5,opt,name=environment,proto3,enum=latchkey.v1.Environment" json:"environment,omitempty"`
-	// When the key stops working. Optional; unset means never. Must be in the
-	// future when set.
+	// When the key stops working. Optional; unset means never. When set it
+	// must be in the future and before 2200-01-01T00:00:00Z. The stores keep
+	// times as int64 Unix nanoseconds, which end at 2262-04-11T23:47:16Z; a
+	// later time would come back wrapped (year 9999 as 1816). The bound is a
+	// round year well inside that range, so that a stored time plus any
+	// period Latchkey adds to it cannot overflow either.
 	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
 	// The client addresses allowed to use the key: IPv4 or IPv6 CIDRs (with
 	// no host bits set) or bare addresses. At most 64. Empty means any address.
@@ -1431,19 +1442,20 @@ var File_latchkey_v1_api_key_proto protoreflect.FileDescriptor
 
 const file_latchkey_v1_api_key_proto_rawDesc = "" +
 	"\n" +
-	"\x19latchkey/v1/api_key.proto\x12\vlatchkey.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1alatchkey/v1/metadata.proto\x1a\x19latchkey/v1/profile.proto\x1a\x1blatchkey/v1/workspace.proto\"\xa4\x01\n" +
+	"\x19latchkey/v1/api_key.proto\x12\vlatchkey.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1alatchkey/v1/metadata.proto\x1a\x19latchkey/v1/profile.proto\x1a\x16latchkey/v1/text.proto\x1a\x1blatchkey/v1/workspace.proto\"\xa4\x01\n" +
 	"\x06ApiKey\x12@\n" +
 	"\bmetadata\x18\x01 \x01(\v2$.latchkey.v1.AccountResourceMetadataR\bmetadata\x12+\n" +
 	"\x04spec\x18\x02 \x01(\v2\x17.latchkey.v1.ApiKeySpecR\x04spec\x12+\n" +
-	"\x04info\x18\x03 \x01(\v2\x17.latchkey.v1.ApiKeyInfoR\x04info\"\x94\x04\n" +
+	"\x04info\x18\x03 \x01(\v2\x17.latchkey.v1.ApiKeyInfoR\x04info\"\xa5\x04\n" +
 	"\n" +
-	"ApiKeySpec\x12\x19\n" +
-	"\x05token\x18\x01 \x01(\tH\x00R\x05token\x88\x01\x01\x12*\n" +
-	"\vdescription\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\vdescription\x12V\n" +
+	"ApiKeySpec\x12\x1e\n" +
+	"\x05token\x18\x01 \x01(\tB\x03\x80\x01\x01H\x00R\x05token\x88\x01\x01\x12.\n" +
+	"\vdescription\x18\x02 \x01(\tB\f\xbaH\tr\aج\x06\x01\x18\x80\bR\vdescription\x12V\n" +
 	"\vpermissions\x18\x03 \x03(\tB4\xbaH1\x92\x01.\x10@\x18\x01\"(r&\x18\x80\x012!^(\\*|[a-z0-9_]+:(\\*|[a-z0-9_]+))$R\vpermissions\x12\x16\n" +
 	"\x06system\x18\x04 \x01(\bR\x06system\x12D\n" +
-	"\venvironment\x18\x05 \x01(\x0e2\x18.latchkey.v1.EnvironmentB\b\xbaH\x05\x82\x01\x02\x10\x01R\venvironment\x12E\n" +
-	"\vexpire_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\b\xbaH\x05\xb2\x01\x02@\x01R\n" +
+	"\venvironment\x18\x05 \x01(\x0e2\x18.latchkey.v1.EnvironmentB\b\xbaH\x05\x82\x01\x02\x10\x01R\venvironment\x12M\n" +
+	"\vexpire_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x10\xbaH\r\xb2\x01\n" +
+	"\x1a\x06\b\x80\xb2\xf8\x84\x1b@\x01R\n" +
 	"expireTime\x12\xb7\x01\n" +
 	"\rallowed_cidrs\x18\a \x03(\tB\x91\x01\xbaH\x8d\x01\x92\x01\x89\x01\x10@\"\x84\x01\xba\x01\x80\x01\n" +
 	"\x1aallowed_cidrs.ip_or_prefix\x12<must be an IP address or a CIDR prefix with no host bits set\x1a$this.isIp() || this.isIpPrefix(true)R\fallowedCidrsB\b\n" +
@@ -1656,6 +1668,7 @@ func file_latchkey_v1_api_key_proto_init() {
 	}
 	file_latchkey_v1_metadata_proto_init()
 	file_latchkey_v1_profile_proto_init()
+	file_latchkey_v1_text_proto_init()
 	file_latchkey_v1_workspace_proto_init()
 	file_latchkey_v1_api_key_proto_msgTypes[1].OneofWrappers = []any{}
 	type x struct{}

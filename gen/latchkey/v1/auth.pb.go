@@ -104,11 +104,14 @@ func (VerifyCode) EnumDescriptor() ([]byte, []int) {
 type VerifyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The token to check. Any string up to 512 characters; one that is not a
-	// token answers VERIFY_CODE_MALFORMED.
+	// token answers VERIFY_CODE_MALFORMED. A secret: marked `debug_redact`.
 	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
 	// A workspace the token must be granted. Optional.
 	WorkspaceId string `protobuf:"bytes,2,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
-	// Permissions the token must all hold (`resource:verb`). Optional.
+	// Permissions the token must all hold (`resource:verb`), by the rule the
+	// server applies to its own callers: `manage` implies `read`, wildcards
+	// cover their resource, and permissions on `accounts` are held only by
+	// keys of the operator account, whatever a tenant's key stores. Optional.
 	Permissions []string `protobuf:"bytes,3,rep,name=permissions,proto3" json:"permissions,omitempty"`
 	// The address the token was presented from, checked against the key's
 	// `allowed_cidrs`. Optional; when empty, `allowed_cidrs` is checked against
@@ -373,9 +376,9 @@ var File_latchkey_v1_auth_proto protoreflect.FileDescriptor
 
 const file_latchkey_v1_auth_proto_rawDesc = "" +
 	"\n" +
-	"\x16latchkey/v1/auth.proto\x12\vlatchkey.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19latchkey/v1/account.proto\x1a\x19latchkey/v1/api_key.proto\x1a\x19latchkey/v1/profile.proto\"\xf8\x01\n" +
-	"\rVerifyRequest\x12\x1e\n" +
-	"\x05token\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x05token\x12H\n" +
+	"\x16latchkey/v1/auth.proto\x12\vlatchkey.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19latchkey/v1/account.proto\x1a\x19latchkey/v1/api_key.proto\x1a\x19latchkey/v1/profile.proto\"\xfb\x01\n" +
+	"\rVerifyRequest\x12!\n" +
+	"\x05token\x18\x01 \x01(\tB\v\xbaH\x05r\x03\x18\x80\x04\x80\x01\x01R\x05token\x12H\n" +
 	"\fworkspace_id\x18\x02 \x01(\tB%\xbaH\"\xd8\x01\x01r\x1d2\x1b^ws_[0-9A-HJKMNP-TV-Z]{26}$R\vworkspaceId\x12T\n" +
 	"\vpermissions\x18\x03 \x03(\tB2\xbaH/\x92\x01,\x10@\"(r&\x18\x80\x012!^(\\*|[a-z0-9_]+:(\\*|[a-z0-9_]+))$R\vpermissions\x12'\n" +
 	"\tclient_ip\x18\x04 \x01(\tB\n" +
@@ -406,7 +409,7 @@ const file_latchkey_v1_auth_proto_rawDesc = "" +
 	"\x1cVERIFY_CODE_WORKSPACE_DENIED\x10\a\x12!\n" +
 	"\x1dVERIFY_CODE_PERMISSION_DENIED\x10\b2\x9d\x01\n" +
 	"\vAuthService\x12F\n" +
-	"\x06Verify\x12\x1a.latchkey.v1.VerifyRequest\x1a\x1b.latchkey.v1.VerifyResponse\"\x03\x90\x02\x01\x12F\n" +
+	"\x06Verify\x12\x1a.latchkey.v1.VerifyRequest\x1a\x1b.latchkey.v1.VerifyResponse\"\x03\x90\x02\x02\x12F\n" +
 	"\x06WhoAmI\x12\x1a.latchkey.v1.WhoAmIRequest\x1a\x1b.latchkey.v1.WhoAmIResponse\"\x03\x90\x02\x01B\xa2\x01\n" +
 	"\x0fcom.latchkey.v1B\tAuthProtoP\x01Z7github.com/latchkey/latchkey/gen/latchkey/v1;latchkeyv1\xa2\x02\x03LXX\xaa\x02\vLatchkey.V1\xca\x02\vLatchkey\\V1\xe2\x02\x17Latchkey\\V1\\GPBMetadata\xea\x02\fLatchkey::V1b\x06proto3"
 

@@ -86,19 +86,26 @@ type AccountResourceMetadata struct {
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// The account that owns the resource. Output only.
 	AccountId string `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
-	// A human-readable name, 1 to 128 characters without control characters.
+	// A human-readable name of 1 to 128 characters, on one line and visible:
+	// no control or format characters (Unicode Cc, Cf: bidirectional
+	// overrides such as U+202E, zero-width characters such as U+200B) and no
+	// line or paragraph separators, and not blank (only white space, combining
+	// marks or blank fillers). See single_line and not_blank in text.proto.
 	// Required on create (each create request checks that it is set); it
 	// need not be unique.
 	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
 	// The profile that acts as this resource's principal: an API key's own
 	// profile. Empty for resources that are not principals. Output only.
 	ProfileId string `protobuf:"bytes,4,opt,name=profile_id,json=profileId,proto3" json:"profile_id,omitempty"`
-	// The caller's own identifier for the resource, up to 256 characters.
-	// Optional; Latchkey neither interprets nor indexes it for uniqueness.
+	// The caller's own identifier for the resource, up to 256 characters, on
+	// one line: no control or format characters (Unicode Cc, Cf) and no line
+	// or paragraph separators (single_line in text.proto). Optional; Latchkey
+	// neither interprets nor indexes it for uniqueness.
 	ExternalId string `protobuf:"bytes,5,opt,name=external_id,json=externalId,proto3" json:"external_id,omitempty"`
 	// Labels for grouping and filtering with `label_selector`. At most 64;
 	// keys and values match `[a-z0-9]([-_.a-z0-9]*[a-z0-9])?` and are at most
-	// 63 characters each.
+	// 63 characters each: ASCII only, so no control, format or space
+	// character can hide in them.
 	Labels map[string]string `protobuf:"bytes,6,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// When the resource was created. Output only.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
@@ -263,15 +270,15 @@ var File_latchkey_v1_metadata_proto protoreflect.FileDescriptor
 
 const file_latchkey_v1_metadata_proto_rawDesc = "" +
 	"\n" +
-	"\x1alatchkey/v1/metadata.proto\x12\vlatchkey.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc1\x04\n" +
+	"\x1alatchkey/v1/metadata.proto\x12\vlatchkey.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16latchkey/v1/text.proto\"\xb1\x04\n" +
 	"\x17AccountResourceMetadata\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
-	"account_id\x18\x02 \x01(\tR\taccountId\x12/\n" +
-	"\x04name\x18\x03 \x01(\tB\x1b\xbaH\x18\xd8\x01\x01r\x13\x10\x01\x18\x80\x012\f^[^\\p{Cc}]*$R\x04name\x12\x1d\n" +
+	"account_id\x18\x02 \x01(\tR\taccountId\x12)\n" +
+	"\x04name\x18\x03 \x01(\tB\x15\xbaH\x12\xd8\x01\x01r\rȬ\x06\x01Ь\x06\x01\x10\x01\x18\x80\x01R\x04name\x12\x1d\n" +
 	"\n" +
-	"profile_id\x18\x04 \x01(\tR\tprofileId\x127\n" +
-	"\vexternal_id\x18\x05 \x01(\tB\x16\xbaH\x13r\x11\x18\x80\x022\f^[^\\p{Cc}]*$R\n" +
+	"profile_id\x18\x04 \x01(\tR\tprofileId\x12-\n" +
+	"\vexternal_id\x18\x05 \x01(\tB\f\xbaH\tr\aȬ\x06\x01\x18\x80\x02R\n" +
 	"externalId\x12\xa4\x01\n" +
 	"\x06labels\x18\x06 \x03(\v20.latchkey.v1.AccountResourceMetadata.LabelsEntryBZ\xbaHW\x9a\x01T\x10@\"'r%\x18?2!^[a-z0-9]([-_.a-z0-9]*[a-z0-9])?$*'r%\x18?2!^[a-z0-9]([-_.a-z0-9]*[a-z0-9])?$R\x06labels\x12;\n" +
 	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -328,6 +335,7 @@ func file_latchkey_v1_metadata_proto_init() {
 	if File_latchkey_v1_metadata_proto != nil {
 		return
 	}
+	file_latchkey_v1_text_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

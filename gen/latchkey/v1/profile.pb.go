@@ -143,7 +143,9 @@ type ProfileSpec struct {
 	// The user's email address: required and unique within the account for
 	// users, empty for other types.
 	Email string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
-	// The principal's display name, up to 128 characters.
+	// The principal's display name, up to 128 characters. Optional; when
+	// set, the rules of AccountResourceMetadata.name apply: no control or
+	// format characters (Unicode Cc, Cf), no line breaks, not blank.
 	Name          string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -861,15 +863,15 @@ var File_latchkey_v1_profile_proto protoreflect.FileDescriptor
 
 const file_latchkey_v1_profile_proto_rawDesc = "" +
 	"\n" +
-	"\x19latchkey/v1/profile.proto\x12\vlatchkey.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1alatchkey/v1/metadata.proto\x1a\x1blatchkey/v1/workspace.proto\"y\n" +
+	"\x19latchkey/v1/profile.proto\x12\vlatchkey.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1alatchkey/v1/metadata.proto\x1a\x16latchkey/v1/text.proto\x1a\x1blatchkey/v1/workspace.proto\"y\n" +
 	"\aProfile\x12@\n" +
 	"\bmetadata\x18\x01 \x01(\v2$.latchkey.v1.AccountResourceMetadataR\bmetadata\x12,\n" +
-	"\x04spec\x18\x02 \x01(\v2\x18.latchkey.v1.ProfileSpecR\x04spec\"\x96\x01\n" +
+	"\x04spec\x18\x02 \x01(\v2\x18.latchkey.v1.ProfileSpecR\x04spec\"\x93\x01\n" +
 	"\vProfileSpec\x126\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x18.latchkey.v1.ProfileTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04type\x12#\n" +
 	"\x05email\x18\x02 \x01(\tB\r\xbaH\n" +
-	"\xd8\x01\x01r\x05\x18\xfe\x01`\x01R\x05email\x12*\n" +
-	"\x04name\x18\x03 \x01(\tB\x16\xbaH\x13r\x11\x18\x80\x012\f^[^\\p{Cc}]*$R\x04name\"\xa3\x03\n" +
+	"\xd8\x01\x01r\x05\x18\xfe\x01`\x01R\x05email\x12'\n" +
+	"\x04name\x18\x03 \x01(\tB\x13\xbaH\x10\xd8\x01\x01r\vȬ\x06\x01Ь\x06\x01\x18\x80\x01R\x04name\"\xa3\x03\n" +
 	"\x14CreateProfileRequest\x12\x86\x01\n" +
 	"\bmetadata\x18\x01 \x01(\v2$.latchkey.v1.AccountResourceMetadataBD\xbaHA\xba\x01;\n" +
 	"\x16metadata.name_required\x12\x10name is required\x1a\x0fthis.name != ''\xc8\x01\x01R\bmetadata\x12\x81\x02\n" +
@@ -1002,6 +1004,7 @@ func file_latchkey_v1_profile_proto_init() {
 		return
 	}
 	file_latchkey_v1_metadata_proto_init()
+	file_latchkey_v1_text_proto_init()
 	file_latchkey_v1_workspace_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -143,7 +143,10 @@ func (x *Workspace) GetStatus() WorkspaceStatus {
 // WorkspaceSpec is the part of a workspace that callers set.
 type WorkspaceSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// A free-form description, up to 1024 characters.
+	// A free-form description, up to 1024 characters, with the rules of
+	// ApiKeySpec.description: tab and newline are allowed, other control
+	// characters (Unicode Cc), format characters (Unicode Cf) and line and
+	// paragraph separators are refused (multi_line in text.proto).
 	Description   string `protobuf:"bytes,1,opt,name=description,proto3" json:"description,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -742,13 +745,13 @@ var File_latchkey_v1_workspace_proto protoreflect.FileDescriptor
 
 const file_latchkey_v1_workspace_proto_rawDesc = "" +
 	"\n" +
-	"\x1blatchkey/v1/workspace.proto\x12\vlatchkey.v1\x1a\x1bbuf/validate/validate.proto\x1a google/protobuf/field_mask.proto\x1a\x1alatchkey/v1/metadata.proto\"\xb3\x01\n" +
+	"\x1blatchkey/v1/workspace.proto\x12\vlatchkey.v1\x1a\x1bbuf/validate/validate.proto\x1a google/protobuf/field_mask.proto\x1a\x1alatchkey/v1/metadata.proto\x1a\x16latchkey/v1/text.proto\"\xb3\x01\n" +
 	"\tWorkspace\x12@\n" +
 	"\bmetadata\x18\x01 \x01(\v2$.latchkey.v1.AccountResourceMetadataR\bmetadata\x12.\n" +
 	"\x04spec\x18\x02 \x01(\v2\x1a.latchkey.v1.WorkspaceSpecR\x04spec\x124\n" +
-	"\x06status\x18\x03 \x01(\x0e2\x1c.latchkey.v1.WorkspaceStatusR\x06status\";\n" +
-	"\rWorkspaceSpec\x12*\n" +
-	"\vdescription\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\vdescription\"\xd1\x01\n" +
+	"\x06status\x18\x03 \x01(\x0e2\x1c.latchkey.v1.WorkspaceStatusR\x06status\"?\n" +
+	"\rWorkspaceSpec\x12.\n" +
+	"\vdescription\x18\x01 \x01(\tB\f\xbaH\tr\aج\x06\x01\x18\x80\bR\vdescription\"\xd1\x01\n" +
 	"\x16CreateWorkspaceRequest\x12\x86\x01\n" +
 	"\bmetadata\x18\x01 \x01(\v2$.latchkey.v1.AccountResourceMetadataBD\xbaHA\xba\x01;\n" +
 	"\x16metadata.name_required\x12\x10name is required\x1a\x0fthis.name != ''\xc8\x01\x01R\bmetadata\x12.\n" +
@@ -869,6 +872,7 @@ func file_latchkey_v1_workspace_proto_init() {
 		return
 	}
 	file_latchkey_v1_metadata_proto_init()
+	file_latchkey_v1_text_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -16,8 +17,33 @@ import (
 // Env names the variable holding the URL of a PostgreSQL database where
 // tests may create and drop their own, such as
 // postgres://postgres@127.0.0.1:5432/postgres. Without it the PostgreSQL
-// tests skip.
+// tests skip, except in CI (see Admin).
 const Env = "LATCHKEY_TEST_POSTGRES"
+
+// Admin returns the URL in Env. Without it the test skips, but in CI
+// (CI set, as CI services and .ci/run set it) it fails: a PostgreSQL test
+// that silently did not run proves nothing, and CI always sets Env.
+func Admin(t testing.TB) string {
+	t.Helper()
+	admin, err := AdminOrError()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if admin == "" {
+		t.Skip(Env + " is not set")
+	}
+	return admin
+}
+
+// AdminOrError is Admin for TestMain: "" and no error when the tests may
+// skip, an error when CI is set and Env is not.
+func AdminOrError() (string, error) {
+	admin := os.Getenv(Env)
+	if admin == "" && os.Getenv("CI") != "" {
+		return "", fmt.Errorf("%s is not set, and in CI (CI=%s) the PostgreSQL tests must run, not skip", Env, os.Getenv("CI"))
+	}
+	return admin, nil
+}
 
 var made atomic.Int64
 

@@ -144,30 +144,35 @@ type ApiKeyServiceClient interface {
 	List(context.Context, *v1.ListRequest) (*v1.ListResponse, error)
 	// Update changes the fields of a key named in `update_mask`.
 	//
-	// Permission: `api_keys:manage`; new permissions are subject to the same
-	// no-escalation rule as Issue. Errors: ABORTED when `etag` is set and no
-	// longer matches; FAILED_PRECONDITION for a revoked key; INVALID_ARGUMENT
-	// for a path outside the list on `update_mask`.
+	// Permission: `api_keys:manage` and reach over the key; new permissions
+	// are subject to the same no-escalation rule as Issue. Errors: ABORTED
+	// when `etag` is set and no longer matches; FAILED_PRECONDITION for a
+	// revoked key; RESOURCE_EXHAUSTED when a new `expire_time` would make an
+	// expired key active again and the account has `max_active_keys` active
+	// keys; INVALID_ARGUMENT for a path outside the list on `update_mask`.
 	Update(context.Context, *v1.UpdateRequest) (*v1.UpdateResponse, error)
 	// Rotate gives a key a new secret and returns the key with the new
 	// `spec.token`. With a `grace_period` the previous secret keeps working
 	// until `info.previous_token_expire_time`; with none it stops at once.
 	// The system key can be rotated.
 	//
-	// Permission: `api_keys:manage`. Errors: FAILED_PRECONDITION for a revoked
-	// or expired key. Not idempotent: each call makes a new secret.
+	// Permission: `api_keys:manage` and reach over the key. Errors:
+	// FAILED_PRECONDITION for a revoked or expired key. Not idempotent: each
+	// call makes a new secret.
 	Rotate(context.Context, *v1.RotateRequest) (*v1.RotateResponse, error)
 	// Revoke stops a key at once: the revocation is durable and in effect
 	// before the response is sent, and cannot be undone.
 	//
-	// Permission: `api_keys:manage`. Errors: FAILED_PRECONDITION for the
-	// account's system key. Idempotent: revoking a revoked key returns it.
+	// Permission: `api_keys:manage` and reach over the key. Errors:
+	// FAILED_PRECONDITION for the account's system key. Idempotent: revoking
+	// a revoked key returns it.
 	Revoke(context.Context, *v1.RevokeRequest) (*v1.RevokeResponse, error)
 	// GrantWorkspace lets a key reach a workspace, through its own profile,
 	// and returns the key with fresh `workspaces_preview` and `workspaces_total`.
 	//
-	// Permission: `api_keys:manage`, and the caller must itself be granted the
-	// workspace unless it holds `workspaces:manage`. Errors: NOT_FOUND for an
+	// Permission: `api_keys:manage` and reach over the key, and the caller
+	// must itself be granted the workspace unless it holds
+	// `workspaces:manage`. Errors: NOT_FOUND for an
 	// unknown key or workspace; FAILED_PRECONDITION for an archived workspace.
 	// Idempotent.
 	GrantWorkspace(context.Context, *v1.GrantWorkspaceRequest) (*v1.GrantWorkspaceResponse, error)
@@ -213,30 +218,35 @@ type ApiKeyServiceHandler interface {
 	List(context.Context, *v1.ListRequest) (*v1.ListResponse, error)
 	// Update changes the fields of a key named in `update_mask`.
 	//
-	// Permission: `api_keys:manage`; new permissions are subject to the same
-	// no-escalation rule as Issue. Errors: ABORTED when `etag` is set and no
-	// longer matches; FAILED_PRECONDITION for a revoked key; INVALID_ARGUMENT
-	// for a path outside the list on `update_mask`.
+	// Permission: `api_keys:manage` and reach over the key; new permissions
+	// are subject to the same no-escalation rule as Issue. Errors: ABORTED
+	// when `etag` is set and no longer matches; FAILED_PRECONDITION for a
+	// revoked key; RESOURCE_EXHAUSTED when a new `expire_time` would make an
+	// expired key active again and the account has `max_active_keys` active
+	// keys; INVALID_ARGUMENT for a path outside the list on `update_mask`.
 	Update(context.Context, *v1.UpdateRequest) (*v1.UpdateResponse, error)
 	// Rotate gives a key a new secret and returns the key with the new
 	// `spec.token`. With a `grace_period` the previous secret keeps working
 	// until `info.previous_token_expire_time`; with none it stops at once.
 	// The system key can be rotated.
 	//
-	// Permission: `api_keys:manage`. Errors: FAILED_PRECONDITION for a revoked
-	// or expired key. Not idempotent: each call makes a new secret.
+	// Permission: `api_keys:manage` and reach over the key. Errors:
+	// FAILED_PRECONDITION for a revoked or expired key. Not idempotent: each
+	// call makes a new secret.
 	Rotate(context.Context, *v1.RotateRequest) (*v1.RotateResponse, error)
 	// Revoke stops a key at once: the revocation is durable and in effect
 	// before the response is sent, and cannot be undone.
 	//
-	// Permission: `api_keys:manage`. Errors: FAILED_PRECONDITION for the
-	// account's system key. Idempotent: revoking a revoked key returns it.
+	// Permission: `api_keys:manage` and reach over the key. Errors:
+	// FAILED_PRECONDITION for the account's system key. Idempotent: revoking
+	// a revoked key returns it.
 	Revoke(context.Context, *v1.RevokeRequest) (*v1.RevokeResponse, error)
 	// GrantWorkspace lets a key reach a workspace, through its own profile,
 	// and returns the key with fresh `workspaces_preview` and `workspaces_total`.
 	//
-	// Permission: `api_keys:manage`, and the caller must itself be granted the
-	// workspace unless it holds `workspaces:manage`. Errors: NOT_FOUND for an
+	// Permission: `api_keys:manage` and reach over the key, and the caller
+	// must itself be granted the workspace unless it holds
+	// `workspaces:manage`. Errors: NOT_FOUND for an
 	// unknown key or workspace; FAILED_PRECONDITION for an archived workspace.
 	// Idempotent.
 	GrantWorkspace(context.Context, *v1.GrantWorkspaceRequest) (*v1.GrantWorkspaceResponse, error)

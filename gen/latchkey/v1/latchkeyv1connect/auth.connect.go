@@ -36,7 +36,7 @@ var (
 			StreamType:       connect.StreamTypeUnary,
 			Schema:           v1.File_latchkey_v1_auth_proto.Services().ByName("AuthService").Methods().ByName("Verify"),
 			Procedure:        AuthServiceVerifyProcedure,
-			IdempotencyLevel: connect.IdempotencyNoSideEffects,
+			IdempotencyLevel: connect.IdempotencyIdempotent,
 		}
 	})
 	authServiceWhoAmISpec = sync.OnceValue(func() connect.Spec {
@@ -61,6 +61,13 @@ type AuthServiceClient interface {
 	// Permission: `api_keys:verify`. A caller sees only keys of its own
 	// account (others answer VERIFY_CODE_NOT_FOUND); operator keys with
 	// `api_keys:verify` see every account. Idempotent.
+	//
+	// IDEMPOTENT, not NO_SIDE_EFFECTS: it records the key's last-used time,
+	// and its request carries a token, which must never travel in a URL.
+	// Connect serves NO_SIDE_EFFECTS methods over HTTP GET with the request
+	// in the query string, where proxies and access logs keep it; Verify is
+	// POST only, and a GET answers 405 Method Not Allowed. No method whose
+	// request carries a secret may be NO_SIDE_EFFECTS.
 	Verify(context.Context, *v1.VerifyRequest) (*v1.VerifyResponse, error)
 	// WhoAmI returns the calling key, its profile and its account. Any valid
 	// key may call it. Idempotent.
@@ -85,6 +92,13 @@ type AuthServiceHandler interface {
 	// Permission: `api_keys:verify`. A caller sees only keys of its own
 	// account (others answer VERIFY_CODE_NOT_FOUND); operator keys with
 	// `api_keys:verify` see every account. Idempotent.
+	//
+	// IDEMPOTENT, not NO_SIDE_EFFECTS: it records the key's last-used time,
+	// and its request carries a token, which must never travel in a URL.
+	// Connect serves NO_SIDE_EFFECTS methods over HTTP GET with the request
+	// in the query string, where proxies and access logs keep it; Verify is
+	// POST only, and a GET answers 405 Method Not Allowed. No method whose
+	// request carries a secret may be NO_SIDE_EFFECTS.
 	Verify(context.Context, *v1.VerifyRequest) (*v1.VerifyResponse, error)
 	// WhoAmI returns the calling key, its profile and its account. Any valid
 	// key may call it. Idempotent.

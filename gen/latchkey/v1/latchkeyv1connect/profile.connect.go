@@ -112,7 +112,9 @@ type ProfileServiceClient interface {
 	ListProfiles(context.Context, *v1.ListProfilesRequest) (*v1.ListProfilesResponse, error)
 	// GrantProfileWorkspace lets a profile reach a workspace.
 	//
-	// Permission: `profiles:manage`, and the caller must itself be granted the
+	// Permission: `profiles:manage` and reach over the profile (as
+	// ApiKeyService's: an API key's profile, or the system profile, holds
+	// the permissions of its key), and the caller must itself be granted the
 	// workspace unless it holds `workspaces:manage`. Errors: NOT_FOUND;
 	// FAILED_PRECONDITION for an archived workspace. Idempotent.
 	GrantProfileWorkspace(context.Context, *v1.GrantProfileWorkspaceRequest) (*v1.GrantProfileWorkspaceResponse, error)
@@ -151,7 +153,9 @@ type ProfileServiceHandler interface {
 	ListProfiles(context.Context, *v1.ListProfilesRequest) (*v1.ListProfilesResponse, error)
 	// GrantProfileWorkspace lets a profile reach a workspace.
 	//
-	// Permission: `profiles:manage`, and the caller must itself be granted the
+	// Permission: `profiles:manage` and reach over the profile (as
+	// ApiKeyService's: an API key's profile, or the system profile, holds
+	// the permissions of its key), and the caller must itself be granted the
 	// workspace unless it holds `workspaces:manage`. Errors: NOT_FOUND;
 	// FAILED_PRECONDITION for an archived workspace. Idempotent.
 	GrantProfileWorkspace(context.Context, *v1.GrantProfileWorkspaceRequest) (*v1.GrantProfileWorkspaceResponse, error)

@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file latchkey/v1/auth.proto.
  */
 export const file_latchkey_v1_auth: GenFile = /*@__PURE__*/
-  fileDesc("ChZsYXRjaGtleS92MS9hdXRoLnByb3RvEgtsYXRjaGtleS52MSLNAQoNVmVyaWZ5UmVxdWVzdBIXCgV0b2tlbhgBIAEoCUIIukgFcgMYgAQSOwoMd29ya3NwYWNlX2lkGAIgASgJQiW6SCLYAQFyHTIbXndzX1swLTlBLUhKS01OUC1UVi1aXXsyNn0kEkcKC3Blcm1pc3Npb25zGAMgAygJQjK6SC+SASwQQCIociYYgAEyIV4oXCp8W2EtejAtOV9dKzooXCp8W2EtejAtOV9dKykpJBIdCgljbGllbnRfaXAYBCABKAlCCrpIB9gBAXICcAEiqQEKDlZlcmlmeVJlc3BvbnNlEg0KBXZhbGlkGAEgASgIEiUKBGNvZGUYAiABKA4yFy5sYXRjaGtleS52MS5WZXJpZnlDb2RlEiQKB2FwaV9rZXkYAyABKAsyEy5sYXRjaGtleS52MS5BcGlLZXkSEgoKYWNjb3VudF9pZBgEIAEoCRISCgpwcm9maWxlX2lkGAUgASgJEhMKC3Blcm1pc3Npb25zGAYgAygJIg8KDVdob0FtSVJlcXVlc3QihAEKDldob0FtSVJlc3BvbnNlEiQKB2FwaV9rZXkYASABKAsyEy5sYXRjaGtleS52MS5BcGlLZXkSJQoHcHJvZmlsZRgCIAEoCzIULmxhdGNoa2V5LnYxLlByb2ZpbGUSJQoHYWNjb3VudBgDIAEoCzIULmxhdGNoa2V5LnYxLkFjY291bnQqjQIKClZlcmlmeUNvZGUSGwoXVkVSSUZZX0NPREVfVU5TUEVDSUZJRUQQABIVChFWRVJJRllfQ09ERV9WQUxJRBABEhkKFVZFUklGWV9DT0RFX01BTEZPUk1FRBACEhkKFVZFUklGWV9DT0RFX05PVF9GT1VORBADEhcKE1ZFUklGWV9DT0RFX1JFVk9LRUQQBBIXChNWRVJJRllfQ09ERV9FWFBJUkVEEAUSHgoaVkVSSUZZX0NPREVfSVBfTk9UX0FMTE9XRUQQBhIgChxWRVJJRllfQ09ERV9XT1JLU1BBQ0VfREVOSUVEEAcSIQodVkVSSUZZX0NPREVfUEVSTUlTU0lPTl9ERU5JRUQQCDKdAQoLQXV0aFNlcnZpY2USRgoGVmVyaWZ5EhoubGF0Y2hrZXkudjEuVmVyaWZ5UmVxdWVzdBobLmxhdGNoa2V5LnYxLlZlcmlmeVJlc3BvbnNlIgOQAgESRgoGV2hvQW1JEhoubGF0Y2hrZXkudjEuV2hvQW1JUmVxdWVzdBobLmxhdGNoa2V5LnYxLldob0FtSVJlc3BvbnNlIgOQAgFCogEKD2NvbS5sYXRjaGtleS52MUIJQXV0aFByb3RvUAFaN2dpdGh1Yi5jb20vbGF0Y2hrZXkvbGF0Y2hrZXkvZ2VuL2xhdGNoa2V5L3YxO2xhdGNoa2V5djGiAgNMWFiqAgtMYXRjaGtleS5WMcoCC0xhdGNoa2V5XFYx4gIXTGF0Y2hrZXlcVjFcR1BCTWV0YWRhdGHqAgxMYXRjaGtleTo6VjFiBnByb3RvMw", [file_buf_validate_validate, file_latchkey_v1_account, file_latchkey_v1_api_key, file_latchkey_v1_profile]);
+  fileDesc("ChZsYXRjaGtleS92MS9hdXRoLnByb3RvEgtsYXRjaGtleS52MSLQAQoNVmVyaWZ5UmVxdWVzdBIaCgV0b2tlbhgBIAEoCUILgAEBukgFcgMYgAQSOwoMd29ya3NwYWNlX2lkGAIgASgJQiW6SCLYAQFyHTIbXndzX1swLTlBLUhKS01OUC1UVi1aXXsyNn0kEkcKC3Blcm1pc3Npb25zGAMgAygJQjK6SC+SASwQQCIociYYgAEyIV4oXCp8W2EtejAtOV9dKzooXCp8W2EtejAtOV9dKykpJBIdCgljbGllbnRfaXAYBCABKAlCCrpIB9gBAXICcAEiqQEKDlZlcmlmeVJlc3BvbnNlEg0KBXZhbGlkGAEgASgIEiUKBGNvZGUYAiABKA4yFy5sYXRjaGtleS52MS5WZXJpZnlDb2RlEiQKB2FwaV9rZXkYAyABKAsyEy5sYXRjaGtleS52MS5BcGlLZXkSEgoKYWNjb3VudF9pZBgEIAEoCRISCgpwcm9maWxlX2lkGAUgASgJEhMKC3Blcm1pc3Npb25zGAYgAygJIg8KDVdob0FtSVJlcXVlc3QihAEKDldob0FtSVJlc3BvbnNlEiQKB2FwaV9rZXkYASABKAsyEy5sYXRjaGtleS52MS5BcGlLZXkSJQoHcHJvZmlsZRgCIAEoCzIULmxhdGNoa2V5LnYxLlByb2ZpbGUSJQoHYWNjb3VudBgDIAEoCzIULmxhdGNoa2V5LnYxLkFjY291bnQqjQIKClZlcmlmeUNvZGUSGwoXVkVSSUZZX0NPREVfVU5TUEVDSUZJRUQQABIVChFWRVJJRllfQ09ERV9WQUxJRBABEhkKFVZFUklGWV9DT0RFX01BTEZPUk1FRBACEhkKFVZFUklGWV9DT0RFX05PVF9GT1VORBADEhcKE1ZFUklGWV9DT0RFX1JFVk9LRUQQBBIXChNWRVJJRllfQ09ERV9FWFBJUkVEEAUSHgoaVkVSSUZZX0NPREVfSVBfTk9UX0FMTE9XRUQQBhIgChxWRVJJRllfQ09ERV9XT1JLU1BBQ0VfREVOSUVEEAcSIQodVkVSSUZZX0NPREVfUEVSTUlTU0lPTl9ERU5JRUQQCDKdAQoLQXV0aFNlcnZpY2USRgoGVmVyaWZ5EhoubGF0Y2hrZXkudjEuVmVyaWZ5UmVxdWVzdBobLmxhdGNoa2V5LnYxLlZlcmlmeVJlc3BvbnNlIgOQAgISRgoGV2hvQW1JEhoubGF0Y2hrZXkudjEuV2hvQW1JUmVxdWVzdBobLmxhdGNoa2V5LnYxLldob0FtSVJlc3BvbnNlIgOQAgFCogEKD2NvbS5sYXRjaGtleS52MUIJQXV0aFByb3RvUAFaN2dpdGh1Yi5jb20vbGF0Y2hrZXkvbGF0Y2hrZXkvZ2VuL2xhdGNoa2V5L3YxO2xhdGNoa2V5djGiAgNMWFiqAgtMYXRjaGtleS5WMcoCC0xhdGNoa2V5XFYx4gIXTGF0Y2hrZXlcVjFcR1BCTWV0YWRhdGHqAgxMYXRjaGtleTo6VjFiBnByb3RvMw", [file_buf_validate_validate, file_latchkey_v1_account, file_latchkey_v1_api_key, file_latchkey_v1_profile]);
 
 /**
  * VerifyRequest is the input of AuthService.Verify.
@@ -27,7 +27,7 @@ export const file_latchkey_v1_auth: GenFile = /*@__PURE__*/
 export type VerifyRequest = Message<"latchkey.v1.VerifyRequest"> & {
   /**
    * The token to check. Any string up to 512 characters; one that is not a
-   * token answers VERIFY_CODE_MALFORMED.
+   * token answers VERIFY_CODE_MALFORMED. A secret: marked `debug_redact`.
    *
    * @generated from field: string token = 1;
    */
@@ -41,7 +41,10 @@ export type VerifyRequest = Message<"latchkey.v1.VerifyRequest"> & {
   workspaceId: string;
 
   /**
-   * Permissions the token must all hold (`resource:verb`). Optional.
+   * Permissions the token must all hold (`resource:verb`), by the rule the
+   * server applies to its own callers: `manage` implies `read`, wildcards
+   * cover their resource, and permissions on `accounts` are held only by
+   * keys of the operator account, whatever a tenant's key stores. Optional.
    *
    * @generated from field: repeated string permissions = 3;
    */
@@ -266,6 +269,13 @@ export const AuthService: GenService<{
    * Permission: `api_keys:verify`. A caller sees only keys of its own
    * account (others answer VERIFY_CODE_NOT_FOUND); operator keys with
    * `api_keys:verify` see every account. Idempotent.
+   *
+   * IDEMPOTENT, not NO_SIDE_EFFECTS: it records the key's last-used time,
+   * and its request carries a token, which must never travel in a URL.
+   * Connect serves NO_SIDE_EFFECTS methods over HTTP GET with the request
+   * in the query string, where proxies and access logs keep it; Verify is
+   * POST only, and a GET answers 405 Method Not Allowed. No method whose
+   * request carries a secret may be NO_SIDE_EFFECTS.
    *
    * @generated from rpc latchkey.v1.AuthService.Verify
    */

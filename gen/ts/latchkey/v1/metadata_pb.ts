@@ -7,13 +7,14 @@ import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "../../buf/validate/validate_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import { file_latchkey_v1_text } from "./text_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file latchkey/v1/metadata.proto.
  */
 export const file_latchkey_v1_metadata: GenFile = /*@__PURE__*/
-  fileDesc("ChpsYXRjaGtleS92MS9tZXRhZGF0YS5wcm90bxILbGF0Y2hrZXkudjEi4wMKF0FjY291bnRSZXNvdXJjZU1ldGFkYXRhEgoKAmlkGAEgASgJEhIKCmFjY291bnRfaWQYAiABKAkSKQoEbmFtZRgDIAEoCUIbukgY2AEBchMQARiAATIMXlteXHB7Q2N9XSokEhIKCnByb2ZpbGVfaWQYBCABKAkSKwoLZXh0ZXJuYWxfaWQYBSABKAlCFrpIE3IRGIACMgxeW15ccHtDY31dKiQSnAEKBmxhYmVscxgGIAMoCzIwLmxhdGNoa2V5LnYxLkFjY291bnRSZXNvdXJjZU1ldGFkYXRhLkxhYmVsc0VudHJ5Qlq6SFeaAVQQQCInciUYPzIhXlthLXowLTldKFstXy5hLXowLTldKlthLXowLTldKT8kKidyJRg/MiFeW2EtejAtOV0oWy1fLmEtejAtOV0qW2EtejAtOV0pPyQSLwoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRldGFnGAkgASgJGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiKAoMQmFyZU1ldGFkYXRhEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkqVQoFT3JkZXISFQoRT1JERVJfVU5TUEVDSUZJRUQQABIaChZPUkRFUl9DUkVBVEVfVElNRV9ERVNDEAESGQoVT1JERVJfQ1JFQVRFX1RJTUVfQVNDEAJCpgEKD2NvbS5sYXRjaGtleS52MUINTWV0YWRhdGFQcm90b1ABWjdnaXRodWIuY29tL2xhdGNoa2V5L2xhdGNoa2V5L2dlbi9sYXRjaGtleS92MTtsYXRjaGtleXYxogIDTFhYqgILTGF0Y2hrZXkuVjHKAgtMYXRjaGtleVxWMeICF0xhdGNoa2V5XFYxXEdQQk1ldGFkYXRh6gIMTGF0Y2hrZXk6OlYxYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_timestamp]);
+  fileDesc("ChpsYXRjaGtleS92MS9tZXRhZGF0YS5wcm90bxILbGF0Y2hrZXkudjEi0wMKF0FjY291bnRSZXNvdXJjZU1ldGFkYXRhEgoKAmlkGAEgASgJEhIKCmFjY291bnRfaWQYAiABKAkSIwoEbmFtZRgDIAEoCUIVukgS2AEBcg3IrAYB0KwGARABGIABEhIKCnByb2ZpbGVfaWQYBCABKAkSIQoLZXh0ZXJuYWxfaWQYBSABKAlCDLpICXIHyKwGARiAAhKcAQoGbGFiZWxzGAYgAygLMjAubGF0Y2hrZXkudjEuQWNjb3VudFJlc291cmNlTWV0YWRhdGEuTGFiZWxzRW50cnlCWrpIV5oBVBBAIidyJRg/MiFeW2EtejAtOV0oWy1fLmEtejAtOV0qW2EtejAtOV0pPyQqJ3IlGD8yIV5bYS16MC05XShbLV8uYS16MC05XSpbYS16MC05XSk/JBIvCgtjcmVhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBGV0YWcYCSABKAkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIoCgxCYXJlTWV0YWRhdGESCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCSpVCgVPcmRlchIVChFPUkRFUl9VTlNQRUNJRklFRBAAEhoKFk9SREVSX0NSRUFURV9USU1FX0RFU0MQARIZChVPUkRFUl9DUkVBVEVfVElNRV9BU0MQAkKmAQoPY29tLmxhdGNoa2V5LnYxQg1NZXRhZGF0YVByb3RvUAFaN2dpdGh1Yi5jb20vbGF0Y2hrZXkvbGF0Y2hrZXkvZ2VuL2xhdGNoa2V5L3YxO2xhdGNoa2V5djGiAgNMWFiqAgtMYXRjaGtleS5WMcoCC0xhdGNoa2V5XFYx4gIXTGF0Y2hrZXlcVjFcR1BCTWV0YWRhdGHqAgxMYXRjaGtleTo6VjFiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp, file_latchkey_v1_text]);
 
 /**
  * AccountResourceMetadata is carried by every resource that belongs to an
@@ -38,7 +39,11 @@ export type AccountResourceMetadata = Message<"latchkey.v1.AccountResourceMetada
   accountId: string;
 
   /**
-   * A human-readable name, 1 to 128 characters without control characters.
+   * A human-readable name of 1 to 128 characters, on one line and visible:
+   * no control or format characters (Unicode Cc, Cf: bidirectional
+   * overrides such as U+202E, zero-width characters such as U+200B) and no
+   * line or paragraph separators, and not blank (only white space, combining
+   * marks or blank fillers). See single_line and not_blank in text.proto.
    * Required on create (each create request checks that it is set); it
    * need not be unique.
    *
@@ -55,8 +60,10 @@ export type AccountResourceMetadata = Message<"latchkey.v1.AccountResourceMetada
   profileId: string;
 
   /**
-   * The caller's own identifier for the resource, up to 256 characters.
-   * Optional; Latchkey neither interprets nor indexes it for uniqueness.
+   * The caller's own identifier for the resource, up to 256 characters, on
+   * one line: no control or format characters (Unicode Cc, Cf) and no line
+   * or paragraph separators (single_line in text.proto). Optional; Latchkey
+   * neither interprets nor indexes it for uniqueness.
    *
    * @generated from field: string external_id = 5;
    */
@@ -65,7 +72,8 @@ export type AccountResourceMetadata = Message<"latchkey.v1.AccountResourceMetada
   /**
    * Labels for grouping and filtering with `label_selector`. At most 64;
    * keys and values match `[a-z0-9]([-_.a-z0-9]*[a-z0-9])?` and are at most
-   * 63 characters each.
+   * 63 characters each: ASCII only, so no control, format or space
+   * character can hide in them.
    *
    * @generated from field: map<string, string> labels = 6;
    */
