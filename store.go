@@ -88,6 +88,12 @@ type Store interface {
 
 	ListAuditEvents(ctx context.Context, q AuditQuery) (Page[AuditEvent], error)
 
+	// ChangeLog records, in the same transaction, every write above that
+	// can change a verdict (UpdateKey, RotateKey, RevokeKey,
+	// GrantWorkspace, RevokeWorkspace, ArchiveWorkspace), and feeds it to
+	// followers.
+	ChangeLog
+
 	// Close releases the database.
 	Close() error
 }

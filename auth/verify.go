@@ -53,9 +53,9 @@ func (v Verdict) Valid() bool { return v.Code == CodeValid }
 
 // Verifier checks tokens against the store. It is the single code path for
 // authenticating callers and for AuthService.Verify. It keeps recently seen
-// keys in a bounded cache that the server's writes invalidate (Invalidate,
-// InvalidateAll) before they are acknowledged, and it records when keys
-// were last used, at most once a minute per key.
+// keys in a bounded cache that the store's change log invalidates (it is a
+// latchkey.ChangeSink), and it records when keys were last used, at most
+// once a minute per key.
 type Verifier struct {
 	store  latchkey.Store
 	hasher *token.Hasher
@@ -113,18 +113,34 @@ func NewVerifier(store latchkey.Store, hasher *token.Hasher, prefix string, opts
 	}
 }
 
-// Invalidate drops what the verifier caches about a key. Every write that
-// can change the key's verdict calls it after committing and before
-// answering.
+// Invalidate drops what the verifier caches about a key.
 func (v *Verifier) Invalidate(keyID string) {
 	if ulid, ok := strings.CutPrefix(keyID, latchkey.PrefixAPIKey+"_"); ok {
 		v.cache.invalidate(ulid)
 	}
 }
 
-// InvalidateAll drops every cached key, for writes that can change the
-// verdicts of many keys (archiving a workspace, a profile's grants).
+// InvalidateAll drops every cached key.
 func (v *Verifier) InvalidateAll() { v.cache.invalidateAll() }
+
+// ApplyChange drops what c may have made wrong: the key it names, or
+// everything when it names none (an archived workspace). A change of a
+// profile that no key acts through (a user's) leaves the cache as it is,
+// since the cache holds keys only. The verifier follows the store's change
+// log through it (latchkey.ChangeLog.Follow), so that every write, through
+// any handler or none, reaches the cache before it returns.
+func (v *Verifier) ApplyChange(c latchkey.Change) {
+	switch {
+	case c.KeyID != "":
+		v.Invalidate(c.KeyID)
+	case c.Kind == latchkey.ChangeGrantsChanged && c.ProfileID != "":
+	default:
+		v.InvalidateAll()
+	}
+}
+
+// ResetChanges drops everything: the follower may have missed changes.
+func (v *Verifier) ResetChanges() { v.InvalidateAll() }
 
 // Close writes the last-used times not yet written.
 func (v *Verifier) Close(ctx context.Context) error { return v.usage.close(ctx) }

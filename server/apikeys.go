@@ -56,8 +56,6 @@ func (h apiKeyHandler) Issue(ctx context.Context, req *latchkeyv1.IssueRequest) 
 	if spec.GetExpireTime() != nil {
 		key.ExpireTime = spec.GetExpireTime().AsTime()
 	}
-	// The new id may sit in the verifier's cache of unknown ids.
-	defer h.verifier.Invalidate(id)
 	issued, err := h.store.IssueKey(ctx, p.Actor(requestIDFrom(ctx)), latchkey.NewAPIKey{
 		Key:                 key,
 		Secret:              hash,
@@ -131,7 +129,6 @@ func (h apiKeyHandler) Update(ctx context.Context, req *latchkeyv1.UpdateRequest
 		}
 	}
 	meta := fromMetadataProto(req.GetMetadata())
-	defer h.verifier.Invalidate(target.ID)
 	update := latchkey.KeyUpdate{
 		AccountID:            p.AccountID(),
 		ID:                   target.ID,
@@ -183,7 +180,6 @@ func (h apiKeyHandler) Rotate(ctx context.Context, req *latchkeyv1.RotateRequest
 	if grace := req.GetGracePeriod().AsDuration(); grace > 0 {
 		rotation.PreviousExpire = h.now().Add(grace).Truncate(time.Millisecond)
 	}
-	defer h.verifier.Invalidate(current.ID)
 	key, err := h.store.RotateKey(ctx, p.Actor(requestIDFrom(ctx)), rotation)
 	if err != nil {
 		return nil, err
@@ -204,9 +200,9 @@ func (h apiKeyHandler) Revoke(ctx context.Context, req *latchkeyv1.RevokeRequest
 	if err != nil {
 		return nil, err
 	}
-	// Dropped from the cache before the answer is sent: once a client sees
-	// the revocation, no verification on this server admits the key.
-	defer h.verifier.Invalidate(target.ID)
+	// The store's change log drops the key from every verification cache
+	// here before RevokeKey returns (latchkey.ChangeLog): once a client
+	// sees the revocation, no verification on this server admits the key.
 	key, err := h.store.RevokeKey(ctx, p.Actor(requestIDFrom(ctx)), p.AccountID(), target.ID)
 	if err != nil {
 		return nil, err
@@ -246,7 +242,6 @@ func (h apiKeyHandler) changeGrant(ctx context.Context, keyID, workspaceID strin
 	if err := h.authz.GrantWorkspace(ctx, p, workspaceID); err != nil {
 		return nil, err
 	}
-	defer h.verifier.Invalidate(key.ID)
 	err = change(ctx, p.Actor(requestIDFrom(ctx)), latchkey.Grant{
 		AccountID:   p.AccountID(),
 		ProfileID:   key.ProfileID,

@@ -107,8 +107,6 @@ func (h profileHandler) changeGrant(ctx context.Context, profileID, workspaceID 
 	if err := h.authz.GrantWorkspace(ctx, p, workspaceID); err != nil {
 		return nil, err
 	}
-	// The profile may be an API key's: every cached verdict may change.
-	defer h.verifier.InvalidateAll()
 	err = change(ctx, p.Actor(requestIDFrom(ctx)), latchkey.Grant{
 		AccountID:   p.AccountID(),
 		ProfileID:   prof.ID,

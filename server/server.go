@@ -9,6 +9,7 @@ import (
 	"buf.build/go/protovalidate"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -49,11 +50,6 @@ type Config struct {
 	Logger          *slog.Logger
 	// Now is the clock; tests replace it.
 	Now func() time.Time
-	// CacheFresh, for servers that share their database with other
-	// replicas, reports whether the verification cache has seen every
-	// change made elsewhere up to a bound; while it is false the cache is
-	// bypassed. See auth.VerifierOptions.Fresh.
-	CacheFresh func(now time.Time) bool
 }
 
 // Server holds the handlers of every service.
@@ -61,6 +57,7 @@ type Server struct {
 	store         latchkey.Store
 	tokens        *minter
 	verifier      *auth.Verifier
+	changes       latchkey.ChangeFeed
 	authz         *auth.Authorizer
 	maxActiveKeys int64
 	corsOrigins   []string
@@ -95,10 +92,24 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	// The verifier's cache follows the store's change log, the one source
+	// of invalidations: writes through any handler (or none) reach it
+	// before they return, and other replicas' within the store's bound.
+	// While the store cannot promise that bound, the cache is bypassed.
+	var changes latchkey.ChangeFeed
+	verifier := auth.NewVerifier(cfg.Store, cfg.Hasher, cfg.TokenPrefix, auth.VerifierOptions{
+		Now: cfg.Now, Logger: cfg.Logger,
+		Fresh: func(now time.Time) bool { return changes.Fresh(now) },
+	})
+	changes, err := cfg.Store.Follow(verifier)
+	if err != nil {
+		return nil, fmt.Errorf("server: follow the store's changes: %w", err)
+	}
 	return &Server{
 		store:         cfg.Store,
 		tokens:        &minter{prefix: cfg.TokenPrefix, hasher: cfg.Hasher},
-		verifier:      auth.NewVerifier(cfg.Store, cfg.Hasher, cfg.TokenPrefix, auth.VerifierOptions{Now: cfg.Now, Logger: cfg.Logger, Fresh: cfg.CacheFresh}),
+		verifier:      verifier,
+		changes:       changes,
 		authz:         auth.NewAuthorizer(cfg.Store),
 		maxActiveKeys: cfg.MaxActiveKeys,
 		corsOrigins:   cfg.CORSOrigins,
@@ -121,19 +132,13 @@ var serviceNames = []string{
 	latchkeyv1connect.AuditServiceName,
 }
 
-// Close writes what the server still holds in memory (last-used times).
-// Call it after the HTTP server has stopped.
+// Close stops following the store's changes and writes what the server
+// still holds in memory (last-used times). Call it after the HTTP server
+// has stopped.
 func (s *Server) Close(ctx context.Context) error {
+	s.changes.Close()
 	return s.verifier.Close(ctx)
 }
-
-// Invalidate drops what the server caches about a key that changed
-// elsewhere: another replica's write, reported by a change feed.
-func (s *Server) Invalidate(keyID string) { s.verifier.Invalidate(keyID) }
-
-// InvalidateAll drops everything the server caches about keys, for a
-// change feed that may have missed changes.
-func (s *Server) InvalidateAll() { s.verifier.InvalidateAll() }
 
 // SetServing sets what the health service reports for the server and each
 // service: SERVING, or NOT_SERVING while a shutdown drains.

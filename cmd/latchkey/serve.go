@@ -40,7 +40,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	store, feed, err := openStore(ctx, cfg, derive(pepper, "latchkey page cursor v1"), logger)
+	store, err := openStore(ctx, cfg, derive(pepper, "latchkey page cursor v1"), logger)
 	if err != nil {
 		return fmt.Errorf("open database %s: %w", cfg.dbName(), err)
 	}
@@ -61,25 +61,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		MaxRequestBytes: cfg.maxRequestBytes,
 		Logger:          logger,
 	}
-	if feed != nil {
-		scfg.CacheFresh = feed.Fresh
-	}
 	srv, err := server.New(scfg)
 	if err != nil {
 		return err
-	}
-	if feed != nil {
-		// Changes other replicas make reach this one's cache until the
-		// server has stopped.
-		feedCtx, stopFeed := context.WithCancel(context.WithoutCancel(ctx))
-		feedDone := make(chan struct{})
-		go func() {
-			defer close(feedDone)
-			if err := feed.Run(feedCtx, srv); err != nil && feedCtx.Err() == nil {
-				logger.Error("the change feed stopped; cached verdicts are not trusted", "err", err)
-			}
-		}()
-		defer func() { stopFeed(); <-feedDone }()
 	}
 	operatorToken, err := srv.Bootstrap(ctx)
 	if err != nil {
@@ -193,21 +177,21 @@ func databaseHasKeys(ctx context.Context, path string) (bool, error) {
 	return store.HasKeys(ctx)
 }
 
-// openStore opens the store --db names. For PostgreSQL it also returns the
-// change feed that keeps this replica's cache in step with the others.
-func openStore(ctx context.Context, cfg config, cursorKey []byte, logger *slog.Logger) (latchkey.Store, *postgres.Feed, error) {
+// openStore opens the store --db names. A PostgreSQL store follows the
+// changes of every replica within --sync-bound.
+func openStore(ctx context.Context, cfg config, cursorKey []byte, logger *slog.Logger) (latchkey.Store, error) {
 	if !cfg.postgres() {
 		store, err := sqlite.Open(ctx, cfg.db, sqlite.Options{CursorKey: cursorKey})
 		if err != nil {
-			return nil, nil, err // not a nil *sqlite.Store in a non-nil interface
+			return nil, err // not a nil *sqlite.Store in a non-nil interface
 		}
-		return store, nil, nil
+		return store, nil
 	}
-	store, err := postgres.Open(ctx, cfg.db, postgres.Options{CursorKey: cursorKey})
+	store, err := postgres.Open(ctx, cfg.db, postgres.Options{CursorKey: cursorKey, SyncBound: cfg.syncBound, Logger: logger})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return store, store.Feed(postgres.FeedOptions{Bound: cfg.syncBound, Logger: logger}), nil
+	return store, nil
 }
 
 // derive makes a purpose-bound key from the pepper, so the pepper itself

@@ -2,7 +2,6 @@ package postgres_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -103,17 +102,23 @@ func TestUnreachable(t *testing.T) {
 // warning per loop when the outage starts and one line when it ends.
 func TestFeedOutageLog(t *testing.T) {
 	px := pgtest.NewProxy(t, newSchema(t))
-	s := open(t, px.URL)
-	defer s.Close()
 	var log syncBuffer
 	const bound = 200 * time.Millisecond
-	feed := s.Feed(postgres.FeedOptions{Bound: bound, Logger: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelInfo}))})
-	ctx, stop := context.WithCancel(t.Context())
-	done := make(chan struct{})
+	s, err := postgres.Open(t.Context(), px.URL, postgres.Options{
+		CursorKey: cursorKey, SyncBound: bound,
+		Logger: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelInfo})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
 
-	// Cut before Run: its first read of the sequence fails too.
+	// Cut before the feed starts: its first read of the sequence fails too.
 	px.Cut()
-	go func() { defer close(done); feed.Run(ctx, nopSink{}) }()
+	feed, err := s.Follow(nopSink{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(8 * bound / 4)
 	px.Restore()
 	waitFor(t, &log, "reading the change sequence works again")
@@ -123,8 +128,7 @@ func TestFeedOutageLog(t *testing.T) {
 	px.Restore()
 	waitFor(t, &log, "polling key changes works again")
 	waitFor(t, &log, "key change listener is listening again")
-	stop()
-	<-done
+	feed.Close()
 
 	got := log.String()
 	for msg, want := range map[string]int{
@@ -146,8 +150,8 @@ func TestFeedOutageLog(t *testing.T) {
 
 type nopSink struct{}
 
-func (nopSink) Invalidate(string) {}
-func (nopSink) InvalidateAll()    {}
+func (nopSink) ApplyChange(latchkey.Change) {}
+func (nopSink) ResetChanges()               {}
 
 type syncBuffer struct {
 	mu sync.Mutex

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"strconv"
@@ -45,14 +46,23 @@ type Options struct {
 	CursorKey []byte
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// SyncBound is the longest a change committed by another replica may
+	// go unseen by a follower of this store (see Follow); 0 means
+	// DefaultSyncBound.
+	SyncBound time.Duration
+	// Logger receives the change feed's warnings; nil means slog.Default.
+	Logger *slog.Logger
 }
 
 // Store is latchkey.Store on one PostgreSQL database.
 type Store struct {
 	*sqlstore.Store
-	pool *pgxpool.Pool
-	db   *sql.DB
-	dsn  string
+	pool   *pgxpool.Pool
+	db     *sql.DB
+	dsn    string
+	bound  time.Duration
+	logger *slog.Logger
+	now    func() time.Time
 }
 
 // writeTimeout bounds a write, retries included. Writes run detached from
@@ -78,7 +88,16 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: migrate: %w", redact(err))
 	}
-	s := &Store{pool: pool, db: db, dsn: dsn}
+	if opts.SyncBound <= 0 {
+		opts.SyncBound = DefaultSyncBound
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Store{pool: pool, db: db, dsn: dsn, bound: opts.SyncBound, logger: opts.Logger, now: opts.Now}
 	s.Store, err = sqlstore.New(sqlstore.Backend{
 		Read:      querier{db},
 		Write:     s.write,

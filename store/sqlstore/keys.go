@@ -273,6 +273,9 @@ func (s *Store) UpdateKey(ctx context.Context, actor latchkey.Actor, in latchkey
 		if err != nil {
 			return err
 		}
+		if err := s.recordChange(ctx, tx, keyChange(k, latchkey.ChangeKeyUpdated)); err != nil {
+			return err
+		}
 		if err := s.audit(ctx, tx, k.AccountID, actor, latchkey.ActionAPIKeyUpdate, latchkey.Bare{ID: k.ID, Name: k.Name}); err != nil {
 			return err
 		}
@@ -318,6 +321,9 @@ func (s *Store) RotateKey(ctx context.Context, actor latchkey.Actor, in latchkey
 		if err != nil {
 			return err
 		}
+		if err := s.recordChange(ctx, tx, keyChange(k, latchkey.ChangeKeyRotated)); err != nil {
+			return err
+		}
 		if err := s.audit(ctx, tx, k.AccountID, actor, latchkey.ActionAPIKeyRotate, latchkey.Bare{ID: k.ID, Name: k.Name}); err != nil {
 			return err
 		}
@@ -354,6 +360,9 @@ func (s *Store) RevokeKey(ctx context.Context, actor latchkey.Actor, accountID, 
 		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET unrevoked_keys = unrevoked_keys - 1 WHERE id = ?`, accountID); err != nil {
 			return err
 		}
+		if err := s.recordChange(ctx, tx, keyChange(k, latchkey.ChangeKeyRevoked)); err != nil {
+			return err
+		}
 		if err := s.audit(ctx, tx, accountID, actor, latchkey.ActionAPIKeyRevoke, latchkey.Bare{ID: k.ID, Name: k.Name}); err != nil {
 			return err
 		}
@@ -361,6 +370,11 @@ func (s *Store) RevokeKey(ctx context.Context, actor latchkey.Actor, accountID, 
 		return err
 	})
 	return out, err
+}
+
+// keyChange is the change of kind to key k.
+func keyChange(k latchkey.APIKey, kind latchkey.ChangeKind) latchkey.Change {
+	return latchkey.Change{AccountID: k.AccountID, Kind: kind, KeyID: k.ID, ProfileID: k.ProfileID}
 }
 
 // GetCredential returns a key of any account with its secret hashes.

@@ -9,6 +9,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/latchkey/latchkey"
@@ -71,6 +72,9 @@ type Store struct {
 	dialect Dialect
 	now     func() time.Time
 	cursors *cursor.Codec
+	// followers holds the started *Follower values, synced after every
+	// write that recorded a change (changes.go).
+	followers sync.Map
 }
 
 // New returns the shared store over b.
@@ -86,7 +90,19 @@ func New(b Backend) (*Store, error) {
 	}
 	s := &Store{read: b.Read, dialect: b.Dialect, now: b.Now, cursors: cursor.New(b.CursorKey)}
 	s.write = func(ctx context.Context, scope string, fn func(context.Context, Tx) error) error {
-		return s.wrap(ctx, b.Write(ctx, scope, fn))
+		// fn may run more than once; the attempt that committed is the
+		// last one, and decides whether followers read the log back.
+		recorded := false
+		err := b.Write(ctx, scope, func(ctx context.Context, tx Tx) error {
+			ct := &changeTx{Tx: tx}
+			err := fn(ctx, ct)
+			recorded = ct.recorded
+			return err
+		})
+		if err == nil && recorded {
+			s.publish(ctx)
+		}
+		return s.wrap(ctx, err)
 	}
 	return s, nil
 }

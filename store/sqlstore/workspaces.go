@@ -126,6 +126,11 @@ func (s *Store) ArchiveWorkspace(ctx context.Context, actor latchkey.Actor, acco
 			return err
 		}
 		out = w
+		// Every key granted the workspace loses it: the change names the
+		// account alone, and followers drop all they hold of it.
+		if err := s.recordChange(ctx, tx, latchkey.Change{AccountID: accountID, Kind: latchkey.ChangeWorkspaceArchived, WorkspaceID: w.ID}); err != nil {
+			return err
+		}
 		return s.audit(ctx, tx, accountID, actor, latchkey.ActionWorkspaceArchive, latchkey.Bare{ID: w.ID, Name: w.Name})
 	})
 	return out, err
@@ -137,6 +142,9 @@ func (s *Store) GrantWorkspace(ctx context.Context, actor latchkey.Actor, g latc
 	return s.write(ctx, g.AccountID, func(ctx context.Context, tx Tx) error {
 		changed, err := s.grant(ctx, tx, g)
 		if err != nil || !changed {
+			return err
+		}
+		if err := s.recordProfileChange(ctx, tx, latchkey.ChangeGrantsChanged, g); err != nil {
 			return err
 		}
 		return s.audit(ctx, tx, g.AccountID, actor, latchkey.ActionWorkspaceGrant, g.Target)
@@ -187,6 +195,9 @@ func (s *Store) RevokeWorkspace(ctx context.Context, actor latchkey.Actor, g lat
 			return err
 		}
 		if err := s.touchProfileKeys(ctx, tx, g.ProfileID); err != nil {
+			return err
+		}
+		if err := s.recordProfileChange(ctx, tx, latchkey.ChangeGrantsChanged, g); err != nil {
 			return err
 		}
 		return s.audit(ctx, tx, g.AccountID, actor, latchkey.ActionWorkspaceRevoke, g.Target)

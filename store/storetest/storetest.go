@@ -39,6 +39,8 @@ func Run(t *testing.T, open Opener) {
 		{"audit", testAudit},
 		{"concurrent writers", testConcurrentWriters},
 		{"pepper", testPepper},
+		{"change log", testChangeLog},
+		{"cache follows the store", testCacheFollowsTheStore},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
