@@ -26,11 +26,11 @@ func newCORSServer(t *testing.T) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Store: store, Hasher: hasher, CORSOrigins: []string{allowedOrigin}})
+	srv, err := server.New(server.Config{Store: store, Hasher: hasher})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(srv.Handler())
+	ts := httptest.NewServer(server.CORS([]string{allowedOrigin})(srv.Handler()))
 	t.Cleanup(ts.Close)
 	return ts
 }

@@ -1,6 +1,7 @@
 // Package server is Latchkey's transport: it serves every service over
-// Connect, gRPC and gRPC-Web on one HTTP handler, with gRPC reflection,
-// gRPC health and CORS beside them. A call passes the interceptors
+// Connect, gRPC and gRPC-Web, with gRPC reflection and gRPC health beside
+// them, mounted on a mux that the binary composes (Mount), and the HTTP
+// middleware the binary wraps around it (CORS). A call passes the interceptors
 // (observe → authenticate → validate) and then a handler, which calls the
 // store.
 package server
@@ -16,11 +17,9 @@ import (
 
 	"connectrpc.com/connect/v2"
 	"connectrpc.com/connect/v2/connecthttp"
-	connectcors "connectrpc.com/cors"
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
 	"connectrpc.com/validate"
-	"github.com/rs/cors"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/auth"
@@ -43,8 +42,6 @@ type Config struct {
 	TokenPrefix string
 	// MaxActiveKeys is the per-account quota for accounts that set none.
 	MaxActiveKeys int64
-	// CORSOrigins are the browser origins allowed to call; none by default.
-	CORSOrigins []string
 	// MaxRequestBytes bounds a request body, compressed or not.
 	MaxRequestBytes int
 	Logger          *slog.Logger
@@ -60,7 +57,6 @@ type Server struct {
 	changes       latchkey.ChangeFeed
 	authz         *auth.Authorizer
 	maxActiveKeys int64
-	corsOrigins   []string
 	maxBytes      int
 	logger        *slog.Logger
 	now           func() time.Time
@@ -112,7 +108,6 @@ func New(cfg Config) (*Server, error) {
 		changes:       changes,
 		authz:         auth.NewAuthorizer(cfg.Store),
 		maxActiveKeys: cfg.MaxActiveKeys,
-		corsOrigins:   cfg.CORSOrigins,
 		maxBytes:      cfg.MaxRequestBytes,
 		logger:        cfg.Logger,
 		now:           cfg.Now,
@@ -153,8 +148,12 @@ func (s *Server) SetServing(serving bool) {
 	}
 }
 
-// Handler returns the HTTP handler of every service, reflection and health.
-func (s *Server) Handler() http.Handler {
+// Mount registers every service, gRPC reflection and gRPC health on mux,
+// each at its own path prefix, so that the binary can mount other routes
+// (a console, metrics) beside them and wrap the whole in its middleware
+// (CORS, a body limit). Connect itself refuses a message larger than
+// Config.MaxRequestBytes.
+func (s *Server) Mount(mux *http.ServeMux) {
 	rpc := connect.NewServer(s.observe, s.authenticate, validate.NewServerInterceptor(validate.WithValidator(s.validator)))
 	latchkeyv1connect.RegisterApiKeyServiceHandler(rpc, apiKeyHandler{s})
 	latchkeyv1connect.RegisterAuthServiceHandler(rpc, authHandler{s})
@@ -163,7 +162,6 @@ func (s *Server) Handler() http.Handler {
 	latchkeyv1connect.RegisterAccountServiceHandler(rpc, accountHandler{s})
 	latchkeyv1connect.RegisterAuditServiceHandler(rpc, auditHandler{s})
 
-	mux := http.NewServeMux()
 	connecthttp.Mount(mux, rpc, connecthttp.WithReadMaxBytes(s.maxBytes),
 		// Small answers, Verify's above all, cost more to gzip than to send.
 		connecthttp.WithCompressMinBytes(4096))
@@ -171,16 +169,12 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
 	mux.Handle(grpchealth.NewHandler(s.health))
+}
 
-	var handler http.Handler = http.MaxBytesHandler(mux, int64(s.maxBytes)+64<<10)
-	if len(s.corsOrigins) > 0 {
-		handler = cors.New(cors.Options{
-			AllowedOrigins: s.corsOrigins,
-			AllowedMethods: connectcors.AllowedMethods(),
-			AllowedHeaders: append(connectcors.AllowedHeaders(), "Authorization", "X-Api-Key", "X-Request-Id"),
-			ExposedHeaders: append(connectcors.ExposedHeaders(), "X-Request-Id"),
-			MaxAge:         7200,
-		}).Handler(handler)
-	}
-	return handler
+// Handler returns a handler that serves what Mount registers, and nothing
+// else, with no middleware.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.Mount(mux)
+	return mux
 }

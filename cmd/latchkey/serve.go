@@ -57,7 +57,6 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Hasher:          hasher,
 		TokenPrefix:     cfg.tokenPrefix,
 		MaxActiveKeys:   cfg.maxActiveKeys,
-		CORSOrigins:     cfg.corsOrigins,
 		MaxRequestBytes: cfg.maxRequestBytes,
 		Logger:          logger,
 	}
@@ -84,7 +83,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	protocols.SetHTTP2(true)
 	protocols.SetUnencryptedHTTP2(true)
 	httpServer := &http.Server{
-		Handler:   srv.Handler(),
+		Handler:   routes(cfg, srv),
 		Protocols: protocols,
 		// Both bound how long a slow client can hold a connection (or, over
 		// HTTP/2, a stream) before it has sent its request.
