@@ -50,6 +50,10 @@ type Profile struct {
 	Type        ProfileType
 	Email       string // required and unique within the account for users
 	DisplayName string // the proto's spec.name
+	// Permissions are what the profile may do. An API key's permissions
+	// are its own profile's; the system profile holds `*`; a user holds
+	// none until given some.
+	Permissions []string
 }
 
 // WorkspaceStatus is the life-cycle state of a workspace.

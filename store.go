@@ -51,10 +51,10 @@ type Store interface {
 	// ListProfileWorkspaces lists the workspaces granted to a profile.
 	ListProfileWorkspaces(ctx context.Context, q GrantQuery) (Page[Workspace], error)
 	GrantReader
-	// ProfilePermissions returns the permissions of a profile: those of the
-	// keys acting through it (an API key's own profile, or the system
-	// profile of the system key), none for a user. CodeNotFound for a
-	// profile of another account.
+	// ProfilePermissions returns the permissions of a profile, which are
+	// those of the keys acting through it (an API key's own profile, or
+	// the system profile of the system key). CodeNotFound for a profile of
+	// another account; CodeUnavailable when the database cannot answer.
 	ProfilePermissions(ctx context.Context, accountID, profileID string) ([]string, error)
 
 	// IssueKey stores a key, its own profile (type API_KEY), its initial

@@ -84,7 +84,7 @@ func change(ctx context.Context, grants latchkey.GrantReader, p *Principal, t Ta
 	if p.Can(WorkspacesManage) {
 		return nil
 	}
-	beyond, err := grants.WorkspacesBeyond(ctx, p.AccountID(), t.ProfileID, p.ProfileID())
+	beyond, err := grants.WorkspacesBeyond(ctx, p.AccountID, t.ProfileID, p.ProfileID)
 	if err != nil {
 		return err
 	}
@@ -118,7 +118,7 @@ func (a *Authorizer) GrantWorkspace(ctx context.Context, p *Principal, workspace
 	if p.Can(WorkspacesManage) {
 		return nil
 	}
-	ok, err := a.grants.WorkspaceAccess(ctx, p.AccountID(), p.ProfileID(), workspaceID)
+	ok, err := a.grants.WorkspaceAccess(ctx, p.AccountID, p.ProfileID, workspaceID)
 	if err != nil {
 		return err
 	}
@@ -133,7 +133,7 @@ func (a *Authorizer) GrantWorkspace(ctx context.Context, p *Principal, workspace
 // or any with accounts:manage. Another account is CodeNotFound, as if it
 // did not exist.
 func (a *Authorizer) ReadAccount(p *Principal, accountID string) error {
-	if accountID != p.AccountID() && !p.Can(AccountsManage) {
+	if accountID != p.AccountID && !p.Can(AccountsManage) {
 		return latchkey.NotFound("account", accountID)
 	}
 	return nil
@@ -146,5 +146,5 @@ func (a *Authorizer) VerifyScope(p *Principal) string {
 	if p.Operator {
 		return ""
 	}
-	return p.AccountID()
+	return p.AccountID
 }

@@ -32,11 +32,9 @@ func (g *grantTable) WorkspacesBeyond(_ context.Context, accountID, profileID, r
 
 func caller(operator bool, perms ...string) *auth.Principal {
 	return &auth.Principal{
-		Key: latchkey.APIKey{
-			Metadata:    latchkey.Metadata{ID: "key_caller", AccountID: "acc_caller", Name: "caller", ProfileID: "prf_caller"},
-			Permissions: perms,
-		},
-		Operator: operator,
+		AccountID: "acc_caller", ProfileID: "prf_caller", Name: "caller",
+		Permissions: perms, Operator: operator,
+		Method: auth.MethodAPIKey, KeyID: "key_caller",
 	}
 }
 
@@ -225,8 +223,8 @@ func TestHolds(t *testing.T) {
 
 func TestPrincipal(t *testing.T) {
 	p := caller(false, auth.APIKeysRead)
-	if p.AccountID() != "acc_caller" || p.ProfileID() != "prf_caller" {
-		t.Errorf("AccountID, ProfileID = %q, %q", p.AccountID(), p.ProfileID())
+	if p.AccountID != "acc_caller" || p.ProfileID != "prf_caller" {
+		t.Errorf("AccountID, ProfileID = %q, %q", p.AccountID, p.ProfileID)
 	}
 	if !p.Can(auth.APIKeysRead) || p.Can(auth.APIKeysManage) {
 		t.Error("Can does not follow the key's permissions")

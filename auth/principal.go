@@ -8,28 +8,63 @@ import (
 	"github.com/latchkey/latchkey"
 )
 
-// Principal is an authenticated caller: the API key that signed the call.
-type Principal struct {
-	Key      latchkey.APIKey
-	Operator bool // the key belongs to the operator account
+// Method is how a principal authenticated.
+type Method int
+
+// The ways to authenticate.
+const (
+	// MethodAPIKey: the caller presented an API key.
+	MethodAPIKey Method = iota + 1
+)
+
+// String returns the method's name, for logs.
+func (m Method) String() string {
+	switch m {
+	case MethodAPIKey:
+		return "api_key"
+	default:
+		return "unknown"
+	}
 }
 
-// AccountID returns the caller's account.
-func (p *Principal) AccountID() string { return p.Key.AccountID }
+// Principal is an authenticated caller: a profile of an account, with the
+// profile's permissions, however it authenticated. Authorization reads
+// nothing else.
+type Principal struct {
+	AccountID string
+	ProfileID string
+	// Name names the caller in audit events: an API key's name.
+	Name string
+	// Permissions are the profile's; an API key's are its own profile's.
+	Permissions []string
+	// Operator is set for a profile of the operator account.
+	Operator bool
+	Method   Method
+	// KeyID is the API key presented, when Method is MethodAPIKey.
+	KeyID string
+}
 
-// ProfileID returns the caller's own profile.
-func (p *Principal) ProfileID() string { return p.Key.ProfileID }
+// APIKeyPrincipal returns the principal of a verified API key: the key's
+// own profile, with its permissions.
+func APIKeyPrincipal(cred *latchkey.Credential) *Principal {
+	k := cred.Key
+	return &Principal{
+		AccountID: k.AccountID, ProfileID: k.ProfileID, Name: k.Name,
+		Permissions: k.Permissions, Operator: cred.Operator,
+		Method: MethodAPIKey, KeyID: k.ID,
+	}
+}
 
 // Can reports whether the caller effectively holds perm (see Holds):
 // permissions on accounts count only in the operator account.
 func (p *Principal) Can(perm string) bool {
-	return Holds(p.Key.Permissions, p.Operator, perm)
+	return Holds(p.Permissions, p.Operator, perm)
 }
 
 // Actor returns the caller as the author of a mutation.
 func (p *Principal) Actor(requestID string) latchkey.Actor {
 	return latchkey.Actor{
-		Profile:   latchkey.Bare{ID: p.Key.ProfileID, Name: p.Key.Name},
+		Profile:   latchkey.Bare{ID: p.ProfileID, Name: p.Name},
 		RequestID: requestID,
 	}
 }
@@ -70,7 +105,7 @@ func (v *Verifier) Authenticate(ctx context.Context, raw string, peer netip.Addr
 	}
 	switch verdict.Code {
 	case CodeValid:
-		return &Principal{Key: verdict.Credential.Key, Operator: verdict.Credential.Operator}, nil
+		return APIKeyPrincipal(verdict.Credential), nil
 	case CodeMalformed:
 		return nil, latchkey.Errorf(latchkey.CodeUnauthenticated, "the credential is not a valid API key")
 	case CodeRevoked:

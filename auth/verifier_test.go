@@ -493,7 +493,7 @@ func TestAuthenticate(t *testing.T) {
 	v := newMemVerifier(t, m, nil)
 
 	p, err := v.Authenticate(ctx, valid.Reveal(), netip.Addr{})
-	if err != nil || p == nil || p.Key.ID != valid.KeyID() || !p.Operator || !p.Can("invoices:read") {
+	if err != nil || p == nil || p.KeyID != valid.KeyID() || p.Method != auth.MethodAPIKey || !p.Operator || !p.Can("invoices:read") {
 		t.Fatalf("Authenticate(valid) = %+v, %v", p, err)
 	}
 	for _, tc := range []struct {

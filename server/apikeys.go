@@ -43,14 +43,14 @@ func (h apiKeyHandler) Issue(ctx context.Context, req *latchkeyv1.IssueRequest) 
 		return nil, err
 	}
 	meta := fromMetadataProto(req.GetMetadata())
-	meta.ID, meta.AccountID = id, p.AccountID()
+	meta.ID, meta.AccountID = id, p.AccountID
 	key := latchkey.APIKey{
 		Metadata:     meta,
 		Description:  spec.GetDescription(),
 		Permissions:  spec.GetPermissions(),
 		Environment:  env,
 		AllowedCIDRs: spec.GetAllowedCidrs(),
-		CreatedBy:    p.ProfileID(),
+		CreatedBy:    p.ProfileID,
 		TokenPrefix:  tok.DisplayPrefix(),
 	}
 	if spec.GetExpireTime() != nil {
@@ -75,7 +75,7 @@ func (h apiKeyHandler) Get(ctx context.Context, req *latchkeyv1.GetRequest) (*la
 	if err != nil {
 		return nil, err
 	}
-	key, err := h.store.GetKey(ctx, p.AccountID(), req.GetId())
+	key, err := h.store.GetKey(ctx, p.AccountID, req.GetId())
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +92,7 @@ func (h apiKeyHandler) List(ctx context.Context, req *latchkeyv1.ListRequest) (*
 		return nil, err
 	}
 	page, err := h.store.ListKeys(ctx, latchkey.KeyQuery{
-		AccountID:   p.AccountID(),
+		AccountID:   p.AccountID,
 		State:       latchkey.KeyState(req.GetState()),
 		Labels:      labels,
 		WorkspaceID: req.GetWorkspaceId(),
@@ -130,7 +130,7 @@ func (h apiKeyHandler) Update(ctx context.Context, req *latchkeyv1.UpdateRequest
 	}
 	meta := fromMetadataProto(req.GetMetadata())
 	update := latchkey.KeyUpdate{
-		AccountID:            p.AccountID(),
+		AccountID:            p.AccountID,
 		ID:                   target.ID,
 		ETag:                 req.GetEtag(),
 		Paths:                paths,
@@ -169,7 +169,7 @@ func (h apiKeyHandler) Rotate(ctx context.Context, req *latchkeyv1.RotateRequest
 		return nil, err
 	}
 	rotation := latchkey.KeyRotation{
-		AccountID: p.AccountID(),
+		AccountID: p.AccountID,
 		ID:        current.ID,
 		// Asked again in the write's transaction: a key made stronger since
 		// the check is not rotated into a token for the caller.
@@ -203,7 +203,7 @@ func (h apiKeyHandler) Revoke(ctx context.Context, req *latchkeyv1.RevokeRequest
 	// The store's change log drops the key from every verification cache
 	// here before RevokeKey returns (latchkey.ChangeLog): once a client
 	// sees the revocation, no verification on this server admits the key.
-	key, err := h.store.RevokeKey(ctx, p.Actor(requestIDFrom(ctx)), p.AccountID(), target.ID)
+	key, err := h.store.RevokeKey(ctx, p.Actor(requestIDFrom(ctx)), p.AccountID, target.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -243,7 +243,7 @@ func (h apiKeyHandler) changeGrant(ctx context.Context, keyID, workspaceID strin
 		return nil, err
 	}
 	err = change(ctx, p.Actor(requestIDFrom(ctx)), latchkey.Grant{
-		AccountID:   p.AccountID(),
+		AccountID:   p.AccountID,
 		ProfileID:   key.ProfileID,
 		WorkspaceID: workspaceID,
 		Target:      latchkey.Bare{ID: key.ID, Name: key.Name},
@@ -251,7 +251,7 @@ func (h apiKeyHandler) changeGrant(ctx context.Context, keyID, workspaceID strin
 	if err != nil {
 		return nil, err
 	}
-	key, err = h.store.GetKey(ctx, p.AccountID(), keyID)
+	key, err = h.store.GetKey(ctx, p.AccountID, keyID)
 	if err != nil {
 		return nil, err
 	}
@@ -263,12 +263,12 @@ func (h apiKeyHandler) ListGrantedWorkspaces(ctx context.Context, req *latchkeyv
 	if err != nil {
 		return nil, err
 	}
-	key, err := h.store.GetKey(ctx, p.AccountID(), req.GetId())
+	key, err := h.store.GetKey(ctx, p.AccountID, req.GetId())
 	if err != nil {
 		return nil, err
 	}
 	page, err := h.store.ListProfileWorkspaces(ctx, latchkey.GrantQuery{
-		AccountID: p.AccountID(),
+		AccountID: p.AccountID,
 		ProfileID: key.ProfileID,
 		Page:      pageRequest(req.GetPageSize(), req.GetPageToken(), latchkeyv1.Order_ORDER_UNSPECIFIED),
 	})
@@ -284,7 +284,7 @@ func (h apiKeyHandler) ListGrantedWorkspaces(ctx context.Context, req *latchkeyv
 // changeableKey reads a key of the caller's account and asks the
 // Authorizer whether the caller may change it.
 func (h apiKeyHandler) changeableKey(ctx context.Context, p *auth.Principal, id string) (latchkey.APIKey, error) {
-	key, err := h.store.GetKey(ctx, p.AccountID(), id)
+	key, err := h.store.GetKey(ctx, p.AccountID, id)
 	if err != nil {
 		return latchkey.APIKey{}, err
 	}

@@ -16,7 +16,7 @@ func (h auditHandler) ListAuditEvents(ctx context.Context, req *latchkeyv1.ListA
 		return nil, err
 	}
 	page, err := h.store.ListAuditEvents(ctx, latchkey.AuditQuery{
-		AccountID: p.AccountID(),
+		AccountID: p.AccountID,
 		TargetID:  req.GetTargetId(),
 		Page:      pageRequest(req.GetPageSize(), req.GetPageToken(), req.GetOrder()),
 	})

@@ -51,21 +51,22 @@ func (h authHandler) WhoAmI(ctx context.Context, _ *latchkeyv1.WhoAmIRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	key, err := h.store.GetKey(ctx, p.AccountID(), p.Key.ID)
+	prof, err := h.store.GetProfile(ctx, p.AccountID, p.ProfileID)
 	if err != nil {
 		return nil, err
 	}
-	prof, err := h.store.GetProfile(ctx, p.AccountID(), p.ProfileID())
+	account, err := h.store.GetAccount(ctx, p.AccountID)
 	if err != nil {
 		return nil, err
 	}
-	account, err := h.store.GetAccount(ctx, p.AccountID())
-	if err != nil {
-		return nil, err
+	res := &latchkeyv1.WhoAmIResponse{Profile: toProfileProto(prof), Account: toAccountProto(account)}
+	// The key is shown to a caller that authenticated with one.
+	if p.Method == auth.MethodAPIKey {
+		key, err := h.store.GetKey(ctx, p.AccountID, p.KeyID)
+		if err != nil {
+			return nil, err
+		}
+		res.ApiKey = h.apiKeyProto(ctx, key, nil)
 	}
-	return &latchkeyv1.WhoAmIResponse{
-		ApiKey:  h.apiKeyProto(ctx, key, nil),
-		Profile: toProfileProto(prof),
-		Account: toAccountProto(account),
-	}, nil
+	return res, nil
 }

@@ -90,7 +90,7 @@ func (s *Server) authenticate(next connect.ServerFunc) connect.ServerFunc {
 			return err
 		}
 		if rec, ok := ctx.Value(requestIDKey{}).(*callRecord); ok {
-			rec.keyID = p.Key.ID
+			rec.keyID = p.KeyID
 		}
 		if err := s.authz.Call(p, spec.Procedure); err != nil {
 			return err

@@ -17,7 +17,7 @@ func (h profileHandler) CreateProfile(ctx context.Context, req *latchkeyv1.Creat
 		return nil, err
 	}
 	meta := fromMetadataProto(req.GetMetadata())
-	meta.AccountID = p.AccountID()
+	meta.AccountID = p.AccountID
 	prof, err := h.store.CreateProfile(ctx, p.Actor(requestIDFrom(ctx)), latchkey.Profile{
 		Metadata:    meta,
 		Type:        latchkey.ProfileTypeUser,
@@ -35,7 +35,7 @@ func (h profileHandler) GetProfile(ctx context.Context, req *latchkeyv1.GetProfi
 	if err != nil {
 		return nil, err
 	}
-	prof, err := h.store.GetProfile(ctx, p.AccountID(), req.GetId())
+	prof, err := h.store.GetProfile(ctx, p.AccountID, req.GetId())
 	if err != nil {
 		return nil, err
 	}
@@ -52,7 +52,7 @@ func (h profileHandler) ListProfiles(ctx context.Context, req *latchkeyv1.ListPr
 		return nil, err
 	}
 	page, err := h.store.ListProfiles(ctx, latchkey.ProfileQuery{
-		AccountID: p.AccountID(),
+		AccountID: p.AccountID,
 		Type:      latchkey.ProfileType(req.GetType()),
 		Labels:    labels,
 		Page:      pageRequest(req.GetPageSize(), req.GetPageToken(), req.GetOrder()),
@@ -92,12 +92,12 @@ func (h profileHandler) changeGrant(ctx context.Context, profileID, workspaceID 
 	if err != nil {
 		return nil, err
 	}
-	prof, err := h.store.GetProfile(ctx, p.AccountID(), profileID)
+	prof, err := h.store.GetProfile(ctx, p.AccountID, profileID)
 	if err != nil {
 		return nil, err
 	}
 	// A key's profile, or the system profile, is as strong as its keys.
-	perms, err := h.store.ProfilePermissions(ctx, p.AccountID(), prof.ID)
+	perms, err := h.store.ProfilePermissions(ctx, p.AccountID, prof.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +108,7 @@ func (h profileHandler) changeGrant(ctx context.Context, profileID, workspaceID 
 		return nil, err
 	}
 	err = change(ctx, p.Actor(requestIDFrom(ctx)), latchkey.Grant{
-		AccountID:   p.AccountID(),
+		AccountID:   p.AccountID,
 		ProfileID:   prof.ID,
 		WorkspaceID: workspaceID,
 		Target:      latchkey.Bare{ID: prof.ID, Name: prof.Name},
@@ -124,11 +124,11 @@ func (h profileHandler) ListProfileWorkspaces(ctx context.Context, req *latchkey
 	if err != nil {
 		return nil, err
 	}
-	if _, err := h.store.GetProfile(ctx, p.AccountID(), req.GetId()); err != nil {
+	if _, err := h.store.GetProfile(ctx, p.AccountID, req.GetId()); err != nil {
 		return nil, err
 	}
 	page, err := h.store.ListProfileWorkspaces(ctx, latchkey.GrantQuery{
-		AccountID: p.AccountID(),
+		AccountID: p.AccountID,
 		ProfileID: req.GetId(),
 		Page:      pageRequest(req.GetPageSize(), req.GetPageToken(), latchkeyv1.Order_ORDER_UNSPECIFIED),
 	})

@@ -16,7 +16,7 @@ func (h workspaceHandler) CreateWorkspace(ctx context.Context, req *latchkeyv1.C
 		return nil, err
 	}
 	meta := fromMetadataProto(req.GetMetadata())
-	meta.AccountID = p.AccountID()
+	meta.AccountID = p.AccountID
 	ws, err := h.store.CreateWorkspace(ctx, p.Actor(requestIDFrom(ctx)), latchkey.Workspace{
 		Metadata:    meta,
 		Description: req.GetSpec().GetDescription(),
@@ -33,7 +33,7 @@ func (h workspaceHandler) GetWorkspace(ctx context.Context, req *latchkeyv1.GetW
 	if err != nil {
 		return nil, err
 	}
-	ws, err := h.store.GetWorkspace(ctx, p.AccountID(), req.GetId())
+	ws, err := h.store.GetWorkspace(ctx, p.AccountID, req.GetId())
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +50,7 @@ func (h workspaceHandler) ListWorkspaces(ctx context.Context, req *latchkeyv1.Li
 		return nil, err
 	}
 	page, err := h.store.ListWorkspaces(ctx, latchkey.WorkspaceQuery{
-		AccountID: p.AccountID(),
+		AccountID: p.AccountID,
 		Status:    latchkey.WorkspaceStatus(req.GetStatus()),
 		Labels:    labels,
 		Page:      pageRequest(req.GetPageSize(), req.GetPageToken(), req.GetOrder()),
@@ -73,7 +73,7 @@ func (h workspaceHandler) UpdateWorkspace(ctx context.Context, req *latchkeyv1.U
 		}
 	}
 	ws, err := h.store.UpdateWorkspace(ctx, p.Actor(requestIDFrom(ctx)), latchkey.WorkspaceUpdate{
-		AccountID: p.AccountID(),
+		AccountID: p.AccountID,
 		ID:        req.GetId(),
 		ETag:      req.GetEtag(),
 		Paths:     paths,
@@ -93,7 +93,7 @@ func (h workspaceHandler) ArchiveWorkspace(ctx context.Context, req *latchkeyv1.
 	if err != nil {
 		return nil, err
 	}
-	ws, err := h.store.ArchiveWorkspace(ctx, p.Actor(requestIDFrom(ctx)), p.AccountID(), req.GetId())
+	ws, err := h.store.ArchiveWorkspace(ctx, p.Actor(requestIDFrom(ctx)), p.AccountID, req.GetId())
 	if err != nil {
 		return nil, err
 	}

@@ -67,8 +67,9 @@ func (s *Store) createAccount(ctx context.Context, tx Tx, actor *latchkey.Actor,
 		return latchkey.Account{}, latchkey.APIKey{}, err
 	}
 	system := latchkey.Profile{
-		Metadata: latchkey.Metadata{ID: latchkey.NewID(latchkey.PrefixProfile), AccountID: account.ID, Name: "system"},
-		Type:     latchkey.ProfileTypeSystem,
+		Metadata:    latchkey.Metadata{ID: latchkey.NewID(latchkey.PrefixProfile), AccountID: account.ID, Name: "system"},
+		Type:        latchkey.ProfileTypeSystem,
+		Permissions: in.SystemKey.Key.Permissions,
 	}
 	if system, err = s.insertProfile(ctx, tx, system); err != nil {
 		return latchkey.Account{}, latchkey.APIKey{}, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,8 +13,9 @@ import (
 )
 
 // keyColumns are the columns of an APIKey; the secret hashes are read only
-// by GetCredential.
-const keyColumns = `id, account_id, profile_id, name, external_id, labels, description, permissions, system,
+// by GetCredential. A key's permissions are its own profile's.
+const keyColumns = `id, account_id, profile_id, name, external_id, labels, description,
+	(SELECT profiles.permissions FROM profiles WHERE profiles.id = api_keys.profile_id), system,
 	environment, expire_time, allowed_cidrs, created_by, token_prefix, last_used_time, rotate_time,
 	previous_expire_time, revoke_time, create_time, update_time, etag`
 
@@ -30,8 +32,9 @@ func (s *Store) IssueKey(ctx context.Context, actor latchkey.Actor, in latchkey.
 			return err
 		}
 		profile, err := s.insertProfile(ctx, tx, latchkey.Profile{
-			Metadata: latchkey.Metadata{ID: latchkey.NewID(latchkey.PrefixProfile), AccountID: in.Key.AccountID, Name: in.Key.Name},
-			Type:     latchkey.ProfileTypeAPIKey,
+			Metadata:    latchkey.Metadata{ID: latchkey.NewID(latchkey.PrefixProfile), AccountID: in.Key.AccountID, Name: in.Key.Name},
+			Type:        latchkey.ProfileTypeAPIKey,
+			Permissions: in.Key.Permissions,
 		})
 		if err != nil {
 			return err
@@ -99,15 +102,16 @@ func (s *Store) checkQuota(ctx context.Context, tx Tx, accountID string, default
 }
 
 // insertKey inserts a key with its secret hash, filling its times and etag.
+// Its permissions are its profile's, inserted before it.
 func (s *Store) insertKey(ctx context.Context, tx Tx, k latchkey.APIKey, secret latchkey.SecretHash) (latchkey.APIKey, error) {
 	now := s.now().UTC()
 	k.CreateTime, k.UpdateTime, k.ETag = now, now, newETag()
 	_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, account_id, profile_id, name, external_id, labels,
-		description, permissions, system, environment, expire_time, allowed_cidrs, created_by, token_prefix,
+		description, system, environment, expire_time, allowed_cidrs, created_by, token_prefix,
 		secret_hash, pepper_version, create_time, update_time, etag)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		k.ID, k.AccountID, k.ProfileID, k.Name, k.ExternalID, labelsJSON(k.Labels), k.Description,
-		stringsJSON(k.Permissions), k.System, int(k.Environment), nanos(k.ExpireTime), stringsJSON(k.AllowedCIDRs),
+		k.System, int(k.Environment), nanos(k.ExpireTime), stringsJSON(k.AllowedCIDRs),
 		k.CreatedBy, k.TokenPrefix, secret.Hash, secret.PepperVersion, now.UnixNano(), now.UnixNano(), k.ETag)
 	if err != nil {
 		return k, err
@@ -267,11 +271,16 @@ func (s *Store) UpdateKey(ctx context.Context, actor latchkey.Actor, in latchkey
 			}
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE api_keys SET name = ?, labels = ?, external_id = ?, description = ?,
-			permissions = ?, expire_time = ?, allowed_cidrs = ?, update_time = ?, etag = ? WHERE id = ?`,
-			k.Name, labelsJSON(k.Labels), k.ExternalID, k.Description, stringsJSON(k.Permissions),
+			expire_time = ?, allowed_cidrs = ?, update_time = ?, etag = ? WHERE id = ?`,
+			k.Name, labelsJSON(k.Labels), k.ExternalID, k.Description,
 			nanos(k.ExpireTime), stringsJSON(k.AllowedCIDRs), s.now().UnixNano(), newETag(), k.ID)
 		if err != nil {
 			return err
+		}
+		if slices.Contains(in.Paths, "spec.permissions") {
+			if err := s.setProfilePermissions(ctx, tx, k.ProfileID, k.Permissions); err != nil {
+				return err
+			}
 		}
 		if err := s.recordChange(ctx, tx, keyChange(k, latchkey.ChangeKeyUpdated)); err != nil {
 			return err

@@ -9,7 +9,7 @@ import (
 	"github.com/latchkey/latchkey/store/cursor"
 )
 
-const profileColumns = "id, account_id, type, name, display_name, email, external_id, labels, create_time, update_time, etag"
+const profileColumns = "id, account_id, type, name, display_name, email, external_id, labels, permissions, create_time, update_time, etag"
 
 // CreateProfile creates a profile; a user's email must be unique in its
 // account.
@@ -40,9 +40,9 @@ func (s *Store) insertProfile(ctx context.Context, tx Tx, p latchkey.Profile) (l
 	if p.Email != "" {
 		email = sql.NullString{String: p.Email, Valid: true}
 	}
-	_, err := tx.ExecContext(ctx, "INSERT INTO profiles ("+profileColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	_, err := tx.ExecContext(ctx, "INSERT INTO profiles ("+profileColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		p.ID, p.AccountID, int(p.Type), p.Name, p.DisplayName, email, p.ExternalID, labelsJSON(p.Labels),
-		now.UnixNano(), now.UnixNano(), p.ETag)
+		stringsJSON(p.Permissions), now.UnixNano(), now.UnixNano(), p.ETag)
 	if s.dialect.IsUniqueViolation(err) {
 		return latchkey.Profile{}, &latchkey.Error{Code: latchkey.CodeAlreadyExists, Field: "spec.email",
 			Message: "a profile with this email already exists in the account"}
@@ -72,40 +72,38 @@ func (s *Store) ListProfiles(ctx context.Context, q latchkey.ProfileQuery) (latc
 	})
 }
 
-// ProfilePermissions returns the union of the permissions of the keys
-// acting through a profile.
+// ProfilePermissions returns the permissions of a profile.
 func (s *Store) ProfilePermissions(ctx context.Context, accountID, profileID string) ([]string, error) {
-	if err := s.profileExists(ctx, s.read, accountID, profileID); err != nil {
-		return nil, err
+	var encoded string
+	err := s.read.QueryRowContext(ctx, `SELECT permissions FROM profiles WHERE id = ? AND account_id = ?`, profileID, accountID).Scan(&encoded)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, latchkey.NotFound("profile", profileID)
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT permissions FROM api_keys WHERE profile_id = ? AND account_id = ?`, profileID, accountID)
 	if err != nil {
 		return nil, s.wrap(ctx, err)
 	}
-	defer rows.Close()
-	var perms []string
-	for rows.Next() {
-		var encoded string
-		if err := rows.Scan(&encoded); err != nil {
-			return nil, s.wrap(ctx, err)
-		}
-		decoded, err := decodeStrings(encoded)
-		if err != nil {
-			return nil, s.wrap(ctx, err)
-		}
-		perms = append(perms, decoded...)
-	}
-	return perms, s.wrap(ctx, rows.Err())
+	perms, err := decodeStrings(encoded)
+	return perms, s.wrap(ctx, err)
+}
+
+// setProfilePermissions replaces a profile's permissions, in tx.
+func (s *Store) setProfilePermissions(ctx context.Context, tx Tx, profileID string, perms []string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE profiles SET permissions = ?, update_time = ?, etag = ? WHERE id = ?`,
+		stringsJSON(perms), s.now().UnixNano(), newETag(), profileID)
+	return err
 }
 
 func scanProfile(row scanner) (latchkey.Profile, error) {
 	var p latchkey.Profile
 	var typ int
 	var email sql.NullString
-	var labels string
+	var labels, permissions string
 	var created, updated sql.NullInt64
-	err := row.Scan(&p.ID, &p.AccountID, &typ, &p.Name, &p.DisplayName, &email, &p.ExternalID, &labels, &created, &updated, &p.ETag)
+	err := row.Scan(&p.ID, &p.AccountID, &typ, &p.Name, &p.DisplayName, &email, &p.ExternalID, &labels, &permissions, &created, &updated, &p.ETag)
 	if err != nil {
+		return p, err
+	}
+	if p.Permissions, err = decodeStrings(permissions); err != nil {
 		return p, err
 	}
 	p.Type, p.Email, p.ProfileID = latchkey.ProfileType(typ), email.String, p.ID
