@@ -10,82 +10,129 @@ import (
 // account return CodeNotFound for a resource of another account, exactly as
 // for one that does not exist. Errors are *Error values; no driver error
 // escapes an implementation.
+//
+// Beside the codes each method lists, every method may return
+// CodeUnavailable (the database cannot be reached, or the call's context
+// ended first) and CodeInternal (a fault of the store), and every write
+// CodeResourceExhausted when the database's storage is full. A write that
+// fails has written nothing.
 type Store interface {
 	// Bootstrap creates the operator account, its system profile and system
-	// key if and only if the store holds no account yet. It returns
+	// key if and only if the store holds no account yet. Errors:
 	// CodeAlreadyExists when an account exists, so concurrent starts make
 	// exactly one operator.
 	Bootstrap(ctx context.Context, in NewAccount) (Account, APIKey, error)
 	// HasKeys reports whether any API key has ever been stored, so that a
-	// server can refuse to start with a missing pepper.
+	// server can refuse to start with a missing pepper. Errors: only the
+	// common ones.
 	HasKeys(ctx context.Context) (bool, error)
 	// CheckPepper records the fingerprint of the server's pepper in a store
-	// that holds no key yet. For a store with keys it returns
-	// CodeFailedPrecondition when fingerprint is not the recorded one, so a
-	// server started with the wrong pepper file refuses to start instead of
-	// turning every key away.
+	// that holds no key yet. Errors: CodeFailedPrecondition for a store
+	// with keys whose recorded fingerprint is another, so a server started
+	// with the wrong pepper file refuses to start instead of turning every
+	// key away.
 	CheckPepper(ctx context.Context, fingerprint string) error
 
+	// CreateAccount creates an account with its system profile and system
+	// key, and its audit event. Errors: only the common ones.
 	CreateAccount(ctx context.Context, actor Actor, in NewAccount) (Account, APIKey, error)
+	// GetAccount returns an account. Errors: CodeNotFound.
 	GetAccount(ctx context.Context, id string) (Account, error)
+	// ListAccounts lists every account, oldest first. Errors:
+	// CodeInvalidArgument (field page_token) for a page token this store
+	// did not make.
 	ListAccounts(ctx context.Context, page PageRequest) (Page[Account], error)
 
+	// CreateProfile creates a user profile. Errors: CodeAlreadyExists
+	// (field spec.email) for an email already in the account; CodeNotFound
+	// for an unknown account.
 	CreateProfile(ctx context.Context, actor Actor, in Profile) (Profile, error)
+	// GetProfile returns a profile of the account. Errors: CodeNotFound.
 	GetProfile(ctx context.Context, accountID, id string) (Profile, error)
+	// ListProfiles lists an account's profiles. Errors:
+	// CodeInvalidArgument (field page_token).
 	ListProfiles(ctx context.Context, q ProfileQuery) (Page[Profile], error)
 
+	// CreateWorkspace creates a workspace. Errors: CodeNotFound for an
+	// unknown account.
 	CreateWorkspace(ctx context.Context, actor Actor, in Workspace) (Workspace, error)
+	// GetWorkspace returns a workspace of the account. Errors:
+	// CodeNotFound.
 	GetWorkspace(ctx context.Context, accountID, id string) (Workspace, error)
+	// ListWorkspaces lists an account's workspaces. Errors:
+	// CodeInvalidArgument (field page_token).
 	ListWorkspaces(ctx context.Context, q WorkspaceQuery) (Page[Workspace], error)
-	// UpdateWorkspace changes a workspace; an archived one is
-	// CodeFailedPrecondition.
+	// UpdateWorkspace changes a workspace. Errors: CodeNotFound;
+	// CodeAborted when in.ETag is set and stale; CodeFailedPrecondition
+	// for an archived workspace; CodeInvalidArgument (field update_mask)
+	// for a path that cannot be updated.
 	UpdateWorkspace(ctx context.Context, actor Actor, in WorkspaceUpdate) (Workspace, error)
-	// ArchiveWorkspace is idempotent; grants stay recorded but admit nothing.
+	// ArchiveWorkspace is idempotent; grants stay recorded but admit
+	// nothing. Errors: CodeNotFound.
 	ArchiveWorkspace(ctx context.Context, actor Actor, accountID, id string) (Workspace, error)
 
-	// GrantWorkspace and RevokeWorkspace attach or detach a workspace to a
-	// profile (an API key's grants live on its own profile). Both are
-	// idempotent; granting an archived workspace is CodeFailedPrecondition.
+	// GrantWorkspace attaches a workspace to a profile (an API key's
+	// grants live on its own profile). Idempotent. Errors: CodeNotFound
+	// for an unknown profile or workspace; CodeFailedPrecondition for an
+	// archived workspace.
 	GrantWorkspace(ctx context.Context, actor Actor, g Grant) error
+	// RevokeWorkspace detaches a workspace from a profile. Idempotent.
+	// Errors: CodeNotFound for an unknown profile or workspace.
 	RevokeWorkspace(ctx context.Context, actor Actor, g Grant) error
 	// ListProfileWorkspaces lists the workspaces granted to a profile.
+	// Errors: CodeNotFound for an unknown profile; CodeInvalidArgument
+	// (field page_token).
 	ListProfileWorkspaces(ctx context.Context, q GrantQuery) (Page[Workspace], error)
 	GrantReader
 	// ProfilePermissions returns the permissions of a profile, which are
 	// those of the keys acting through it (an API key's own profile, or
-	// the system profile of the system key). CodeNotFound for a profile of
-	// another account; CodeUnavailable when the database cannot answer.
+	// the system profile of the system key). Errors: CodeNotFound.
 	ProfilePermissions(ctx context.Context, accountID, profileID string) ([]string, error)
 
 	// IssueKey stores a key, its own profile (type API_KEY), its initial
-	// grants and its audit event together, refusing with
-	// CodeResourceExhausted when the account's active keys would exceed
-	// its quota: the account's own max_active_keys, read in the same
-	// transaction, or else in.DefaultMaxActiveKeys. The caller chooses
-	// in.Key.ID because the token carries it.
+	// grants and its audit event together. The caller chooses in.Key.ID
+	// because the token carries it. Errors: CodeResourceExhausted when the
+	// account's active keys would exceed its quota (the account's own
+	// max_active_keys, read in the same transaction, or else
+	// in.DefaultMaxActiveKeys); CodeNotFound for an unknown account;
+	// CodeNotFound or CodeFailedPrecondition (field
+	// initial_workspace_ids) for a workspace that is unknown or archived.
 	IssueKey(ctx context.Context, actor Actor, in NewAPIKey) (APIKey, error)
+	// GetKey returns a key of the account with its workspace preview.
+	// Errors: CodeNotFound.
 	GetKey(ctx context.Context, accountID, id string) (APIKey, error)
+	// ListKeys lists an account's keys. Errors: CodeInvalidArgument (field
+	// page_token, or state for an unknown state).
 	ListKeys(ctx context.Context, q KeyQuery) (Page[APIKey], error)
-	// UpdateKey changes a key. A revoked key is CodeFailedPrecondition; an
-	// update that makes an expired key active again is refused with
-	// CodeResourceExhausted, as Issue is, when the account's quota is full;
-	// in.Guard's error aborts the update.
+	// UpdateKey changes a key. Errors: CodeNotFound; CodeAborted when
+	// in.ETag is set and stale; CodeFailedPrecondition for a revoked key;
+	// CodeResourceExhausted when the update makes an expired key active
+	// again and the account's quota is full, as Issue is;
+	// CodeInvalidArgument (field update_mask) for a path that cannot be
+	// updated, or a system key's permissions or expiry; and in.Guard's
+	// error, which aborts the update.
 	UpdateKey(ctx context.Context, actor Actor, in KeyUpdate) (APIKey, error)
 	// RotateKey replaces the key's secret hash. With a grace period the
 	// current hash becomes the previous one until in.PreviousExpire; without
-	// one any previous hash is dropped. A revoked or expired key is
-	// CodeFailedPrecondition; in.Guard's error aborts the rotation.
+	// one any previous hash is dropped. Errors: CodeNotFound;
+	// CodeFailedPrecondition for a revoked or expired key; and in.Guard's
+	// error, which aborts the rotation.
 	RotateKey(ctx context.Context, actor Actor, in KeyRotation) (APIKey, error)
 	// RevokeKey is idempotent: revoking a revoked key returns it unchanged
-	// and writes no audit event. The system key is CodeFailedPrecondition.
+	// and writes no audit event. Errors: CodeNotFound;
+	// CodeFailedPrecondition for the system key.
 	RevokeKey(ctx context.Context, actor Actor, accountID, id string) (APIKey, error)
 	// GetCredential returns a key and its secret hashes by key id, in any
 	// account: verification looks keys up by the id inside the token.
+	// Errors: CodeNotFound.
 	GetCredential(ctx context.Context, keyID string) (Credential, error)
 	// RecordKeyUse sets last-used times in one write; older times than the
-	// stored ones are ignored.
+	// stored ones are ignored, and so are unknown keys. Errors: only the
+	// common ones.
 	RecordKeyUse(ctx context.Context, uses map[string]time.Time) error
 
+	// ListAuditEvents lists an account's audit events. Errors:
+	// CodeInvalidArgument (field page_token).
 	ListAuditEvents(ctx context.Context, q AuditQuery) (Page[AuditEvent], error)
 
 	// ChangeLog records, in the same transaction, every write above that
@@ -94,7 +141,7 @@ type Store interface {
 	// followers.
 	ChangeLog
 
-	// Close releases the database.
+	// Close releases the database. Errors: only the common ones.
 	Close() error
 }
 

@@ -25,7 +25,7 @@ func KeyTarget(k latchkey.APIKey) Target {
 // Authorizer makes every authorization decision of the server, so that no
 // handler carries a rule of its own: the permission a method needs, reach
 // over the target, what a caller may give, and the operator's rules. Every
-// refusal is a *latchkey.Error with CodePermissionDenied (or CodeNotFound
+// refusal is a *latchkey.Error with OutcomePermissionDenied (or OutcomeNotFound
 // where the contract hides that a resource exists); store failures keep
 // their own codes.
 type Authorizer struct {
@@ -130,7 +130,7 @@ func (a *Authorizer) GrantWorkspace(ctx context.Context, p *Principal, workspace
 }
 
 // ReadAccount decides whether p may read the account accountID: its own,
-// or any with accounts:manage. Another account is CodeNotFound, as if it
+// or any with accounts:manage. Another account is OutcomeNotFound, as if it
 // did not exist.
 func (a *Authorizer) ReadAccount(p *Principal, accountID string) error {
 	if accountID != p.AccountID && !p.Can(AccountsManage) {

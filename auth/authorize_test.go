@@ -262,9 +262,9 @@ func TestCredentialFromHeaders(t *testing.T) {
 		{"", "", "", false},
 		{"", "   ", "", false},
 	} {
-		got, ok := auth.CredentialFromHeaders(tc.authorization, tc.apiKey)
+		got, ok := auth.TokenFromHeaders(tc.authorization, tc.apiKey)
 		if got != tc.want || ok != tc.ok {
-			t.Errorf("CredentialFromHeaders(%q, %q) = %q, %v; want %q, %v", tc.authorization, tc.apiKey, got, ok, tc.want, tc.ok)
+			t.Errorf("TokenFromHeaders(%q, %q) = %q, %v; want %q, %v", tc.authorization, tc.apiKey, got, ok, tc.want, tc.ok)
 		}
 	}
 }

@@ -4,10 +4,7 @@
 // AuthService.Verify with the same code path.
 package auth
 
-import (
-	"regexp"
-	"strings"
-)
+import "strings"
 
 // Permissions of Latchkey's own methods. Any other `resource:verb` may be
 // stored on a key for other services to check through Verify.
@@ -27,11 +24,6 @@ const (
 // operatorResource is the resource whose permissions are effective only in
 // the operator account: accounts are the installation's, not a tenant's.
 const operatorResource = "accounts"
-
-var permissionPattern = regexp.MustCompile(`^(\*|[a-z0-9_]+:(\*|[a-z0-9_]+))$`)
-
-// ValidPermission reports whether p is `*`, `resource:*` or `resource:verb`.
-func ValidPermission(p string) bool { return permissionPattern.MatchString(p) }
 
 // Allows reports whether the held permissions grant the wanted one. `*`
 // grants everything, `resource:*` every verb of the resource, and

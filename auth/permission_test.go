@@ -32,16 +32,3 @@ func TestAllows(t *testing.T) {
 		}
 	}
 }
-
-func TestValidPermission(t *testing.T) {
-	for _, p := range []string{"*", "a:b", "api_keys:*", "x_1:y_2"} {
-		if !auth.ValidPermission(p) {
-			t.Errorf("ValidPermission(%q) = false", p)
-		}
-	}
-	for _, p := range []string{"", "a", "A:b", "a:b:c", "*:read", "a:", ":b", "a :b"} {
-		if auth.ValidPermission(p) {
-			t.Errorf("ValidPermission(%q) = true", p)
-		}
-	}
-}

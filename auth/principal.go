@@ -83,10 +83,10 @@ func PrincipalFrom(ctx context.Context) (*Principal, bool) {
 	return p, ok
 }
 
-// CredentialFromHeaders picks the token from `Authorization: Bearer <token>`
+// TokenFromHeaders picks the token from `Authorization: Bearer <token>`
 // or, failing that, `x-api-key: <token>`. It reports false when neither
 // carries one.
-func CredentialFromHeaders(authorization, apiKey string) (string, bool) {
+func TokenFromHeaders(authorization, apiKey string) (string, bool) {
 	if scheme, tok, ok := strings.Cut(authorization, " "); ok && strings.EqualFold(scheme, "Bearer") {
 		tok = strings.TrimSpace(tok)
 		return tok, tok != ""
@@ -96,23 +96,23 @@ func CredentialFromHeaders(authorization, apiKey string) (string, bool) {
 }
 
 // Authenticate turns a presented token into a Principal. The errors are
-// CodeUnauthenticated (or CodePermissionDenied for an address outside the
+// CodeUnauthenticated (or OutcomePermissionDenied for an address outside the
 // key's allow-list); their messages never include the token.
 func (v *Verifier) Authenticate(ctx context.Context, raw string, peer netip.Addr) (*Principal, error) {
 	verdict, err := v.Verify(ctx, raw, Requirements{ClientIP: peer})
 	if err != nil {
 		return nil, err
 	}
-	switch verdict.Code {
-	case CodeValid:
+	switch verdict.Outcome {
+	case OutcomeValid:
 		return APIKeyPrincipal(verdict.Credential), nil
-	case CodeMalformed:
+	case OutcomeMalformed:
 		return nil, latchkey.Errorf(latchkey.CodeUnauthenticated, "the credential is not a valid API key")
-	case CodeRevoked:
+	case OutcomeRevoked:
 		return nil, latchkey.Errorf(latchkey.CodeUnauthenticated, "the API key is revoked")
-	case CodeExpired:
+	case OutcomeExpired:
 		return nil, latchkey.Errorf(latchkey.CodeUnauthenticated, "the API key has expired")
-	case CodeIPNotAllowed:
+	case OutcomeIPNotAllowed:
 		return nil, latchkey.Errorf(latchkey.CodePermissionDenied, "the API key is not allowed from this address")
 	default:
 		return nil, latchkey.Errorf(latchkey.CodeUnauthenticated, "unknown API key")

@@ -37,8 +37,8 @@ func BenchmarkVerifyStoreSize(b *testing.B) {
 				for b.Loop() {
 					i++
 					v, err := f.verifier.Verify(b.Context(), raws[i%len(raws)], req)
-					if err != nil || v.Code != auth.CodeValid {
-						b.Fatal(v.Code, err)
+					if err != nil || v.Outcome != auth.OutcomeValid {
+						b.Fatal(v.Outcome, err)
 					}
 				}
 			})

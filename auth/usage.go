@@ -5,8 +5,6 @@ import (
 	"log/slog"
 	"sync"
 	"time"
-
-	"github.com/latchkey/latchkey"
 )
 
 // Last-used times are recorded without a write per call: a key's use is
@@ -19,7 +17,7 @@ const (
 
 // usage queues last-used times for the store.
 type usage struct {
-	store  latchkey.Store
+	store  KeyStore
 	logger *slog.Logger
 
 	mu      sync.Mutex
@@ -29,7 +27,7 @@ type usage struct {
 	done chan struct{}
 }
 
-func newUsage(store latchkey.Store, logger *slog.Logger, every time.Duration) *usage {
+func newUsage(store KeyStore, logger *slog.Logger, every time.Duration) *usage {
 	u := &usage{store: store, logger: logger, pending: map[string]time.Time{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go u.loop(every)
 	return u

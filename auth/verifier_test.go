@@ -10,14 +10,13 @@ import (
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/auth"
+	"github.com/latchkey/latchkey/internal/pepper"
 	"github.com/latchkey/latchkey/token"
 )
 
-// memStore is the part of a Store that a Verifier reads, in memory, with
-// every call counted; a failure can be staged.
+// memStore is an auth.KeyStore in memory, with every call counted; a
+// failure can be staged.
 type memStore struct {
-	latchkey.Store
-
 	mu          sync.Mutex
 	creds       map[string]latchkey.Credential // key id →
 	grants      map[string]bool                // workspace id → granted to every key
@@ -87,8 +86,8 @@ func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now
 
 func (c *clock) add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
-var memHasher = func() *token.Hasher {
-	h, err := token.NewHasher([]byte("pepper of the memory store tests!"), 1)
+var memHasher = func() *pepper.Hasher {
+	h, err := pepper.NewHasher([]byte("pepper of the memory store tests!"), 1)
 	if err != nil {
 		panic(err)
 	}
@@ -163,40 +162,40 @@ func TestVerifyOutcomes(t *testing.T) {
 		name     string
 		raw      string
 		req      auth.Requirements
-		want     auth.Code
+		want     auth.Outcome
 		withCred bool
 	}{
-		{"valid", valid.Reveal(), auth.Requirements{Permissions: []string{"invoices:read"}}, auth.CodeValid, true},
-		{"valid in its account", valid.Reveal(), auth.Requirements{AccountID: "acc_t"}, auth.CodeValid, true},
-		{"garbage", "lk_live_nope", auth.Requirements{}, auth.CodeMalformed, false},
-		{"another token prefix", otherPrefix.Reveal(), auth.Requirements{}, auth.CodeMalformed, false},
-		{"unknown key", unknown.Reveal(), auth.Requirements{}, auth.CodeNotFound, false},
-		{"another account's key", valid.Reveal(), auth.Requirements{AccountID: "acc_other"}, auth.CodeNotFound, false},
-		{"wrong secret", wrongSecret.Reveal(), auth.Requirements{}, auth.CodeNotFound, false},
-		{"wrong environment", testEnv.Reveal(), auth.Requirements{}, auth.CodeNotFound, false},
-		{"revoked", revoked.Reveal(), auth.Requirements{}, auth.CodeRevoked, true},
-		{"revoked wins over expired", revokedAndExpired.Reveal(), auth.Requirements{}, auth.CodeRevoked, true},
-		{"expired at this instant", expired.Reveal(), auth.Requirements{}, auth.CodeExpired, true},
-		{"expiring a nanosecond later", expiresLater.Reveal(), auth.Requirements{}, auth.CodeValid, true},
-		{"revoked, even with every requirement unmet", revoked.Reveal(), auth.Requirements{WorkspaceID: "wks_none", Permissions: []string{"x:y"}}, auth.CodeRevoked, true},
-		{"inside the allow-list", walled.Reveal(), auth.Requirements{ClientIP: ip("10.1.2.3")}, auth.CodeValid, true},
-		{"inside, as a mapped address", walled.Reveal(), auth.Requirements{ClientIP: ip("::ffff:10.1.2.3")}, auth.CodeValid, true},
-		{"a bare address of the allow-list", walled.Reveal(), auth.Requirements{ClientIP: ip("2001:db8::1")}, auth.CodeValid, true},
-		{"outside the allow-list", walled.Reveal(), auth.Requirements{ClientIP: ip("11.0.0.1")}, auth.CodeIPNotAllowed, true},
-		{"next to a bare address", walled.Reveal(), auth.Requirements{ClientIP: ip("2001:db8::2")}, auth.CodeIPNotAllowed, true},
-		{"no address, with an allow-list", walled.Reveal(), auth.Requirements{}, auth.CodeIPNotAllowed, true},
-		{"no address, without an allow-list", valid.Reveal(), auth.Requirements{}, auth.CodeValid, true},
-		{"lacking a permission", valid.Reveal(), auth.Requirements{Permissions: []string{"invoices:read", "invoices:manage"}}, auth.CodePermissionDenied, true},
-		{"a tenant's * asked for accounts", tenantStar.Reveal(), auth.Requirements{Permissions: []string{auth.AccountsManage}}, auth.CodePermissionDenied, true},
-		{"the operator's * asked for accounts", operatorStar.Reveal(), auth.Requirements{Permissions: []string{auth.AccountsManage}}, auth.CodeValid, true},
+		{"valid", valid.Reveal(), auth.Requirements{Permissions: []string{"invoices:read"}}, auth.OutcomeValid, true},
+		{"valid in its account", valid.Reveal(), auth.Requirements{AccountID: "acc_t"}, auth.OutcomeValid, true},
+		{"garbage", "lk_live_nope", auth.Requirements{}, auth.OutcomeMalformed, false},
+		{"another token prefix", otherPrefix.Reveal(), auth.Requirements{}, auth.OutcomeMalformed, false},
+		{"unknown key", unknown.Reveal(), auth.Requirements{}, auth.OutcomeNotFound, false},
+		{"another account's key", valid.Reveal(), auth.Requirements{AccountID: "acc_other"}, auth.OutcomeNotFound, false},
+		{"wrong secret", wrongSecret.Reveal(), auth.Requirements{}, auth.OutcomeNotFound, false},
+		{"wrong environment", testEnv.Reveal(), auth.Requirements{}, auth.OutcomeNotFound, false},
+		{"revoked", revoked.Reveal(), auth.Requirements{}, auth.OutcomeRevoked, true},
+		{"revoked wins over expired", revokedAndExpired.Reveal(), auth.Requirements{}, auth.OutcomeRevoked, true},
+		{"expired at this instant", expired.Reveal(), auth.Requirements{}, auth.OutcomeExpired, true},
+		{"expiring a nanosecond later", expiresLater.Reveal(), auth.Requirements{}, auth.OutcomeValid, true},
+		{"revoked, even with every requirement unmet", revoked.Reveal(), auth.Requirements{WorkspaceID: "wks_none", Permissions: []string{"x:y"}}, auth.OutcomeRevoked, true},
+		{"inside the allow-list", walled.Reveal(), auth.Requirements{ClientIP: ip("10.1.2.3")}, auth.OutcomeValid, true},
+		{"inside, as a mapped address", walled.Reveal(), auth.Requirements{ClientIP: ip("::ffff:10.1.2.3")}, auth.OutcomeValid, true},
+		{"a bare address of the allow-list", walled.Reveal(), auth.Requirements{ClientIP: ip("2001:db8::1")}, auth.OutcomeValid, true},
+		{"outside the allow-list", walled.Reveal(), auth.Requirements{ClientIP: ip("11.0.0.1")}, auth.OutcomeIPNotAllowed, true},
+		{"next to a bare address", walled.Reveal(), auth.Requirements{ClientIP: ip("2001:db8::2")}, auth.OutcomeIPNotAllowed, true},
+		{"no address, with an allow-list", walled.Reveal(), auth.Requirements{}, auth.OutcomeIPNotAllowed, true},
+		{"no address, without an allow-list", valid.Reveal(), auth.Requirements{}, auth.OutcomeValid, true},
+		{"lacking a permission", valid.Reveal(), auth.Requirements{Permissions: []string{"invoices:read", "invoices:manage"}}, auth.OutcomePermissionDenied, true},
+		{"a tenant's * asked for accounts", tenantStar.Reveal(), auth.Requirements{Permissions: []string{auth.AccountsManage}}, auth.OutcomePermissionDenied, true},
+		{"the operator's * asked for accounts", operatorStar.Reveal(), auth.Requirements{Permissions: []string{auth.AccountsManage}}, auth.OutcomeValid, true},
 	}
 	for _, tc := range cases {
 		got, err := v.Verify(ctx, tc.raw, tc.req)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		if got.Code != tc.want || got.Valid() != (tc.want == auth.CodeValid) {
-			t.Errorf("%s: code %v (valid %v), want %v", tc.name, got.Code, got.Valid(), tc.want)
+		if got.Outcome != tc.want || got.Valid() != (tc.want == auth.OutcomeValid) {
+			t.Errorf("%s: code %v (valid %v), want %v", tc.name, got.Outcome, got.Valid(), tc.want)
 		}
 		if (got.Credential != nil) != tc.withCred {
 			t.Errorf("%s: credential %v, want one: %v", tc.name, got.Credential != nil, tc.withCred)
@@ -213,21 +212,21 @@ func TestVerifyWorkspace(t *testing.T) {
 	m.grants["wks_yes"] = true
 	tok := m.put(t, nil, nil)
 	v := newMemVerifier(t, m, nil)
-	verify := func(ws string) auth.Code {
+	verify := func(ws string) auth.Outcome {
 		t.Helper()
 		got, err := v.Verify(ctx, tok.Reveal(), auth.Requirements{WorkspaceID: ws})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return got.Code
+		return got.Outcome
 	}
-	if c := verify("wks_yes"); c != auth.CodeValid {
+	if c := verify("wks_yes"); c != auth.OutcomeValid {
 		t.Errorf("granted workspace: %v", c)
 	}
-	if c := verify("wks_no"); c != auth.CodeWorkspaceDenied {
+	if c := verify("wks_no"); c != auth.OutcomeWorkspaceDenied {
 		t.Errorf("workspace not granted: %v", c)
 	}
-	if c := verify(""); c != auth.CodeValid {
+	if c := verify(""); c != auth.OutcomeValid {
 		t.Errorf("no workspace asked: %v", c)
 	}
 	// Both answers are cached with the key.
@@ -247,8 +246,8 @@ func TestVerifyWorkspace(t *testing.T) {
 	m.mu.Lock()
 	m.grantErr = errors.New("database unavailable")
 	m.mu.Unlock()
-	if got, err := v.Verify(ctx, tok.Reveal(), auth.Requirements{WorkspaceID: "wks_new"}); err == nil || got.Code == auth.CodeValid {
-		t.Errorf("failing workspace read: %v, %v", got.Code, err)
+	if got, err := v.Verify(ctx, tok.Reveal(), auth.Requirements{WorkspaceID: "wks_new"}); err == nil || got.Outcome == auth.OutcomeValid {
+		t.Errorf("failing workspace read: %v, %v", got.Outcome, err)
 	}
 }
 
@@ -290,30 +289,30 @@ func TestVerifyDuringRotationGrace(t *testing.T) {
 	m.creds[cur.KeyID()] = cred
 
 	v := newMemVerifier(t, m, c)
-	code := func(tok token.Token) auth.Code {
+	code := func(tok token.Token) auth.Outcome {
 		t.Helper()
 		got, err := v.Verify(ctx, tok.Reveal(), auth.Requirements{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return got.Code
+		return got.Outcome
 	}
-	if got := code(cur); got != auth.CodeValid {
+	if got := code(cur); got != auth.OutcomeValid {
 		t.Errorf("current secret during grace: %v", got)
 	}
-	if got := code(old); got != auth.CodeValid {
+	if got := code(old); got != auth.OutcomeValid {
 		t.Errorf("previous secret during grace: %v", got)
 	}
 	c.add(time.Minute - time.Nanosecond)
 	v.InvalidateAll()
-	if got := code(old); got != auth.CodeValid {
+	if got := code(old); got != auth.OutcomeValid {
 		t.Errorf("previous secret a nanosecond before the grace ends: %v", got)
 	}
 	c.add(time.Nanosecond)
-	if got := code(old); got != auth.CodeNotFound {
+	if got := code(old); got != auth.OutcomeNotFound {
 		t.Errorf("previous secret when the grace ends: %v", got)
 	}
-	if got := code(cur); got != auth.CodeValid {
+	if got := code(cur); got != auth.OutcomeValid {
 		t.Errorf("current secret after grace: %v", got)
 	}
 }
@@ -324,13 +323,13 @@ func TestVerifyStoreFailure(t *testing.T) {
 	boom := errors.New("database unavailable")
 	m.credErr = boom
 	v := newMemVerifier(t, m, nil)
-	if got, err := v.Verify(context.Background(), tok.Reveal(), auth.Requirements{}); !errors.Is(err, boom) || got.Code != auth.CodeUnspecified {
-		t.Fatalf("Verify with a failing store = %v, %v", got.Code, err)
+	if got, err := v.Verify(context.Background(), tok.Reveal(), auth.Requirements{}); !errors.Is(err, boom) || got.Outcome != auth.OutcomeUnspecified {
+		t.Fatalf("Verify with a failing store = %v, %v", got.Outcome, err)
 	}
 	// The failure is not cached as an unknown key.
 	m.credErr = nil
-	if got, err := v.Verify(context.Background(), tok.Reveal(), auth.Requirements{}); err != nil || got.Code != auth.CodeValid {
-		t.Fatalf("Verify once the store is back = %v, %v", got.Code, err)
+	if got, err := v.Verify(context.Background(), tok.Reveal(), auth.Requirements{}); err != nil || got.Outcome != auth.OutcomeValid {
+		t.Fatalf("Verify once the store is back = %v, %v", got.Outcome, err)
 	}
 }
 
@@ -344,11 +343,11 @@ func TestVerifierCacheLifetimes(t *testing.T) {
 	t.Cleanup(func() { v.Close(ctx) })
 	both := func() {
 		t.Helper()
-		if got, _ := v.Verify(ctx, tok.Reveal(), auth.Requirements{}); got.Code != auth.CodeValid {
-			t.Fatalf("key: %v", got.Code)
+		if got, _ := v.Verify(ctx, tok.Reveal(), auth.Requirements{}); got.Outcome != auth.OutcomeValid {
+			t.Fatalf("key: %v", got.Outcome)
 		}
-		if got, _ := v.Verify(ctx, unknown.Reveal(), auth.Requirements{}); got.Code != auth.CodeNotFound {
-			t.Fatalf("unknown: %v", got.Code)
+		if got, _ := v.Verify(ctx, unknown.Reveal(), auth.Requirements{}); got.Outcome != auth.OutcomeNotFound {
+			t.Fatalf("unknown: %v", got.Outcome)
 		}
 	}
 	wantReads := func(want int, why string) {
@@ -399,8 +398,8 @@ func TestLastUseQueue(t *testing.T) {
 		v := auth.NewVerifier(m, memHasher, "lk", auth.VerifierOptions{Now: c.Now, FlushInterval: time.Hour, CacheTTL: time.Hour})
 		for _, d := range steps {
 			c.add(d)
-			if got, _ := v.Verify(ctx, tok.Reveal(), auth.Requirements{}); got.Code != auth.CodeValid {
-				t.Fatalf("verify: %v", got.Code)
+			if got, _ := v.Verify(ctx, tok.Reveal(), auth.Requirements{}); got.Outcome != auth.OutcomeValid {
+				t.Fatalf("verify: %v", got.Outcome)
 			}
 		}
 		if err := v.Close(ctx); err != nil {
@@ -446,8 +445,8 @@ func TestLastUseSurvivesAFailedWrite(t *testing.T) {
 	m.useErrs = []error{boom}
 	tok := m.put(t, nil, nil)
 	v := auth.NewVerifier(m, memHasher, "lk", auth.VerifierOptions{FlushInterval: 10 * time.Millisecond})
-	if got, _ := v.Verify(ctx, tok.Reveal(), auth.Requirements{}); got.Code != auth.CodeValid {
-		t.Fatal(got.Code)
+	if got, _ := v.Verify(ctx, tok.Reveal(), auth.Requirements{}); got.Outcome != auth.OutcomeValid {
+		t.Fatal(got.Outcome)
 	}
 	for _, what := range []string{"the first write, which fails", "the next write"} {
 		select {
@@ -523,7 +522,9 @@ func TestAuthenticate(t *testing.T) {
 	}
 }
 
-func TestParseCIDRAndAddressAllowed(t *testing.T) {
+// TestParseCIDRAndAllowedAddresses checks the parser, then the address
+// check as verification makes it: from the key's cached, parsed CIDRs.
+func TestParseCIDRAndAllowedAddresses(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"10.0.0.0/8", "10.0.0.0/8"},
 		{"192.168.1.7", "192.168.1.7/32"},
@@ -562,8 +563,17 @@ func TestParseCIDRAndAddressAllowed(t *testing.T) {
 		{list, ip("2001:db9::5"), false},
 		{[]string{"garbage"}, ip("10.0.0.1"), false},
 	} {
-		if got := auth.AddressAllowed(tc.cidrs, tc.addr); got != tc.want {
-			t.Errorf("AddressAllowed(%v, %v) = %v, want %v", tc.cidrs, tc.addr, got, tc.want)
+		m := newMemStore()
+		tok := m.put(t, nil, func(c *latchkey.Credential) { c.Key.AllowedCIDRs = tc.cidrs })
+		v := newMemVerifier(t, m, nil)
+		for _, pass := range []string{"from the store", "from the cache"} {
+			verdict, err := v.Verify(t.Context(), tok.Reveal(), auth.Requirements{ClientIP: tc.addr})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := verdict.Outcome == auth.OutcomeValid; got != tc.want {
+				t.Errorf("%s: %v from %v: verdict %v, want allowed %v", pass, tc.cidrs, tc.addr, verdict.Outcome, tc.want)
+			}
 		}
 	}
 }

@@ -8,29 +8,31 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/internal/pepper"
 	"github.com/latchkey/latchkey/token"
 )
 
-// Code is the outcome of verifying a token, in the order the checks run.
-type Code int
+// Outcome is what verifying a token found, numbered in the order the
+// checks run.
+type Outcome int
 
 // Verification outcomes, numbered as the proto's VerifyCode.
 const (
-	CodeUnspecified Code = iota
-	CodeValid
-	CodeMalformed
-	CodeNotFound
-	CodeRevoked
-	CodeExpired
-	CodeIPNotAllowed
-	CodeWorkspaceDenied
-	CodePermissionDenied
+	OutcomeUnspecified Outcome = iota
+	OutcomeValid
+	OutcomeMalformed
+	OutcomeNotFound
+	OutcomeRevoked
+	OutcomeExpired
+	OutcomeIPNotAllowed
+	OutcomeWorkspaceDenied
+	OutcomePermissionDenied
 )
 
 // Requirements are what a token must admit beyond being valid.
 type Requirements struct {
 	// AccountID, when set, limits the lookup to one account: a key of
-	// another account is CodeNotFound, as if it did not exist.
+	// another account is OutcomeNotFound, as if it did not exist.
 	AccountID string
 	// ClientIP is checked against the key's allowed CIDRs. An invalid
 	// (zero) address fails any key that has an allow-list.
@@ -44,12 +46,12 @@ type Requirements struct {
 // Verdict is the result of Verifier.Verify. Credential is set whenever the
 // key was found and the secret matched, valid or not.
 type Verdict struct {
-	Code       Code
+	Outcome    Outcome
 	Credential *latchkey.Credential
 }
 
 // Valid reports whether the token admitted everything asked.
-func (v Verdict) Valid() bool { return v.Code == CodeValid }
+func (v Verdict) Valid() bool { return v.Outcome == OutcomeValid }
 
 // Verifier checks tokens against the store. It is the single code path for
 // authenticating callers and for AuthService.Verify. It keeps recently seen
@@ -57,8 +59,8 @@ func (v Verdict) Valid() bool { return v.Code == CodeValid }
 // latchkey.ChangeSink), and it records when keys were last used, at most
 // once a minute per key.
 type Verifier struct {
-	store  latchkey.Store
-	hasher *token.Hasher
+	store  KeyStore
+	hasher *pepper.Hasher
 	prefix string
 	now    func() time.Time
 	cache  *cache
@@ -86,7 +88,7 @@ type VerifierOptions struct {
 // NewVerifier returns a Verifier that accepts only tokens with the given
 // prefix, hashed with hasher. Close it to write the last-used times it
 // holds.
-func NewVerifier(store latchkey.Store, hasher *token.Hasher, prefix string, opts VerifierOptions) *Verifier {
+func NewVerifier(store KeyStore, hasher *pepper.Hasher, prefix string, opts VerifierOptions) *Verifier {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -152,7 +154,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string, req Requirements) (Ve
 	// Shape and checksum first, so garbage never reaches the database.
 	tok, err := token.Parse(raw)
 	if err != nil || tok.Prefix != v.prefix {
-		return Verdict{Code: CodeMalformed}, nil
+		return Verdict{Outcome: OutcomeMalformed}, nil
 	}
 	now := v.now()
 	entry, err := v.lookup(ctx, tok.ULID(), now)
@@ -160,30 +162,30 @@ func (v *Verifier) Verify(ctx context.Context, raw string, req Requirements) (Ve
 		return Verdict{}, err
 	}
 	if entry == nil {
-		return Verdict{Code: CodeNotFound}, nil
+		return Verdict{Outcome: OutcomeNotFound}, nil
 	}
 	cred := &entry.cred
 	// A key of another account, a wrong secret and a token whose
 	// environment is not the key's all look exactly like an unknown key, so
 	// that nothing about the key leaks to whoever lacks its secret.
 	if req.AccountID != "" && cred.Key.AccountID != req.AccountID {
-		return Verdict{Code: CodeNotFound}, nil
+		return Verdict{Outcome: OutcomeNotFound}, nil
 	}
 	if tok.Environment != cred.Key.Environment || !v.secretMatches(tok.Secret(), cred, now) {
-		return Verdict{Code: CodeNotFound}, nil
+		return Verdict{Outcome: OutcomeNotFound}, nil
 	}
 	verdict := Verdict{Credential: cred}
 	switch {
 	case cred.Key.State(now) == latchkey.KeyStateRevoked:
-		verdict.Code = CodeRevoked
+		verdict.Outcome = OutcomeRevoked
 	case cred.Key.State(now) == latchkey.KeyStateExpired:
-		verdict.Code = CodeExpired
+		verdict.Outcome = OutcomeExpired
 	case !entry.allowed(req.ClientIP):
-		verdict.Code = CodeIPNotAllowed
+		verdict.Outcome = OutcomeIPNotAllowed
 	default:
-		verdict.Code = CodeValid
+		verdict.Outcome = OutcomeValid
 	}
-	if verdict.Code != CodeValid {
+	if verdict.Outcome != OutcomeValid {
 		return verdict, nil
 	}
 	if req.WorkspaceID != "" {
@@ -192,7 +194,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string, req Requirements) (Ve
 			return Verdict{}, err
 		}
 		if !ok {
-			verdict.Code = CodeWorkspaceDenied
+			verdict.Outcome = OutcomeWorkspaceDenied
 			return verdict, nil
 		}
 	}
@@ -200,7 +202,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string, req Requirements) (Ve
 		// The server's own rule: what the key could not use against
 		// Latchkey itself, it does not hold for anyone else either.
 		if !Holds(cred.Key.Permissions, cred.Operator, p) {
-			verdict.Code = CodePermissionDenied
+			verdict.Outcome = OutcomePermissionDenied
 			return verdict, nil
 		}
 	}
@@ -254,26 +256,6 @@ func (v *Verifier) secretMatches(secret string, cred *latchkey.Credential, now t
 		previous = v.hasher.Verify(secret, *cred.Previous)
 	}
 	return current || previous
-}
-
-// AddressAllowed reports whether addr is inside one of the CIDRs (or equal
-// to one of the bare addresses). An empty list allows every address,
-// including none; a non-empty list allows no invalid address.
-func AddressAllowed(cidrs []string, addr netip.Addr) bool {
-	if len(cidrs) == 0 {
-		return true
-	}
-	if !addr.IsValid() {
-		return false
-	}
-	addr = addr.Unmap()
-	for _, c := range cidrs {
-		prefix, err := ParseCIDR(c)
-		if err == nil && prefix.Contains(addr) {
-			return true
-		}
-	}
-	return false
 }
 
 // ParseCIDR parses a CIDR prefix or a bare address (as a full-length

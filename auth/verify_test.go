@@ -10,6 +10,7 @@ import (
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/auth"
+	"github.com/latchkey/latchkey/internal/pepper"
 	"github.com/latchkey/latchkey/store/sqlite"
 	"github.com/latchkey/latchkey/token"
 )
@@ -36,7 +37,7 @@ func (c *countingStore) GetCredential(ctx context.Context, id string) (latchkey.
 type fixture struct {
 	store    *countingStore
 	verifier *auth.Verifier
-	hasher   *token.Hasher
+	hasher   *pepper.Hasher
 	actor    latchkey.Actor
 	account  string
 	path     string // the database file
@@ -53,7 +54,7 @@ func newFixtureWith(t testing.TB, opts auth.VerifierOptions) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	hasher, err := token.NewHasher([]byte("pepper of the auth tests, 32 bytes!"), 1)
+	hasher, err := pepper.NewHasher([]byte("pepper of the auth tests, 32 bytes!"), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,20 +97,20 @@ func (f *fixture) issue(t testing.TB) (string, latchkey.APIKey) {
 	return raw, key
 }
 
-func (f *fixture) verify(t testing.TB, raw string) auth.Code {
+func (f *fixture) verify(t testing.TB, raw string) auth.Outcome {
 	t.Helper()
 	v, err := f.verifier.Verify(context.Background(), raw, auth.Requirements{Permissions: []string{"invoices:read"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return v.Code
+	return v.Outcome
 }
 
 func TestCachedVerifyReadsTheStoreOnce(t *testing.T) {
 	f := newFixture(t)
 	raw, _ := f.issue(t)
 	for range 100 {
-		if c := f.verify(t, raw); c != auth.CodeValid {
+		if c := f.verify(t, raw); c != auth.OutcomeValid {
 			t.Fatalf("verify = %v", c)
 		}
 	}
@@ -128,7 +129,7 @@ func TestUnknownIDsAreCachedApartFromKeys(t *testing.T) {
 	f.verify(t, raw)
 	unknown, _ := f.newKey(t, "never stored")
 	for range 10 {
-		if c := f.verify(t, unknown); c != auth.CodeNotFound {
+		if c := f.verify(t, unknown); c != auth.OutcomeNotFound {
 			t.Fatalf("unknown key = %v", c)
 		}
 	}
@@ -142,7 +143,7 @@ func TestUnknownIDsAreCachedApartFromKeys(t *testing.T) {
 		f.verify(t, r)
 	}
 	before := f.store.reads.Load()
-	if c := f.verify(t, raw); c != auth.CodeValid {
+	if c := f.verify(t, raw); c != auth.OutcomeValid {
 		t.Fatalf("verify after the flood = %v", c)
 	}
 	if f.store.reads.Load() != before {
@@ -163,7 +164,7 @@ func TestInvalidateBeforeAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.verifier.Invalidate(key.ID)
-	if c := f.verify(t, raw); c != auth.CodeRevoked {
+	if c := f.verify(t, raw); c != auth.OutcomeRevoked {
 		t.Fatalf("verify after revoke = %v", c)
 	}
 }
@@ -175,10 +176,10 @@ func TestStaleReadIsNotCached(t *testing.T) {
 	raw, key := f.issue(t)
 	release := make(chan struct{})
 	f.store.hold.Store(&release)
-	done := make(chan auth.Code, 1)
+	done := make(chan auth.Outcome, 1)
 	go func() {
 		v, _ := f.verifier.Verify(context.Background(), raw, auth.Requirements{})
-		done <- v.Code
+		done <- v.Outcome
 	}()
 	<-f.store.held // the read has the key as it was: active
 	if _, err := f.store.RevokeKey(context.Background(), f.actor, f.account, key.ID); err != nil {
@@ -187,7 +188,7 @@ func TestStaleReadIsNotCached(t *testing.T) {
 	f.verifier.Invalidate(key.ID)
 	close(release)
 	<-done // answered from its own read; what matters is the cache
-	if c := f.verify(t, raw); c != auth.CodeRevoked {
+	if c := f.verify(t, raw); c != auth.OutcomeRevoked {
 		t.Fatalf("a stale read was cached: verify after revoke = %v", c)
 	}
 }
@@ -218,15 +219,15 @@ func BenchmarkVerifyHit(b *testing.B) {
 	f := newFixture(b)
 	raw, _ := f.issue(b)
 	req := auth.Requirements{Permissions: []string{"invoices:read"}}
-	if v, err := f.verifier.Verify(context.Background(), raw, req); err != nil || v.Code != auth.CodeValid {
-		b.Fatalf("warm-up: %v %v", v.Code, err)
+	if v, err := f.verifier.Verify(context.Background(), raw, req); err != nil || v.Outcome != auth.OutcomeValid {
+		b.Fatalf("warm-up: %v %v", v.Outcome, err)
 	}
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
 		v, err := f.verifier.Verify(ctx, raw, req)
-		if err != nil || v.Code != auth.CodeValid {
-			b.Fatal(v.Code, err)
+		if err != nil || v.Outcome != auth.OutcomeValid {
+			b.Fatal(v.Outcome, err)
 		}
 	}
 }
@@ -248,8 +249,8 @@ func BenchmarkVerifyHitParallel(b *testing.B) {
 		for pb.Next() {
 			i++
 			v, err := f.verifier.Verify(context.Background(), raws[i%len(raws)], req)
-			if err != nil || v.Code != auth.CodeValid {
-				panic(fmt.Sprint(v.Code, err))
+			if err != nil || v.Outcome != auth.OutcomeValid {
+				panic(fmt.Sprint(v.Outcome, err))
 			}
 		}
 	})
@@ -272,7 +273,7 @@ func TestCacheIsBypassedWhileNotFresh(t *testing.T) {
 	}
 	fresh.Store(false)
 	for range 3 {
-		if c := f.verify(t, raw); c != auth.CodeValid {
+		if c := f.verify(t, raw); c != auth.OutcomeValid {
 			t.Fatalf("verify = %v", c)
 		}
 	}
@@ -282,6 +283,6 @@ func TestCacheIsBypassedWhileNotFresh(t *testing.T) {
 	// The store goes away: a cached verdict is there, but not trusted.
 	f.store.Store.Close()
 	if v, err := f.verifier.Verify(context.Background(), raw, auth.Requirements{}); err == nil {
-		t.Fatalf("with the store closed and the cache not fresh, Verify = %v, want an error", v.Code)
+		t.Fatalf("with the store closed and the cache not fresh, Verify = %v, want an error", v.Outcome)
 	}
 }

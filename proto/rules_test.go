@@ -230,3 +230,29 @@ func TestRequestRules(t *testing.T) {
 		})
 	}
 }
+
+// TestPermissionRule: a permission is `*`, `resource:*` or
+// `resource:verb`, lowercase [a-z0-9_]. The proto rule is the only place
+// this is decided; auth only compares what it let through.
+func TestPermissionRule(t *testing.T) {
+	v, err := protovalidate.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	issue := func(perm string) *latchkeyv1.IssueRequest {
+		return &latchkeyv1.IssueRequest{
+			Metadata: &latchkeyv1.AccountResourceMetadata{Name: "ci"},
+			Spec:     &latchkeyv1.ApiKeySpec{Permissions: []string{perm}},
+		}
+	}
+	for _, p := range []string{"*", "a:b", "api_keys:*", "x_1:y_2"} {
+		if got := violatedFields(t, v, issue(p)); len(got) != 0 {
+			t.Errorf("permission %q refused: %v", p, got)
+		}
+	}
+	for _, p := range []string{"", "a", "A:b", "a:b:c", "*:read", "a:", ":b", "a :b"} {
+		if got := violatedFields(t, v, issue(p)); len(got) != 1 || got[0] != "spec.permissions[0]" {
+			t.Errorf("permission %q: violations %v, want spec.permissions[0]", p, got)
+		}
+	}
+}

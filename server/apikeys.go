@@ -101,7 +101,7 @@ func (h apiKeyHandler) List(ctx context.Context, req *latchkeyv1.ListRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	creators := map[string]*latchkeyv1.Profile{}
+	creators := map[string]*latchkeyv1.Profile{} // one read per creator of the page
 	out := &latchkeyv1.ListResponse{NextPageToken: page.NextToken}
 	for _, k := range page.Items {
 		out.ApiKeys = append(out.ApiKeys, h.apiKeyProto(ctx, k, creators))
@@ -302,18 +302,18 @@ func (s *Server) apiKeyWithToken(ctx context.Context, k latchkey.APIKey, tok tok
 	return out
 }
 
-// apiKeyProto renders a key with its creator's profile. creators, when
-// given, caches profiles across the keys of one page.
-func (s *Server) apiKeyProto(ctx context.Context, k latchkey.APIKey, creators map[string]*latchkeyv1.Profile) *latchkeyv1.ApiKey {
-	createdBy, cached := creators[k.CreatedBy]
+// apiKeyProto renders a key with its creator's profile. page, when
+// given, keeps the creators' profiles across the keys of one page.
+func (s *Server) apiKeyProto(ctx context.Context, k latchkey.APIKey, page map[string]*latchkeyv1.Profile) *latchkeyv1.ApiKey {
+	createdBy, cached := page[k.CreatedBy]
 	if !cached && k.CreatedBy != "" {
 		// The creator may be gone or in another account (the operator made
 		// a system key); the key is shown without it rather than failing.
-		if prof, err := s.creators.get(ctx, k.AccountID, k.CreatedBy); err == nil {
+		if prof, err := s.profiles.get(ctx, k.AccountID, k.CreatedBy); err == nil {
 			createdBy = toProfileProto(prof)
 		}
-		if creators != nil {
-			creators[k.CreatedBy] = createdBy
+		if page != nil {
+			page[k.CreatedBy] = createdBy
 		}
 	}
 	return toAPIKeyProto(k, createdBy, s.now())

@@ -33,7 +33,7 @@ func (h authHandler) Verify(ctx context.Context, req *latchkeyv1.VerifyRequest) 
 	}
 	out := &latchkeyv1.VerifyResponse{
 		Valid: verdict.Valid(),
-		Code:  latchkeyv1.VerifyCode(verdict.Code),
+		Code:  latchkeyv1.VerifyCode(verdict.Outcome),
 	}
 	if c := verdict.Credential; c != nil {
 		// info.created_by is left unset: Verify sits on other services'

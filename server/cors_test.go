@@ -9,9 +9,9 @@ import (
 	"testing"
 
 	"github.com/latchkey/latchkey/gen/latchkey/v1/latchkeyv1connect"
+	"github.com/latchkey/latchkey/internal/pepper"
 	"github.com/latchkey/latchkey/server"
 	"github.com/latchkey/latchkey/store/sqlite"
-	"github.com/latchkey/latchkey/token"
 )
 
 const allowedOrigin = "http://app.example.test"
@@ -22,7 +22,7 @@ func newCORSServer(t *testing.T) *httptest.Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	hasher, err := token.NewHasher([]byte("pepper of the cors tests, at least 32 bytes"), 1)
+	hasher, err := pepper.NewHasher([]byte("pepper of the cors tests, at least 32 bytes"), 1)
 	if err != nil {
 		t.Fatal(err)
 	}

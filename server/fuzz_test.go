@@ -13,9 +13,9 @@ import (
 
 	latchkeyv1 "github.com/latchkey/latchkey/gen/latchkey/v1"
 	"github.com/latchkey/latchkey/gen/latchkey/v1/latchkeyv1connect"
+	"github.com/latchkey/latchkey/internal/pepper"
 	"github.com/latchkey/latchkey/server"
 	"github.com/latchkey/latchkey/store/sqlite"
-	"github.com/latchkey/latchkey/token"
 )
 
 // FuzzVerifyRequest sends any body, as binary protobuf or as JSON, through
@@ -31,7 +31,7 @@ func FuzzVerifyRequest(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { store.Close() })
-	hasher, err := token.NewHasher([]byte("pepper of the fuzz tests, at least 32 bytes"), 1)
+	hasher, err := pepper.NewHasher([]byte("pepper of the fuzz tests, at least 32 bytes"), 1)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -81,7 +81,7 @@ func (s *Server) authenticate(next connect.ServerFunc) connect.ServerFunc {
 			return latchkey.Errorf(latchkey.CodePermissionDenied, "no policy for %s", spec.Procedure)
 		}
 		info, _ := connect.CallInfoForServerContext(ctx)
-		raw, ok := auth.CredentialFromHeaders(info.RequestHeader().Get("Authorization"), info.RequestHeader().Get("X-Api-Key"))
+		raw, ok := auth.TokenFromHeaders(info.RequestHeader().Get("Authorization"), info.RequestHeader().Get("X-Api-Key"))
 		if !ok {
 			return latchkey.Errorf(latchkey.CodeUnauthenticated, "missing credential: send Authorization: Bearer <token> or x-api-key: <token>")
 		}

@@ -2,13 +2,14 @@ package server
 
 import (
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/internal/pepper"
 	"github.com/latchkey/latchkey/token"
 )
 
 // minter makes the tokens of new and rotated keys and their stored hashes.
 type minter struct {
 	prefix string
-	hasher *token.Hasher
+	hasher *pepper.Hasher
 }
 
 // mint returns a fresh token for keyID, the hash to store, and the display

@@ -24,6 +24,7 @@ import (
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/gen/latchkey/v1/latchkeyv1connect"
+	"github.com/latchkey/latchkey/internal/pepper"
 	"github.com/latchkey/latchkey/token"
 )
 
@@ -37,7 +38,7 @@ const (
 // Config configures a Server.
 type Config struct {
 	Store  latchkey.Store
-	Hasher *token.Hasher
+	Hasher *pepper.Hasher
 	// TokenPrefix starts every token this server issues and accepts.
 	TokenPrefix string
 	// MaxActiveKeys is the per-account quota for accounts that set none.
@@ -61,7 +62,7 @@ type Server struct {
 	logger        *slog.Logger
 	now           func() time.Time
 	health        *grpchealth.StaticChecker
-	creators      *creators
+	profiles      *profileCache
 	validator     *warmValidator
 }
 
@@ -88,16 +89,18 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	// The verifier's cache follows the store's change log, the one source
-	// of invalidations: writes through any handler (or none) reach it
+	// The caches follow the store's change log, the one source of
+	// invalidations: writes through any handler (or none) reach them
 	// before they return, and other replicas' within the store's bound.
-	// While the store cannot promise that bound, the cache is bypassed.
+	// While the store cannot promise that bound, the verifier's cache is
+	// bypassed.
 	var changes latchkey.ChangeFeed
 	verifier := auth.NewVerifier(cfg.Store, cfg.Hasher, cfg.TokenPrefix, auth.VerifierOptions{
 		Now: cfg.Now, Logger: cfg.Logger,
 		Fresh: func(now time.Time) bool { return changes.Fresh(now) },
 	})
-	changes, err := cfg.Store.Follow(verifier)
+	profiles := newProfileCache(cfg.Store)
+	changes, err := cfg.Store.Follow(changeSinks{verifier, profiles})
 	if err != nil {
 		return nil, fmt.Errorf("server: follow the store's changes: %w", err)
 	}
@@ -112,7 +115,7 @@ func New(cfg Config) (*Server, error) {
 		logger:        cfg.Logger,
 		now:           cfg.Now,
 		health:        grpchealth.NewStaticChecker(serviceNames...),
-		creators:      newCreators(cfg.Store),
+		profiles:      profiles,
 		validator:     newWarmValidator(protovalidate.GlobalValidator),
 	}, nil
 }

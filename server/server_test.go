@@ -21,9 +21,9 @@ import (
 
 	latchkeyv1 "github.com/latchkey/latchkey/gen/latchkey/v1"
 	"github.com/latchkey/latchkey/gen/latchkey/v1/latchkeyv1connect"
+	"github.com/latchkey/latchkey/internal/pepper"
 	"github.com/latchkey/latchkey/server"
 	"github.com/latchkey/latchkey/store/sqlite"
-	"github.com/latchkey/latchkey/token"
 )
 
 // clock is a settable clock shared by the server and the store, so tests
@@ -74,7 +74,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	hasher, err := token.NewHasher([]byte("pepper of the server tests, at least 32 bytes"), 1)
+	hasher, err := pepper.NewHasher([]byte("pepper of the server tests, at least 32 bytes"), 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,21 +36,6 @@ func BenchmarkParseMalformed(b *testing.B) {
 	}
 }
 
-func BenchmarkHasherVerify(b *testing.B) {
-	h, err := token.NewHasher(testPepper, 1)
-	if err != nil {
-		b.Fatal(err)
-	}
-	tok, _ := token.Parse(newRaw(b))
-	stored := h.Hash(tok.Secret())
-	b.ReportAllocs()
-	for b.Loop() {
-		if !h.Verify(tok.Secret(), stored) {
-			b.Fatal("no match")
-		}
-	}
-}
-
 func BenchmarkNew(b *testing.B) {
 	id := latchkey.NewID(latchkey.PrefixAPIKey)
 	b.ReportAllocs()

@@ -18,9 +18,9 @@ import (
 
 	latchkeyv1 "github.com/latchkey/latchkey/gen/latchkey/v1"
 	"github.com/latchkey/latchkey/gen/latchkey/v1/latchkeyv1connect"
+	"github.com/latchkey/latchkey/internal/pepper"
 	"github.com/latchkey/latchkey/internal/tmpfstest"
 	"github.com/latchkey/latchkey/store/postgres/pgtest"
-	"github.com/latchkey/latchkey/token"
 )
 
 // clientWithKey returns a Connect client of the server at addr that
@@ -148,12 +148,12 @@ func TestFullDisk(t *testing.T) {
 func TestPostgresUnreachable(t *testing.T) {
 	dsn, _ := newPostgresDB(t)
 	px := pgtest.NewProxy(t, dsn)
-	pepper := filepath.Join(t.TempDir(), "latchkey.pepper")
-	if _, _, err := token.LoadOrCreatePepper(pepper, true); err != nil {
+	pepperFile := filepath.Join(t.TempDir(), "latchkey.pepper")
+	if _, _, err := pepper.LoadOrCreate(pepperFile, true); err != nil {
 		t.Fatal(err)
 	}
 	const bound = 400 * time.Millisecond
-	srv := startServe(t, "--db", px.URL, "--pepper-file", pepper, "--sync-bound", bound.String())
+	srv := startServe(t, "--db", px.URL, "--pepper-file", pepperFile, "--sync-bound", bound.String())
 	defer srv.stop()
 	tenant := tenantOf(t, srv)
 	keys := latchkeyv1connect.NewApiKeyServiceClient(clientWithKey(srv.addr, tenant))

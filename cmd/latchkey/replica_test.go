@@ -20,8 +20,8 @@ import (
 
 	latchkeyv1 "github.com/latchkey/latchkey/gen/latchkey/v1"
 	"github.com/latchkey/latchkey/gen/latchkey/v1/latchkeyv1connect"
+	"github.com/latchkey/latchkey/internal/pepper"
 	"github.com/latchkey/latchkey/store/postgres/pgtest"
-	"github.com/latchkey/latchkey/token"
 )
 
 // newPostgresDB creates an empty database for the test, dropped at its
@@ -57,15 +57,15 @@ func newPostgresDB(t *testing.T) (string, *pgx.Conn) {
 // alone carries changes. No lag may reach the sync bound.
 func TestReplicas(t *testing.T) {
 	dsn, db := newPostgresDB(t)
-	pepper := filepath.Join(t.TempDir(), "latchkey.pepper")
-	if _, _, err := token.LoadOrCreatePepper(pepper, true); err != nil {
+	pepperFile := filepath.Join(t.TempDir(), "latchkey.pepper")
+	if _, _, err := pepper.LoadOrCreate(pepperFile, true); err != nil {
 		t.Fatal(err)
 	}
 	const bound = time.Second
 	bin := buildLatchkey(t)
 	var replicas []*replica
 	for range 3 {
-		replicas = append(replicas, launchReplica(t, bin, "--db", dsn, "--pepper-file", pepper, "--sync-bound", bound.String()))
+		replicas = append(replicas, launchReplica(t, bin, "--db", dsn, "--pepper-file", pepperFile, "--sync-bound", bound.String()))
 	}
 	// every is each replica the test started, the cut-off one included:
 	// all of them must still serve, stop cleanly and log no panic.
@@ -312,7 +312,7 @@ func TestReplicas(t *testing.T) {
 	// The cut-off replica and its proxy belong to the whole test, not to
 	// its subtest, so that the last check still finds it running.
 	px := pgtest.NewProxy(t, dsn)
-	cutoff := launchReplica(t, bin, "--db", px.URL, "--pepper-file", pepper, "--sync-bound", bound.String())
+	cutoff := launchReplica(t, bin, "--db", px.URL, "--pepper-file", pepperFile, "--sync-bound", bound.String())
 	cutoff.waitReady(t)
 	every = append(every, cutoff)
 	t.Run("a replica cut off from the database fails closed after the bound", func(t *testing.T) {

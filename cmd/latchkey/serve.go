@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/internal/pepper"
 	"github.com/latchkey/latchkey/server"
 	"github.com/latchkey/latchkey/store/postgres"
 	"github.com/latchkey/latchkey/store/sqlite"
-	"github.com/latchkey/latchkey/token"
 )
 
 // pepperVersion is recorded with every hash, so that a later pepper
@@ -32,15 +32,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	logger := newLogger(cfg.logFormat, cfg.logLevel, stderr)
 
-	pepper, err := loadPepper(ctx, cfg)
+	secret, err := loadPepper(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	hasher, err := token.NewHasher(pepper, pepperVersion)
+	hasher, err := pepper.NewHasher(secret, pepperVersion)
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, cfg, derive(pepper, "latchkey page cursor v1"), logger)
+	store, err := openStore(ctx, cfg, derive(secret, "latchkey page cursor v1"), logger)
 	if err != nil {
 		return fmt.Errorf("open database %s: %w", cfg.dbName(), err)
 	}
@@ -142,15 +142,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 func loadPepper(ctx context.Context, cfg config) ([]byte, error) {
 	if cfg.postgres() {
 		// Replicas share one pepper, so none of them may make its own.
-		pepper, _, err := token.LoadOrCreatePepper(cfg.pepperFile, false)
+		secret, err := loadPepperFile(cfg.pepperFile, false)
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("the pepper file %s is missing: with PostgreSQL, make it once (umask 077; head -c 32 /dev/urandom | base64 > %s) and give every replica the same file", cfg.pepperFile, cfg.pepperFile)
 		}
-		return pepper, err
+		return secret, err
 	}
 	if _, err := os.Stat(cfg.pepperFile); err == nil {
-		pepper, _, err := token.LoadOrCreatePepper(cfg.pepperFile, false)
-		return pepper, err
+		return loadPepperFile(cfg.pepperFile, false)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
@@ -161,8 +160,13 @@ func loadPepper(ctx context.Context, cfg config) ([]byte, error) {
 	if hasKeys {
 		return nil, fmt.Errorf("the database %s holds keys but the pepper file %s is missing: restore it from backup; without it no key can be verified", cfg.db, cfg.pepperFile)
 	}
-	pepper, _, err := token.LoadOrCreatePepper(cfg.pepperFile, true)
-	return pepper, err
+	return loadPepperFile(cfg.pepperFile, true)
+}
+
+// loadPepperFile reads the pepper file, creating it when allowed.
+func loadPepperFile(path string, allowCreate bool) ([]byte, error) {
+	secret, _, err := pepper.LoadOrCreate(path, allowCreate)
+	return secret, err
 }
 
 // databaseHasKeys opens the database just to ask whether it holds keys. It

@@ -17,7 +17,7 @@ import (
 
 	latchkeyv1 "github.com/latchkey/latchkey/gen/latchkey/v1"
 	"github.com/latchkey/latchkey/gen/latchkey/v1/latchkeyv1connect"
-	"github.com/latchkey/latchkey/token"
+	"github.com/latchkey/latchkey/internal/pepper"
 )
 
 // lockedBuffer is the stderr of a server running in a goroutine.
@@ -147,7 +147,7 @@ func TestServe(t *testing.T) {
 
 	t.Run("a database with keys refuses to start with another pepper", func(t *testing.T) {
 		other := filepath.Join(t.TempDir(), "other.pepper")
-		if _, _, err := token.LoadOrCreatePepper(other, true); err != nil {
+		if _, _, err := pepper.LoadOrCreate(other, true); err != nil {
 			t.Fatal(err)
 		}
 		err := run(t.Context(), []string{"serve", "--addr", "127.0.0.1:0", "--db", db, "--pepper-file", other}, &lockedBuffer{})

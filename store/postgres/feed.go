@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/latchkey/latchkey"
-	"github.com/latchkey/latchkey/store/sqlstore"
+	"github.com/latchkey/latchkey/internal/sqlstore"
 )
 
 // DefaultSyncBound is the default of Options.SyncBound.

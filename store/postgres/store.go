@@ -1,5 +1,5 @@
 // Package postgres is Latchkey's store for deployments of many replicas:
-// latchkey.Store on PostgreSQL through pgx, sharing store/sqlstore's
+// latchkey.Store on PostgreSQL through pgx, sharing internal/sqlstore's
 // queries with the SQLite store.
 //
 // Every write transaction runs at SERIALIZABLE isolation and is retried
@@ -34,7 +34,7 @@ import (
 	"github.com/pressly/goose/v3/lock"
 
 	"github.com/latchkey/latchkey"
-	"github.com/latchkey/latchkey/store/sqlstore"
+	"github.com/latchkey/latchkey/internal/sqlstore"
 )
 
 //go:embed migrations/*.sql

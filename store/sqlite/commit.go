@@ -4,7 +4,7 @@ import (
 	"context"
 
 	"github.com/latchkey/latchkey"
-	"github.com/latchkey/latchkey/store/sqlstore"
+	"github.com/latchkey/latchkey/internal/sqlstore"
 )
 
 // Group commit. With synchronous=FULL every commit waits for an fsync, and

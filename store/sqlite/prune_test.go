@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/internal/sqlstore"
 	"github.com/latchkey/latchkey/store/sqlite"
-	"github.com/latchkey/latchkey/store/sqlstore"
 )
 
 // resetCounter is a sink that counts resets and the changes it is given.

@@ -27,7 +27,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/latchkey/latchkey"
-	"github.com/latchkey/latchkey/store/sqlstore"
+	"github.com/latchkey/latchkey/internal/sqlstore"
 )
 
 //go:embed migrations/*.sql

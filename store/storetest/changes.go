@@ -8,6 +8,7 @@ import (
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/auth"
+	"github.com/latchkey/latchkey/internal/pepper"
 	"github.com/latchkey/latchkey/token"
 )
 
@@ -210,8 +211,7 @@ func waitFresh(feed latchkey.ChangeFeed) bool {
 func testCacheFollowsTheStore(t *testing.T, open Opener) {
 	f := newFixture(t, open)
 	ctx := t.Context()
-	pepper := make([]byte, 32)
-	hasher, err := token.NewHasher(pepper, 1)
+	hasher, err := pepper.NewHasher(make([]byte, pepper.MinLength), 1)
 	must(t, err)
 	reads := &countingStore{Store: f.store}
 	verifier := auth.NewVerifier(reads, hasher, "lk", auth.VerifierOptions{CacheTTL: time.Hour, FlushInterval: time.Hour})
@@ -234,19 +234,19 @@ func testCacheFollowsTheStore(t *testing.T, open Opener) {
 		must(t, err)
 		return k, tok.Reveal()
 	}
-	verify := func(raw string, want auth.Code) {
+	verify := func(raw string, want auth.Outcome) {
 		t.Helper()
 		v, err := verifier.Verify(ctx, raw, auth.Requirements{WorkspaceID: ws.ID})
 		must(t, err)
-		if v.Code != want {
-			t.Fatalf("verdict %v, want %v", v.Code, want)
+		if v.Outcome != want {
+			t.Fatalf("verdict %v, want %v", v.Outcome, want)
 		}
 	}
 	warm := func(raw string) {
 		t.Helper()
-		verify(raw, auth.CodeValid)
+		verify(raw, auth.OutcomeValid)
 		n := reads.n()
-		verify(raw, auth.CodeValid)
+		verify(raw, auth.OutcomeValid)
 		if reads.n() != n {
 			t.Fatal("a second verification read the store: the key was not cached")
 		}
@@ -256,18 +256,18 @@ func testCacheFollowsTheStore(t *testing.T, open Opener) {
 	warm(revokedTok)
 	_, err = f.store.RevokeKey(ctx, f.actor, f.account.ID, revoked.ID)
 	must(t, err)
-	verify(revokedTok, auth.CodeRevoked)
+	verify(revokedTok, auth.OutcomeRevoked)
 
 	withdrawn, withdrawnTok := issue("withdrawn")
 	warm(withdrawnTok)
 	must(t, f.store.RevokeWorkspace(ctx, f.actor, latchkey.Grant{AccountID: f.account.ID, ProfileID: withdrawn.ProfileID, WorkspaceID: ws.ID, Target: latchkey.Bare{ID: withdrawn.ID}}))
-	verify(withdrawnTok, auth.CodeWorkspaceDenied)
+	verify(withdrawnTok, auth.OutcomeWorkspaceDenied)
 
 	_, archivedTok := issue("archived")
 	warm(archivedTok)
 	_, err = f.store.ArchiveWorkspace(ctx, f.actor, f.account.ID, ws.ID)
 	must(t, err)
-	verify(archivedTok, auth.CodeWorkspaceDenied)
+	verify(archivedTok, auth.OutcomeWorkspaceDenied)
 }
 
 // countingStore counts the store's credential reads, to tell a cached

@@ -1,6 +1,6 @@
 -- The change log moves from triggers into the shared store: every write
 -- that can change a verification verdict appends a row in its own
--- transaction (store/sqlstore/changes.go), with what a watcher needs
+-- transaction (internal/sqlstore/changes.go), with what a watcher needs
 -- (account, kind, key, profile, workspace). Triggers now only notify.
 -- The log is transient (kept ChangeRetention), so it is made anew; the
 -- counter goes on, and a replica that still follows the old table finds

@@ -1,5 +1,5 @@
 -- The change log: every write that can change a verification verdict
--- appends a row in its own transaction (store/sqlstore/changes.go). The
+-- appends a row in its own transaction (internal/sqlstore/changes.go). The
 -- verifier's cache follows it, and so will other services that watch.
 
 -- +goose Up

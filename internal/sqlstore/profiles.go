@@ -6,7 +6,7 @@ import (
 	"errors"
 
 	"github.com/latchkey/latchkey"
-	"github.com/latchkey/latchkey/store/cursor"
+	"github.com/latchkey/latchkey/internal/cursor"
 )
 
 const profileColumns = "id, account_id, type, name, display_name, email, external_id, labels, permissions, create_time, update_time, etag"

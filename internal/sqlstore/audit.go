@@ -5,7 +5,7 @@ import (
 	"database/sql"
 
 	"github.com/latchkey/latchkey"
-	"github.com/latchkey/latchkey/store/cursor"
+	"github.com/latchkey/latchkey/internal/cursor"
 )
 
 // audit writes the audit event of a mutation inside the mutation's own

@@ -1,4 +1,4 @@
-package token_test
+package pepper_test
 
 import (
 	"bytes"
@@ -7,12 +7,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/latchkey/latchkey/token"
+	"github.com/latchkey/latchkey/internal/pepper"
 )
 
 func TestPepperIsCreatedOnceWithOwnerOnlyMode(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "latchkey.pepper")
-	first, created, err := token.LoadOrCreatePepper(path, true)
+	first, created, err := pepper.LoadOrCreate(path, true)
 	if err != nil || !created {
 		t.Fatalf("first load: created=%v err=%v", created, err)
 	}
@@ -23,7 +23,7 @@ func TestPepperIsCreatedOnceWithOwnerOnlyMode(t *testing.T) {
 	if info.Mode().Perm() != 0o600 {
 		t.Fatalf("pepper file mode %v, want 0600", info.Mode().Perm())
 	}
-	second, created, err := token.LoadOrCreatePepper(path, true)
+	second, created, err := pepper.LoadOrCreate(path, true)
 	if err != nil || created {
 		t.Fatalf("second load: created=%v err=%v", created, err)
 	}
@@ -38,7 +38,7 @@ func TestPepperIsCreatedOnceWithOwnerOnlyMode(t *testing.T) {
 
 func TestPepperMissingWithoutCreate(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "latchkey.pepper")
-	if _, _, err := token.LoadOrCreatePepper(path, false); err == nil {
+	if _, _, err := pepper.LoadOrCreate(path, false); err == nil {
 		t.Fatal("a missing pepper loaded")
 	}
 	if _, err := os.Stat(path); err == nil {
@@ -52,14 +52,14 @@ func TestPepperRefusesOpenModeAndGarbage(t *testing.T) {
 	if err := os.WriteFile(open, []byte(strings.Repeat("A", 44)+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := token.LoadOrCreatePepper(open, true); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+	if _, _, err := pepper.LoadOrCreate(open, true); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Fatalf("world-readable pepper: err = %v", err)
 	}
 	garbage := filepath.Join(dir, "garbage.pepper")
 	if err := os.WriteFile(garbage, []byte("not base64 at all!"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err := token.LoadOrCreatePepper(garbage, true)
+	_, _, err := pepper.LoadOrCreate(garbage, true)
 	if err == nil {
 		t.Fatal("garbage pepper accepted")
 	}

@@ -1,4 +1,4 @@
-package token
+package pepper
 
 import (
 	"bytes"
@@ -11,13 +11,13 @@ import (
 	"path/filepath"
 )
 
-// LoadOrCreatePepper reads the pepper from path. When the file does not
+// LoadOrCreate reads the pepper from path. When the file does not
 // exist and allowCreate is true it writes a new random pepper there,
 // readable by its owner only, and reports created. The file holds the
 // pepper in base64 on one line, so it can be backed up as text.
 //
 // A pepper file that others may read is refused, as ssh refuses such a key.
-func LoadOrCreatePepper(path string, allowCreate bool) (pepper []byte, created bool, err error) {
+func LoadOrCreate(path string, allowCreate bool) (pepper []byte, created bool, err error) {
 	pepper, err = readPepper(path)
 	if err == nil {
 		return pepper, false, nil
@@ -25,7 +25,7 @@ func LoadOrCreatePepper(path string, allowCreate bool) (pepper []byte, created b
 	if !errors.Is(err, fs.ErrNotExist) || !allowCreate {
 		return nil, false, err
 	}
-	pepper = make([]byte, MinPepperLength)
+	pepper = make([]byte, MinLength)
 	if _, err := rand.Read(pepper); err != nil {
 		return nil, false, fmt.Errorf("make pepper: %w", err)
 	}
@@ -53,9 +53,9 @@ func readPepper(path string) ([]byte, error) {
 		return nil, fmt.Errorf("pepper file: %w", err)
 	}
 	pepper, err := base64.StdEncoding.DecodeString(string(bytes.TrimSpace(raw)))
-	if err != nil || len(pepper) < MinPepperLength {
+	if err != nil || len(pepper) < MinLength {
 		// The contents are never echoed: they are the secret.
-		return nil, fmt.Errorf("pepper file %s is not a base64 pepper of at least %d bytes", path, MinPepperLength)
+		return nil, fmt.Errorf("pepper file %s is not a base64 pepper of at least %d bytes", path, MinLength)
 	}
 	return pepper, nil
 }

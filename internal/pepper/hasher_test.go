@@ -1,16 +1,16 @@
-package token_test
+package pepper_test
 
 import (
 	"bytes"
 	"testing"
 
-	"github.com/latchkey/latchkey/token"
+	"github.com/latchkey/latchkey/internal/pepper"
 )
 
 var testPepper = []byte("0123456789abcdef0123456789abcdef")
 
 func TestHasherVerifies(t *testing.T) {
-	h, err := token.NewHasher(testPepper, 1)
+	h, err := pepper.NewHasher(testPepper, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,24 +24,24 @@ func TestHasherVerifies(t *testing.T) {
 	if h.Verify("secret-two", stored) {
 		t.Fatal("a wrong secret verifies")
 	}
-	other, _ := token.NewHasher(bytes.Repeat([]byte{7}, 32), 1)
+	other, _ := pepper.NewHasher(bytes.Repeat([]byte{7}, 32), 1)
 	if other.Verify("secret-one", stored) {
 		t.Fatal("a hash verifies under another pepper")
 	}
 	if other.Fingerprint() == h.Fingerprint() {
 		t.Fatal("two peppers share a fingerprint")
 	}
-	v2, _ := token.NewHasher(testPepper, 2)
+	v2, _ := pepper.NewHasher(testPepper, 2)
 	if v2.Verify("secret-one", stored) {
 		t.Fatal("a hash of pepper version 1 verifies under version 2")
 	}
 }
 
 func TestNewHasherRefusesShortPepper(t *testing.T) {
-	if _, err := token.NewHasher(testPepper[:31], 1); err == nil {
+	if _, err := pepper.NewHasher(testPepper[:31], 1); err == nil {
 		t.Fatal("31-byte pepper accepted")
 	}
-	if _, err := token.NewHasher(testPepper, 0); err == nil {
+	if _, err := pepper.NewHasher(testPepper, 0); err == nil {
 		t.Fatal("version 0 accepted")
 	}
 }

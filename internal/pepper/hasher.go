@@ -1,4 +1,4 @@
-package token
+package pepper
 
 import (
 	"crypto/hmac"
@@ -11,8 +11,8 @@ import (
 	"github.com/latchkey/latchkey"
 )
 
-// MinPepperLength is the shortest pepper NewHasher accepts: 256 bits.
-const MinPepperLength = 32
+// MinLength is the shortest pepper NewHasher accepts: 256 bits.
+const MinLength = 32
 
 // Hasher computes and checks the keyed hashes of token secrets:
 // HMAC-SHA-256 under the server's pepper. A slow password hash would add
@@ -34,8 +34,8 @@ type macState struct {
 // NewHasher returns a Hasher for pepper, whose hashes are tagged with
 // version so that a later pepper rotation can tell them apart.
 func NewHasher(pepper []byte, version int) (*Hasher, error) {
-	if len(pepper) < MinPepperLength {
-		return nil, fmt.Errorf("pepper must be at least %d bytes", MinPepperLength)
+	if len(pepper) < MinLength {
+		return nil, fmt.Errorf("pepper must be at least %d bytes", MinLength)
 	}
 	if version < 1 {
 		return nil, fmt.Errorf("pepper version must be positive")

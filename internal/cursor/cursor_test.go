@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/latchkey/latchkey"
-	"github.com/latchkey/latchkey/store/cursor"
+	"github.com/latchkey/latchkey/internal/cursor"
 )
 
 func TestRoundTrip(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey"
-	"github.com/latchkey/latchkey/store/cursor"
+	"github.com/latchkey/latchkey/internal/cursor"
 )
 
 // keyColumns are the columns of an APIKey; the secret hashes are read only

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/latchkey/latchkey"
-	"github.com/latchkey/latchkey/store/cursor"
+	"github.com/latchkey/latchkey/internal/cursor"
 )
 
 const workspaceColumns = "id, account_id, name, description, status, external_id, labels, create_time, update_time, etag"

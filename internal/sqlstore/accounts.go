@@ -6,7 +6,7 @@ import (
 	"errors"
 
 	"github.com/latchkey/latchkey"
-	"github.com/latchkey/latchkey/store/cursor"
+	"github.com/latchkey/latchkey/internal/cursor"
 )
 
 // Bootstrap creates the operator account once: the check for an existing

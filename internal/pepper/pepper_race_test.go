@@ -1,4 +1,4 @@
-package token_test
+package pepper_test
 
 import (
 	"bytes"
@@ -7,7 +7,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/latchkey/latchkey/token"
+	"github.com/latchkey/latchkey/internal/pepper"
 )
 
 // Replicas starting together on a new installation race to make the
@@ -30,12 +30,12 @@ func TestConcurrentStartsShareOnePepper(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				peppers[i], created[i], errs[i] = token.LoadOrCreatePepper(path, true)
+				peppers[i], created[i], errs[i] = pepper.LoadOrCreate(path, true)
 			}()
 		}
 		close(start)
 		wg.Wait()
-		onDisk, _, err := token.LoadOrCreatePepper(path, false)
+		onDisk, _, err := pepper.LoadOrCreate(path, false)
 		if err != nil {
 			t.Fatal(err)
 		}

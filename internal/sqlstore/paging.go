@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/latchkey/latchkey"
-	"github.com/latchkey/latchkey/store/cursor"
+	"github.com/latchkey/latchkey/internal/cursor"
 )
 
 // listQuery is one keyset-paginated SELECT. Rows come in (timeColumn, id)
