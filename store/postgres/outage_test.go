@@ -2,7 +2,6 @@ package postgres_test
 
 import (
 	"bytes"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/store/postgres"
 	"github.com/latchkey/latchkey/store/postgres/pgtest"
+	"github.com/latchkey/latchkey/store/storetest"
 )
 
 func TestClassify(t *testing.T) {
@@ -53,14 +53,14 @@ func TestUnreachable(t *testing.T) {
 	px := pgtest.NewProxy(t, newSchema(t))
 	s := open(t, px.URL)
 	defer s.Close()
-	_, opKey, err := s.Bootstrap(t.Context(), newAccount("operator"))
+	_, opKey, err := s.Bootstrap(t.Context(), storetest.NewAccount("operator"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	actor := latchkey.Actor{Profile: latchkey.Bare{ID: opKey.ProfileID}, RequestID: "req-outage"}
 	calls := map[string]func() error{
 		"a write": func() error {
-			_, _, err := s.CreateAccount(t.Context(), actor, newAccount("during"))
+			_, _, err := s.CreateAccount(t.Context(), actor, storetest.NewAccount("during"))
 			return err
 		},
 		"a credential read": func() error {
@@ -179,19 +179,4 @@ func waitFor(t *testing.T, log *syncBuffer, msg string) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-func newAccount(name string) latchkey.NewAccount {
-	h := make([]byte, 32)
-	rand.Read(h)
-	return latchkey.NewAccount{Name: name, SystemKey: latchkey.NewAPIKey{
-		Key: latchkey.APIKey{
-			Metadata:    latchkey.Metadata{ID: latchkey.NewID(latchkey.PrefixAPIKey), Name: "system"},
-			Permissions: []string{"*"},
-			System:      true,
-			Environment: latchkey.EnvironmentLive,
-			TokenPrefix: "lk_live_01ABCDEF",
-		},
-		Secret: latchkey.SecretHash{Hash: h, PepperVersion: 1},
-	}}
 }

@@ -1,7 +1,6 @@
 package sqlite_test
 
 import (
-	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/internal/tmpfstest"
 	"github.com/latchkey/latchkey/store/sqlite"
+	"github.com/latchkey/latchkey/store/storetest"
 )
 
 // TestFullDisk fills the file system under a real database with keys
@@ -25,12 +25,12 @@ func TestFullDisk(t *testing.T) {
 	path := filepath.Join(dir, "latchkey.db")
 	s := openAt(t, path)
 	defer func() { s.Close() }()
-	_, opKey, err := s.Bootstrap(t.Context(), newAccount("operator"))
+	_, opKey, err := s.Bootstrap(t.Context(), storetest.NewAccount("operator"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	operator := latchkey.Actor{Profile: latchkey.Bare{ID: opKey.ProfileID}, RequestID: "req-full"}
-	account, system, err := s.CreateAccount(t.Context(), operator, newAccount("acme"))
+	account, system, err := s.CreateAccount(t.Context(), operator, storetest.NewAccount("acme"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestFullDisk(t *testing.T) {
 				CreatedBy:   system.ProfileID,
 				TokenPrefix: "lk_live_01ABCDEF",
 			},
-			Secret:               newSecret(),
+			Secret:               storetest.NewSecret(),
 			DefaultMaxActiveKeys: 1_000_000,
 		}
 	}
@@ -179,23 +179,4 @@ func openAt(t *testing.T, path string) *sqlite.Store {
 		t.Fatal(err)
 	}
 	return s
-}
-
-func newAccount(name string) latchkey.NewAccount {
-	return latchkey.NewAccount{Name: name, SystemKey: latchkey.NewAPIKey{
-		Key: latchkey.APIKey{
-			Metadata:    latchkey.Metadata{ID: latchkey.NewID(latchkey.PrefixAPIKey), Name: "system"},
-			Permissions: []string{"*"},
-			System:      true,
-			Environment: latchkey.EnvironmentLive,
-			TokenPrefix: "lk_live_01ABCDEF",
-		},
-		Secret: newSecret(),
-	}}
-}
-
-func newSecret() latchkey.SecretHash {
-	h := make([]byte, 32)
-	rand.Read(h)
-	return latchkey.SecretHash{Hash: h, PepperVersion: 1}
 }

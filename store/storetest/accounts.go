@@ -14,12 +14,12 @@ func testAccounts(t *testing.T, open Opener) {
 	if has {
 		t.Fatal("an empty store has keys")
 	}
-	op, opKey, err := s.Bootstrap(ctx, newAccount("operator"))
+	op, opKey, err := s.Bootstrap(ctx, NewAccount("operator"))
 	must(t, err)
 	if !op.Operator || !opKey.System || opKey.AccountID != op.ID {
 		t.Fatalf("bootstrap made %+v with key %+v", op, opKey)
 	}
-	_, _, err = s.Bootstrap(ctx, newAccount("again"))
+	_, _, err = s.Bootstrap(ctx, NewAccount("again"))
 	wantCode(t, err, latchkey.CodeAlreadyExists)
 	has, err = s.HasKeys(ctx)
 	must(t, err)
@@ -28,7 +28,7 @@ func testAccounts(t *testing.T, open Opener) {
 	}
 
 	actor := latchkey.Actor{Profile: latchkey.Bare{ID: opKey.ProfileID, Name: "system"}, RequestID: "req-1"}
-	in := newAccount("acme")
+	in := NewAccount("acme")
 	in.MaxActiveKeys = 7
 	acct, system, err := s.CreateAccount(ctx, actor, in)
 	must(t, err)
@@ -120,7 +120,7 @@ func testPepper(t *testing.T, open Opener) {
 	must(t, s.CheckPepper(ctx, "one"))
 	// With no key yet a new pepper may replace the recorded one.
 	must(t, s.CheckPepper(ctx, "two"))
-	_, _, err := s.Bootstrap(ctx, newAccount("operator"))
+	_, _, err := s.Bootstrap(ctx, NewAccount("operator"))
 	must(t, err)
 	must(t, s.CheckPepper(ctx, "two"))
 	wantCode(t, s.CheckPepper(ctx, "three"), latchkey.CodeFailedPrecondition)

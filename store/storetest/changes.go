@@ -81,7 +81,7 @@ func testChangeLog(t *testing.T, open Opener) {
 			return err
 		}, []latchkey.Change{{AccountID: acct, Kind: latchkey.ChangeKeyUpdated, KeyID: keyID, ProfileID: profileID}}},
 		{"rotate", func() error {
-			_, err := f.store.RotateKey(ctx, f.actor, latchkey.KeyRotation{AccountID: acct, ID: keyID, Secret: newSecret(), TokenPrefix: "lk_live_01ABCDEF"})
+			_, err := f.store.RotateKey(ctx, f.actor, latchkey.KeyRotation{AccountID: acct, ID: keyID, Secret: NewSecret(), TokenPrefix: "lk_live_01ABCDEF"})
 			return err
 		}, []latchkey.Change{{AccountID: acct, Kind: latchkey.ChangeKeyRotated, KeyID: keyID, ProfileID: profileID}}},
 		{"withdraw a workspace", func() error { return f.store.RevokeWorkspace(ctx, f.actor, grant) },
@@ -100,7 +100,7 @@ func testChangeLog(t *testing.T, open Opener) {
 			return nil
 		}, nil},
 		{"a refused guard", func() error {
-			_, err := f.store.RotateKey(ctx, f.actor, latchkey.KeyRotation{AccountID: acct, ID: keyID, Secret: newSecret(), TokenPrefix: "lk_live_01ABCDEF",
+			_, err := f.store.RotateKey(ctx, f.actor, latchkey.KeyRotation{AccountID: acct, ID: keyID, Secret: NewSecret(), TokenPrefix: "lk_live_01ABCDEF",
 				Guard: func(_ context.Context, _ latchkey.APIKey, _ latchkey.GrantReader) error {
 					return latchkey.Errorf(latchkey.CodePermissionDenied, "no")
 				}})

@@ -166,7 +166,7 @@ func testQuota(t *testing.T, open Opener) {
 	})
 
 	t.Run("the account's own limit comes before the default", func(t *testing.T) {
-		in := newAccount("small")
+		in := NewAccount("small")
 		in.MaxActiveKeys = 2 // its system key and one more
 		small, _, err := f.store.CreateAccount(ctx, f.actor, in)
 		must(t, err)
@@ -268,7 +268,7 @@ func testRotate(t *testing.T, open Opener) {
 	key, err := f.store.IssueKey(ctx, f.actor, in)
 	must(t, err)
 
-	second := newSecret()
+	second := NewSecret()
 	until := time.Now().Add(time.Hour).UTC()
 	rotated, err := f.store.RotateKey(ctx, f.actor, latchkey.KeyRotation{
 		AccountID: f.account.ID, ID: key.ID, Secret: second, TokenPrefix: "lk_live_01ROTATE", PreviousExpire: until,
@@ -285,7 +285,7 @@ func testRotate(t *testing.T, open Opener) {
 	}
 	wantSameTime(t, "previous expire", cred.PreviousExpire, until)
 
-	third := newSecret()
+	third := NewSecret()
 	_, err = f.store.RotateKey(ctx, f.actor, latchkey.KeyRotation{AccountID: f.account.ID, ID: key.ID, Secret: third, TokenPrefix: "lk_live_01THIRD0"})
 	must(t, err)
 	cred, err = f.store.GetCredential(ctx, key.ID)
@@ -298,10 +298,10 @@ func testRotate(t *testing.T, open Opener) {
 		r := f.issue(t, "r")
 		_, err := f.store.RevokeKey(ctx, f.actor, f.account.ID, r.ID)
 		must(t, err)
-		_, err = f.store.RotateKey(ctx, f.actor, latchkey.KeyRotation{AccountID: f.account.ID, ID: r.ID, Secret: newSecret(), TokenPrefix: "x"})
+		_, err = f.store.RotateKey(ctx, f.actor, latchkey.KeyRotation{AccountID: f.account.ID, ID: r.ID, Secret: NewSecret(), TokenPrefix: "x"})
 		wantCode(t, err, latchkey.CodeFailedPrecondition)
 		e := f.issue(t, "e", func(in *latchkey.NewAPIKey) { in.Key.ExpireTime = time.Now().Add(-time.Minute) })
-		_, err = f.store.RotateKey(ctx, f.actor, latchkey.KeyRotation{AccountID: f.account.ID, ID: e.ID, Secret: newSecret(), TokenPrefix: "x"})
+		_, err = f.store.RotateKey(ctx, f.actor, latchkey.KeyRotation{AccountID: f.account.ID, ID: e.ID, Secret: NewSecret(), TokenPrefix: "x"})
 		wantCode(t, err, latchkey.CodeFailedPrecondition)
 	})
 	t.Run("a guard sees the key and the grants as the transaction does", func(t *testing.T) {
@@ -323,7 +323,7 @@ func testRotate(t *testing.T, open Opener) {
 			return refused
 		}
 		before := f.counts(t)
-		_, err := f.store.RotateKey(ctx, f.actor, latchkey.KeyRotation{AccountID: f.account.ID, ID: k.ID, Guard: guard, Secret: newSecret(), TokenPrefix: "x"})
+		_, err := f.store.RotateKey(ctx, f.actor, latchkey.KeyRotation{AccountID: f.account.ID, ID: k.ID, Guard: guard, Secret: NewSecret(), TokenPrefix: "x"})
 		wantCode(t, err, latchkey.CodePermissionDenied)
 		if seen.ID != k.ID || !access || !beyond {
 			t.Fatalf("guard saw key %q, access %v, beyond %v", seen.ID, access, beyond)
@@ -338,7 +338,7 @@ func testRotate(t *testing.T, open Opener) {
 		}
 	})
 	t.Run("the system key can be rotated", func(t *testing.T) {
-		_, err := f.store.RotateKey(ctx, f.actor, latchkey.KeyRotation{AccountID: f.account.ID, ID: f.system.ID, Secret: newSecret(), TokenPrefix: "x"})
+		_, err := f.store.RotateKey(ctx, f.actor, latchkey.KeyRotation{AccountID: f.account.ID, ID: f.system.ID, Secret: NewSecret(), TokenPrefix: "x"})
 		must(t, err)
 	})
 }
@@ -348,7 +348,7 @@ func testRevoke(t *testing.T, open Opener) {
 	ctx := t.Context()
 	key := f.issue(t, "k")
 	_, err := f.store.RotateKey(ctx, f.actor, latchkey.KeyRotation{
-		AccountID: f.account.ID, ID: key.ID, Secret: newSecret(), TokenPrefix: "x", PreviousExpire: time.Now().Add(time.Hour),
+		AccountID: f.account.ID, ID: key.ID, Secret: NewSecret(), TokenPrefix: "x", PreviousExpire: time.Now().Add(time.Hour),
 	})
 	must(t, err)
 	revoked, err := f.store.RevokeKey(ctx, f.actor, f.account.ID, key.ID)
@@ -433,7 +433,7 @@ func testIsolation(t *testing.T, open Opener) {
 	wantCode(t, err, latchkey.CodeNotFound)
 	_, err = f.store.UpdateKey(ctx, actor, latchkey.KeyUpdate{AccountID: other, ID: key.ID, Paths: []string{"spec.description"}})
 	wantCode(t, err, latchkey.CodeNotFound)
-	_, err = f.store.RotateKey(ctx, actor, latchkey.KeyRotation{AccountID: other, ID: key.ID, Secret: newSecret(), TokenPrefix: "x"})
+	_, err = f.store.RotateKey(ctx, actor, latchkey.KeyRotation{AccountID: other, ID: key.ID, Secret: NewSecret(), TokenPrefix: "x"})
 	wantCode(t, err, latchkey.CodeNotFound)
 	_, err = f.store.RevokeKey(ctx, actor, other, key.ID)
 	wantCode(t, err, latchkey.CodeNotFound)

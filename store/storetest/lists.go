@@ -188,7 +188,7 @@ func testAudit(t *testing.T, open Opener) {
 	must(t, f.store.RevokeWorkspace(ctx, actor, latchkey.Grant{AccountID: f.account.ID, ProfileID: key.ProfileID, WorkspaceID: w.ID, Target: target}))
 	_, err = f.store.UpdateKey(ctx, actor, latchkey.KeyUpdate{AccountID: f.account.ID, ID: key.ID, Paths: []string{"spec.description"}})
 	must(t, err)
-	_, err = f.store.RotateKey(ctx, actor, latchkey.KeyRotation{AccountID: f.account.ID, ID: key.ID, Secret: newSecret(), TokenPrefix: "x"})
+	_, err = f.store.RotateKey(ctx, actor, latchkey.KeyRotation{AccountID: f.account.ID, ID: key.ID, Secret: NewSecret(), TokenPrefix: "x"})
 	must(t, err)
 	_, err = f.store.RevokeKey(ctx, actor, f.account.ID, key.ID)
 	must(t, err)

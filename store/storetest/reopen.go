@@ -72,6 +72,6 @@ func RunReopen(t *testing.T, open PathOpener) {
 		t.Fatalf("%d audit events after reopen", n)
 	}
 	wantCode(t, s.CheckPepper(ctx, "another"), latchkey.CodeFailedPrecondition)
-	_, _, err = s.Bootstrap(ctx, newAccount("again"))
+	_, _, err = s.Bootstrap(ctx, NewAccount("again"))
 	wantCode(t, err, latchkey.CodeAlreadyExists)
 }

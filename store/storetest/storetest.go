@@ -62,10 +62,10 @@ type fixture struct {
 func newFixture(t *testing.T, open Opener) *fixture {
 	t.Helper()
 	s := open(t)
-	op, opKey, err := s.Bootstrap(t.Context(), newAccount("operator"))
+	op, opKey, err := s.Bootstrap(t.Context(), NewAccount("operator"))
 	must(t, err)
 	actor := latchkey.Actor{Profile: latchkey.Bare{ID: opKey.ProfileID, Name: opKey.Name}, RequestID: "req-fixture"}
-	acct, system, err := s.CreateAccount(t.Context(), actor, newAccount("acme"))
+	acct, system, err := s.CreateAccount(t.Context(), actor, NewAccount("acme"))
 	must(t, err)
 	return &fixture{
 		store: s, operator: op, account: acct, system: system,
@@ -73,7 +73,9 @@ func newFixture(t *testing.T, open Opener) *fixture {
 	}
 }
 
-func newAccount(name string) latchkey.NewAccount {
+// NewAccount describes an account named name with its system key, for a
+// store's own tests as for the suite.
+func NewAccount(name string) latchkey.NewAccount {
 	return latchkey.NewAccount{Name: name, SystemKey: latchkey.NewAPIKey{
 		Key: latchkey.APIKey{
 			Metadata:    latchkey.Metadata{ID: latchkey.NewID(latchkey.PrefixAPIKey), Name: "system"},
@@ -82,11 +84,12 @@ func newAccount(name string) latchkey.NewAccount {
 			Environment: latchkey.EnvironmentLive,
 			TokenPrefix: "lk_live_01ABCDEF",
 		},
-		Secret: newSecret(),
+		Secret: NewSecret(),
 	}}
 }
 
-func newSecret() latchkey.SecretHash {
+// NewSecret returns a random secret hash.
+func NewSecret() latchkey.SecretHash {
 	h := make([]byte, 32)
 	rand.Read(h)
 	return latchkey.SecretHash{Hash: h, PepperVersion: 1}
@@ -102,7 +105,7 @@ func (f *fixture) newKey(name string, opts ...func(*latchkey.NewAPIKey)) latchke
 			CreatedBy:   f.system.ProfileID,
 			TokenPrefix: "lk_live_01ABCDEF",
 		},
-		Secret:               newSecret(),
+		Secret:               NewSecret(),
 		DefaultMaxActiveKeys: 1000,
 	}
 	for _, o := range opts {
