@@ -102,6 +102,7 @@ func New(cfg Config) (*Server, error) {
 	profiles := newProfileCache(cfg.Store)
 	changes, err := cfg.Store.Follow(changeSinks{verifier, profiles})
 	if err != nil {
+		verifier.Close(context.Background())
 		return nil, fmt.Errorf("server: follow the store's changes: %w", err)
 	}
 	return &Server{
@@ -132,7 +133,7 @@ var serviceNames = []string{
 
 // Close stops following the store's changes and writes what the server
 // still holds in memory (last-used times). Call it after the HTTP server
-// has stopped.
+// has stopped. Calling it again does nothing more.
 func (s *Server) Close(ctx context.Context) error {
 	s.changes.Close()
 	return s.verifier.Close(ctx)

@@ -64,6 +64,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// On every way out the server stops following the store's changes
+	// before the store closes; after the shutdown below's own Close it
+	// does nothing.
+	defer srv.Close(context.Background())
 	operatorToken, err := srv.Bootstrap(ctx)
 	if err != nil {
 		return fmt.Errorf("bootstrap: %w", err)

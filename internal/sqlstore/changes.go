@@ -145,23 +145,30 @@ func (s *Store) NewFollower(sink latchkey.ChangeSink) *Follower {
 }
 
 // Start places the follower at the end of the log and has the store sync
-// it after each of its writes. The sink is reset: it is expected to hold
-// nothing older than the call, and is flushed anyway.
+// it after each of its writes. The follower is registered before its
+// position is read, so that a write committing meanwhile resets the sink
+// (Sync fails until the position is known) rather than slipping past it.
+// The sink is reset once more when the position is known: it is expected
+// to hold nothing older than the call, and is flushed anyway.
 func (f *Follower) Start(ctx context.Context) error {
+	f.store.followers.Store(f, struct{}{})
 	last, err := f.store.LastChange(ctx)
 	if err != nil {
+		f.store.followers.Delete(f)
 		return err
 	}
 	f.mu.Lock()
 	f.last, f.started = last, true
 	f.mu.Unlock()
 	f.sink.ResetChanges()
-	f.store.followers.Store(f, struct{}{})
 	return nil
 }
 
 // Stop ends the store's syncs of f.
 func (f *Follower) Stop() { f.store.followers.Delete(f) }
+
+// errNotStarted is Sync's error before Start has placed the follower.
+var errNotStarted = latchkey.Internal(errors.New("sqlstore: the follower's position is not known yet"))
 
 // Sync applies every change past the follower's position. A hole in the
 // sequence can only be changes pruned before the follower read them, so
@@ -171,7 +178,7 @@ func (f *Follower) Sync(ctx context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.started {
-		return latchkey.Internal(errors.New("sqlstore: Sync before Start"))
+		return errNotStarted
 	}
 	for {
 		changes, err := f.store.ReadChanges(ctx, f.last, page)
