@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"time"
 
 	"github.com/latchkey/latchkey"
 )
@@ -147,4 +148,20 @@ func (a *Authorizer) VerifyScope(p *Principal) string {
 		return ""
 	}
 	return p.AccountID
+}
+
+// StillAllowed decides whether a long call (a stream) opened with an API
+// key may go on, given the key's credential as the store holds it now:
+// CodeUnauthenticated once the key is revoked or expired,
+// CodePermissionDenied once it no longer holds what procedure needs. A
+// stream asks again whenever its caller's key changes and on each
+// heartbeat, so that a credential taken away ends the calls it opened.
+func (a *Authorizer) StillAllowed(cred *latchkey.Credential, procedure string, now time.Time) error {
+	switch cred.Key.State(now) {
+	case latchkey.KeyStateRevoked:
+		return latchkey.Errorf(latchkey.CodeUnauthenticated, "the API key is revoked")
+	case latchkey.KeyStateExpired:
+		return latchkey.Errorf(latchkey.CodeUnauthenticated, "the API key has expired")
+	}
+	return a.Call(APIKeyPrincipal(cred), procedure)
 }

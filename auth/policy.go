@@ -23,6 +23,9 @@ var policy = map[string]string{
 
 	latchkeyv1connect.AuthServiceVerifyProcedure: APIKeysVerify,
 	latchkeyv1connect.AuthServiceWhoAmIProcedure: AnyCaller,
+	// Watching reveals no more than Verify: which keys of the caller's
+	// account changed, never how.
+	latchkeyv1connect.AuthServiceWatchKeyChangesProcedure: APIKeysVerify,
 
 	latchkeyv1connect.WorkspaceServiceCreateWorkspaceProcedure:  WorkspacesManage,
 	latchkeyv1connect.WorkspaceServiceGetWorkspaceProcedure:     WorkspacesRead,

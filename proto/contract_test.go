@@ -21,7 +21,7 @@ import (
 // contract lists the services and methods that API.md names.
 var contract = map[string][]string{
 	"ApiKeyService":    {"Issue", "Get", "List", "Update", "Rotate", "Revoke", "GrantWorkspace", "RevokeWorkspace", "ListGrantedWorkspaces"},
-	"AuthService":      {"Verify", "WhoAmI"},
+	"AuthService":      {"Verify", "WhoAmI", "WatchKeyChanges"}, // WatchKeyChanges: version two
 	"WorkspaceService": {"CreateWorkspace", "GetWorkspace", "ListWorkspaces", "UpdateWorkspace", "ArchiveWorkspace"},
 	"ProfileService":   {"CreateProfile", "GetProfile", "ListProfiles", "GrantProfileWorkspace", "RevokeProfileWorkspace", "ListProfileWorkspaces"},
 	"AccountService":   {"CreateAccount", "GetAccount", "ListAccounts"},

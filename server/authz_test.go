@@ -121,6 +121,20 @@ var authzTable = map[string]authzRule{
 		_, err := c.auth.WhoAmI(ctx, &latchkeyv1.WhoAmIRequest{})
 		return err
 	}},
+	// A stream of the caller's own account's changes: it opens with a
+	// heartbeat, and a refusal ends it before that.
+	latchkeyv1connect.AuthServiceWatchKeyChangesProcedure: {perm: auth.APIKeysVerify, call: func(ctx context.Context, c clients, _ fixture) error {
+		stream, err := c.auth.WatchKeyChanges(ctx, &latchkeyv1.WatchKeyChangesRequest{})
+		if err != nil {
+			return err
+		}
+		defer stream.Close()
+		res, err := stream.Receive()
+		if err == nil && res.GetHeartbeat() == nil {
+			return fmt.Errorf("the stream opened with %v, not a heartbeat", res)
+		}
+		return err
+	}},
 
 	latchkeyv1connect.WorkspaceServiceCreateWorkspaceProcedure: {perm: auth.WorkspacesManage, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
 		res, err := c.workspaces.CreateWorkspace(ctx, &latchkeyv1.CreateWorkspaceRequest{Metadata: &latchkeyv1.AccountResourceMetadata{Name: "matrix"}})

@@ -1,10 +1,13 @@
 package server_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -148,6 +151,11 @@ func badInputs(tg targets) map[string][]badInput {
 			{"client_ip", &latchkeyv1.VerifyRequest{Token: "x", ClientIp: "10.0.0.0/8"}},
 		},
 		latchkeyv1connect.AuthServiceWhoAmIProcedure: nil, // it has no fields
+		latchkeyv1connect.AuthServiceWatchKeyChangesProcedure: {
+			{"after_sequence", &latchkeyv1.WatchKeyChangesRequest{AfterSequence: proto.Int64(-1)}},
+			// Past the newest change: refused by the handler, naming the field.
+			{"after_sequence", &latchkeyv1.WatchKeyChangesRequest{AfterSequence: proto.Int64(1 << 40)}},
+		},
 
 		latchkeyv1connect.WorkspaceServiceCreateWorkspaceProcedure: {
 			{"metadata", &latchkeyv1.CreateWorkspaceRequest{}},
@@ -335,8 +343,7 @@ func TestBadInput(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				spec := connect.Spec{StreamType: connect.StreamTypeUnary, Schema: m, Procedure: procedure}
-				err = client.CallUnary(t.Context(), spec, bad.req, res.New().Interface())
+				err = callAny(t.Context(), client, m, procedure, bad.req, res.New().Interface())
 				fields := violationFields(t, err)
 				// A rule on an enclosing message may also speak for the field.
 				elsewhere := func(f string) bool { return f != bad.field && !strings.HasPrefix(bad.field, f+".") }
@@ -549,4 +556,27 @@ func TestSpoofedNamesAreRefused(t *testing.T) {
 			t.Errorf("name = %q, want %q", got, name)
 		}
 	})
+}
+
+// callAny calls a unary or a server-streaming method and returns its error:
+// a stream's is the one that ends it.
+func callAny(ctx context.Context, client *connect.Client, m protoreflect.MethodDescriptor, procedure string, req, res any) error {
+	if !m.IsStreamingServer() {
+		return client.CallUnary(ctx, connect.Spec{StreamType: connect.StreamTypeUnary, Schema: m, Procedure: procedure}, req, res)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	stream, err := client.CallServerStream(ctx, connect.Spec{StreamType: connect.StreamTypeServer, Schema: m, Procedure: procedure}, req)
+	if err != nil {
+		return err
+	}
+	defer stream.Close()
+	for {
+		if err := stream.Receive(res); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+	}
 }

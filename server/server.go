@@ -48,6 +48,10 @@ type Config struct {
 	Logger          *slog.Logger
 	// Now is the clock; tests replace it.
 	Now func() time.Time
+	// WatchHeartbeat is how often a change stream with nothing to send
+	// sends a heartbeat, and asks again whether its caller may go on;
+	// DefaultWatchHeartbeat when zero.
+	WatchHeartbeat time.Duration
 }
 
 // Server holds the handlers of every service.
@@ -64,6 +68,9 @@ type Server struct {
 	health        *grpchealth.StaticChecker
 	profiles      *profileCache
 	validator     *warmValidator
+	bell          *changeBell
+	// watchHeartbeat is Config.WatchHeartbeat.
+	watchHeartbeat time.Duration
 }
 
 // New returns a Server for cfg.
@@ -89,6 +96,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.WatchHeartbeat <= 0 {
+		cfg.WatchHeartbeat = DefaultWatchHeartbeat
+	}
 	// The caches follow the store's change log, the one source of
 	// invalidations: writes through any handler (or none) reach them
 	// before they return, and other replicas' within the store's bound.
@@ -100,7 +110,10 @@ func New(cfg Config) (*Server, error) {
 		Fresh: func(now time.Time) bool { return changes.Fresh(now) },
 	})
 	profiles := newProfileCache(cfg.Store)
-	changes, err := cfg.Store.Follow(changeSinks{verifier, profiles})
+	// The bell comes last: a stream it wakes finds the caches already
+	// rid of what the change made wrong.
+	bell := newChangeBell()
+	changes, err := cfg.Store.Follow(changeSinks{verifier, profiles, bell})
 	if err != nil {
 		verifier.Close(context.Background())
 		return nil, fmt.Errorf("server: follow the store's changes: %w", err)
@@ -118,6 +131,9 @@ func New(cfg Config) (*Server, error) {
 		health:        grpchealth.NewStaticChecker(serviceNames...),
 		profiles:      profiles,
 		validator:     newWarmValidator(protovalidate.GlobalValidator),
+		bell:          bell,
+
+		watchHeartbeat: cfg.WatchHeartbeat,
 	}, nil
 }
 

@@ -85,6 +85,8 @@ func newEnv(t *testing.T) *env {
 		MaxActiveKeys: 20,
 		Logger:        slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:           clk.Now,
+		// Short, so that the change stream tests see heartbeats.
+		WatchHeartbeat: 200 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -255,6 +255,40 @@ func TestReplicas(t *testing.T) {
 			})
 		}
 	})
+	t.Run("a change stream on one replica sees a revocation made on another", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		stream, err := latchkeyv1connect.NewAuthServiceClient(replicas[1].client(tenant)).WatchKeyChanges(ctx, &latchkeyv1.WatchKeyChangesRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stream.Close()
+		if res, err := stream.Receive(); err != nil || res.GetHeartbeat() == nil {
+			t.Fatalf("opening message %v, %v; want a heartbeat", res, err)
+		}
+		issued, err := keys.Issue(t.Context(), &latchkeyv1.IssueRequest{Metadata: &latchkeyv1.AccountResourceMetadata{Name: "watched"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := issued.GetApiKey().GetMetadata().GetId()
+		if _, err := keys.Revoke(t.Context(), &latchkeyv1.RevokeRequest{Id: id}); err != nil {
+			t.Fatal(err)
+		}
+		revoked := time.Now()
+		for {
+			res, err := stream.Receive()
+			if err != nil {
+				t.Fatalf("the stream ended before the revocation arrived: %v", err)
+			}
+			if c := res.GetChange(); c.GetApiKeyId() == id && c.GetKind() == latchkeyv1.KeyChangeKind_KEY_CHANGE_KIND_KEY_REVOKED {
+				if lag := time.Since(revoked); lag > bound {
+					t.Errorf("the revocation reached the other replica's stream after %v, past the %v bound", lag, bound)
+				}
+				t.Logf("revocation on replica 0 reached a stream on replica 1 after %v", time.Since(revoked))
+				return
+			}
+		}
+	})
 	t.Run("after the listeners' connections are killed", func(t *testing.T) {
 		var lags []time.Duration
 		for range 20 {

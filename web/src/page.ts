@@ -1,7 +1,7 @@
 // The page the browser test drives: one scenario per transport, each step
 // shown on the page and returned to the test.
 import { Code, ConnectError } from "@connectrpc/connect";
-import { VerifyCode } from "../../gen/ts/latchkey/v1/auth_pb.js";
+import { KeyChangeKind, VerifyCode } from "../../gen/ts/latchkey/v1/auth_pb.js";
 import { latchkeyClients } from "./client.js";
 
 export type Step = { step: string; ok: boolean; detail: string };
@@ -40,9 +40,30 @@ async function scenario(baseUrl: string, apiKey: string, transport: "connect" | 
     record("rotate", next !== "" && next !== token && fresh.valid && !old.valid,
       `new: ${VerifyCode[fresh.code]}, old: ${VerifyCode[old.code]}`);
 
+    // A change stream (server streaming) opened before the revocation
+    // sees it; the stream opens with a heartbeat.
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), 5000);
+    const changes = auth.watchKeyChanges({}, { signal: abort.signal })[Symbol.asyncIterator]();
+    const opened = await changes.next();
+    const heartbeat = !opened.done && opened.value.event.case === "heartbeat";
+
     await keys.revoke({ id });
     const revoked = await auth.verify({ token: next });
     record("revoke", !revoked.valid && revoked.code === VerifyCode.REVOKED, VerifyCode[revoked.code]);
+
+    let seen = "";
+    while (!seen) {
+      const got = await changes.next();
+      if (got.done) break;
+      const event = got.value.event;
+      if (event.case === "change" && event.value.apiKeyId === id && event.value.kind === KeyChangeKind.KEY_REVOKED) {
+        seen = `${KeyChangeKind[event.value.kind]} at sequence ${event.value.sequence}`;
+      }
+    }
+    clearTimeout(timer);
+    abort.abort();
+    record("watch", heartbeat && seen !== "", seen || "no revocation on the stream");
   } catch (e) {
     const err = ConnectError.from(e);
     record("unexpected error", false, `${Code[err.code]}: ${err.rawMessage}`);

@@ -42,7 +42,7 @@ try {
   page.on("console", (m) => m.type() === "error" && console.error(`browser console: ${m.text()}`));
   await page.goto(`http://127.0.0.1:${port}/`);
   await page.waitForFunction(() => typeof window.latchkeyScenario === "function");
-  const want = ["issue", "list", "verify", "rotate", "revoke", "refused call"];
+  const want = ["issue", "list", "verify", "rotate", "revoke", "watch", "refused call"];
   for (const transport of ["connect", "grpc-web"]) {
     const steps = await page.evaluate(([a, k, t]) => window.latchkeyScenario(a, k, t), [api, key, transport]);
     for (const s of steps) {

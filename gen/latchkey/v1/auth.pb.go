@@ -10,6 +10,7 @@ import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -21,6 +22,71 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// KeyChangeKind says what a KeyChange did.
+type KeyChangeKind int32
+
+const (
+	// Never sent.
+	KeyChangeKind_KEY_CHANGE_KIND_UNSPECIFIED KeyChangeKind = 0
+	// A key's spec or metadata changed (its permissions, addresses, expiry).
+	KeyChangeKind_KEY_CHANGE_KIND_KEY_UPDATED KeyChangeKind = 1
+	// A key got a new secret.
+	KeyChangeKind_KEY_CHANGE_KIND_KEY_ROTATED KeyChangeKind = 2
+	// A key was revoked.
+	KeyChangeKind_KEY_CHANGE_KIND_KEY_REVOKED KeyChangeKind = 3
+	// A workspace was granted to a profile or withdrawn from it.
+	KeyChangeKind_KEY_CHANGE_KIND_GRANTS_CHANGED KeyChangeKind = 4
+	// A workspace was archived: every key granted it loses it.
+	KeyChangeKind_KEY_CHANGE_KIND_WORKSPACE_ARCHIVED KeyChangeKind = 5
+)
+
+// Enum value maps for KeyChangeKind.
+var (
+	KeyChangeKind_name = map[int32]string{
+		0: "KEY_CHANGE_KIND_UNSPECIFIED",
+		1: "KEY_CHANGE_KIND_KEY_UPDATED",
+		2: "KEY_CHANGE_KIND_KEY_ROTATED",
+		3: "KEY_CHANGE_KIND_KEY_REVOKED",
+		4: "KEY_CHANGE_KIND_GRANTS_CHANGED",
+		5: "KEY_CHANGE_KIND_WORKSPACE_ARCHIVED",
+	}
+	KeyChangeKind_value = map[string]int32{
+		"KEY_CHANGE_KIND_UNSPECIFIED":        0,
+		"KEY_CHANGE_KIND_KEY_UPDATED":        1,
+		"KEY_CHANGE_KIND_KEY_ROTATED":        2,
+		"KEY_CHANGE_KIND_KEY_REVOKED":        3,
+		"KEY_CHANGE_KIND_GRANTS_CHANGED":     4,
+		"KEY_CHANGE_KIND_WORKSPACE_ARCHIVED": 5,
+	}
+)
+
+func (x KeyChangeKind) Enum() *KeyChangeKind {
+	p := new(KeyChangeKind)
+	*p = x
+	return p
+}
+
+func (x KeyChangeKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (KeyChangeKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_latchkey_v1_auth_proto_enumTypes[0].Descriptor()
+}
+
+func (KeyChangeKind) Type() protoreflect.EnumType {
+	return &file_latchkey_v1_auth_proto_enumTypes[0]
+}
+
+func (x KeyChangeKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use KeyChangeKind.Descriptor instead.
+func (KeyChangeKind) EnumDescriptor() ([]byte, []int) {
+	return file_latchkey_v1_auth_proto_rawDescGZIP(), []int{0}
+}
 
 // VerifyCode says why a token was or was not admitted.
 type VerifyCode int32
@@ -84,11 +150,11 @@ func (x VerifyCode) String() string {
 }
 
 func (VerifyCode) Descriptor() protoreflect.EnumDescriptor {
-	return file_latchkey_v1_auth_proto_enumTypes[0].Descriptor()
+	return file_latchkey_v1_auth_proto_enumTypes[1].Descriptor()
 }
 
 func (VerifyCode) Type() protoreflect.EnumType {
-	return &file_latchkey_v1_auth_proto_enumTypes[0]
+	return &file_latchkey_v1_auth_proto_enumTypes[1]
 }
 
 func (x VerifyCode) Number() protoreflect.EnumNumber {
@@ -97,7 +163,354 @@ func (x VerifyCode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use VerifyCode.Descriptor instead.
 func (VerifyCode) EnumDescriptor() ([]byte, []int) {
+	return file_latchkey_v1_auth_proto_rawDescGZIP(), []int{1}
+}
+
+// WatchKeyChangesRequest is the input of AuthService.WatchKeyChanges.
+type WatchKeyChangesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resume after this sequence number: every change after it is sent
+	// (0 sends every change kept). Unset starts from now.
+	AfterSequence *int64 `protobuf:"varint,1,opt,name=after_sequence,json=afterSequence,proto3,oneof" json:"after_sequence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchKeyChangesRequest) Reset() {
+	*x = WatchKeyChangesRequest{}
+	mi := &file_latchkey_v1_auth_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchKeyChangesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchKeyChangesRequest) ProtoMessage() {}
+
+func (x *WatchKeyChangesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_latchkey_v1_auth_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchKeyChangesRequest.ProtoReflect.Descriptor instead.
+func (*WatchKeyChangesRequest) Descriptor() ([]byte, []int) {
 	return file_latchkey_v1_auth_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *WatchKeyChangesRequest) GetAfterSequence() int64 {
+	if x != nil && x.AfterSequence != nil {
+		return *x.AfterSequence
+	}
+	return 0
+}
+
+// WatchKeyChangesResponse is one message of AuthService.WatchKeyChanges.
+type WatchKeyChangesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Exactly one is set.
+	//
+	// Types that are valid to be assigned to Event:
+	//
+	//	*WatchKeyChangesResponse_Change
+	//	*WatchKeyChangesResponse_Heartbeat
+	//	*WatchKeyChangesResponse_ResetCache
+	Event         isWatchKeyChangesResponse_Event `protobuf_oneof:"event"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchKeyChangesResponse) Reset() {
+	*x = WatchKeyChangesResponse{}
+	mi := &file_latchkey_v1_auth_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchKeyChangesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchKeyChangesResponse) ProtoMessage() {}
+
+func (x *WatchKeyChangesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_latchkey_v1_auth_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchKeyChangesResponse.ProtoReflect.Descriptor instead.
+func (*WatchKeyChangesResponse) Descriptor() ([]byte, []int) {
+	return file_latchkey_v1_auth_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *WatchKeyChangesResponse) GetEvent() isWatchKeyChangesResponse_Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *WatchKeyChangesResponse) GetChange() *KeyChange {
+	if x != nil {
+		if x, ok := x.Event.(*WatchKeyChangesResponse_Change); ok {
+			return x.Change
+		}
+	}
+	return nil
+}
+
+func (x *WatchKeyChangesResponse) GetHeartbeat() *KeyChangesHeartbeat {
+	if x != nil {
+		if x, ok := x.Event.(*WatchKeyChangesResponse_Heartbeat); ok {
+			return x.Heartbeat
+		}
+	}
+	return nil
+}
+
+func (x *WatchKeyChangesResponse) GetResetCache() *KeyChangesReset {
+	if x != nil {
+		if x, ok := x.Event.(*WatchKeyChangesResponse_ResetCache); ok {
+			return x.ResetCache
+		}
+	}
+	return nil
+}
+
+type isWatchKeyChangesResponse_Event interface {
+	isWatchKeyChangesResponse_Event()
+}
+
+type WatchKeyChangesResponse_Change struct {
+	// A change that committed.
+	Change *KeyChange `protobuf:"bytes,1,opt,name=change,proto3,oneof"`
+}
+
+type WatchKeyChangesResponse_Heartbeat struct {
+	// Nothing changed for the caller since the last message.
+	Heartbeat *KeyChangesHeartbeat `protobuf:"bytes,2,opt,name=heartbeat,proto3,oneof"`
+}
+
+type WatchKeyChangesResponse_ResetCache struct {
+	// Changes after the position asked for are no longer kept: drop every
+	// cached verdict, then go on.
+	ResetCache *KeyChangesReset `protobuf:"bytes,3,opt,name=reset_cache,json=resetCache,proto3,oneof"`
+}
+
+func (*WatchKeyChangesResponse_Change) isWatchKeyChangesResponse_Event() {}
+
+func (*WatchKeyChangesResponse_Heartbeat) isWatchKeyChangesResponse_Event() {}
+
+func (*WatchKeyChangesResponse_ResetCache) isWatchKeyChangesResponse_Event() {}
+
+// KeyChange is one change that can alter a verdict.
+type KeyChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The change's position: sequence numbers grow in commit order. Resume
+	// from it with `after_sequence`.
+	Sequence int64 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// The account whose key or profile changed.
+	AccountId string `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// What happened.
+	Kind KeyChangeKind `protobuf:"varint,3,opt,name=kind,proto3,enum=latchkey.v1.KeyChangeKind" json:"kind,omitempty"`
+	// The key whose verdict may have changed. Empty for a workspace archived
+	// (every key granted it) and for a change of a profile no key acts
+	// through.
+	ApiKeyId string `protobuf:"bytes,4,opt,name=api_key_id,json=apiKeyId,proto3" json:"api_key_id,omitempty"`
+	// The profile that changed (a key's own profile for key changes).
+	ProfileId string `protobuf:"bytes,5,opt,name=profile_id,json=profileId,proto3" json:"profile_id,omitempty"`
+	// The workspace granted, withdrawn or archived.
+	WorkspaceId string `protobuf:"bytes,6,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	// When the change committed.
+	ChangeTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=change_time,json=changeTime,proto3" json:"change_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyChange) Reset() {
+	*x = KeyChange{}
+	mi := &file_latchkey_v1_auth_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyChange) ProtoMessage() {}
+
+func (x *KeyChange) ProtoReflect() protoreflect.Message {
+	mi := &file_latchkey_v1_auth_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyChange.ProtoReflect.Descriptor instead.
+func (*KeyChange) Descriptor() ([]byte, []int) {
+	return file_latchkey_v1_auth_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *KeyChange) GetSequence() int64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *KeyChange) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *KeyChange) GetKind() KeyChangeKind {
+	if x != nil {
+		return x.Kind
+	}
+	return KeyChangeKind_KEY_CHANGE_KIND_UNSPECIFIED
+}
+
+func (x *KeyChange) GetApiKeyId() string {
+	if x != nil {
+		return x.ApiKeyId
+	}
+	return ""
+}
+
+func (x *KeyChange) GetProfileId() string {
+	if x != nil {
+		return x.ProfileId
+	}
+	return ""
+}
+
+func (x *KeyChange) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *KeyChange) GetChangeTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ChangeTime
+	}
+	return nil
+}
+
+// KeyChangesHeartbeat says the stream is alive.
+type KeyChangesHeartbeat struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The newest sequence this stream has passed: resume from it.
+	Sequence      int64 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyChangesHeartbeat) Reset() {
+	*x = KeyChangesHeartbeat{}
+	mi := &file_latchkey_v1_auth_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyChangesHeartbeat) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyChangesHeartbeat) ProtoMessage() {}
+
+func (x *KeyChangesHeartbeat) ProtoReflect() protoreflect.Message {
+	mi := &file_latchkey_v1_auth_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyChangesHeartbeat.ProtoReflect.Descriptor instead.
+func (*KeyChangesHeartbeat) Descriptor() ([]byte, []int) {
+	return file_latchkey_v1_auth_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *KeyChangesHeartbeat) GetSequence() int64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+// KeyChangesReset tells the client that changes were missed.
+type KeyChangesReset struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resume from this sequence once everything cached is dropped.
+	Sequence      int64 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyChangesReset) Reset() {
+	*x = KeyChangesReset{}
+	mi := &file_latchkey_v1_auth_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyChangesReset) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyChangesReset) ProtoMessage() {}
+
+func (x *KeyChangesReset) ProtoReflect() protoreflect.Message {
+	mi := &file_latchkey_v1_auth_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyChangesReset.ProtoReflect.Descriptor instead.
+func (*KeyChangesReset) Descriptor() ([]byte, []int) {
+	return file_latchkey_v1_auth_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *KeyChangesReset) GetSequence() int64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
 }
 
 // VerifyRequest is the input of AuthService.Verify.
@@ -123,7 +536,7 @@ type VerifyRequest struct {
 
 func (x *VerifyRequest) Reset() {
 	*x = VerifyRequest{}
-	mi := &file_latchkey_v1_auth_proto_msgTypes[0]
+	mi := &file_latchkey_v1_auth_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -135,7 +548,7 @@ func (x *VerifyRequest) String() string {
 func (*VerifyRequest) ProtoMessage() {}
 
 func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_latchkey_v1_auth_proto_msgTypes[0]
+	mi := &file_latchkey_v1_auth_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -148,7 +561,7 @@ func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyRequest.ProtoReflect.Descriptor instead.
 func (*VerifyRequest) Descriptor() ([]byte, []int) {
-	return file_latchkey_v1_auth_proto_rawDescGZIP(), []int{0}
+	return file_latchkey_v1_auth_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *VerifyRequest) GetToken() string {
@@ -200,7 +613,7 @@ type VerifyResponse struct {
 
 func (x *VerifyResponse) Reset() {
 	*x = VerifyResponse{}
-	mi := &file_latchkey_v1_auth_proto_msgTypes[1]
+	mi := &file_latchkey_v1_auth_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -212,7 +625,7 @@ func (x *VerifyResponse) String() string {
 func (*VerifyResponse) ProtoMessage() {}
 
 func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_latchkey_v1_auth_proto_msgTypes[1]
+	mi := &file_latchkey_v1_auth_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -225,7 +638,7 @@ func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyResponse.ProtoReflect.Descriptor instead.
 func (*VerifyResponse) Descriptor() ([]byte, []int) {
-	return file_latchkey_v1_auth_proto_rawDescGZIP(), []int{1}
+	return file_latchkey_v1_auth_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *VerifyResponse) GetValid() bool {
@@ -280,7 +693,7 @@ type WhoAmIRequest struct {
 
 func (x *WhoAmIRequest) Reset() {
 	*x = WhoAmIRequest{}
-	mi := &file_latchkey_v1_auth_proto_msgTypes[2]
+	mi := &file_latchkey_v1_auth_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -292,7 +705,7 @@ func (x *WhoAmIRequest) String() string {
 func (*WhoAmIRequest) ProtoMessage() {}
 
 func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_latchkey_v1_auth_proto_msgTypes[2]
+	mi := &file_latchkey_v1_auth_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -305,7 +718,7 @@ func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIRequest.ProtoReflect.Descriptor instead.
 func (*WhoAmIRequest) Descriptor() ([]byte, []int) {
-	return file_latchkey_v1_auth_proto_rawDescGZIP(), []int{2}
+	return file_latchkey_v1_auth_proto_rawDescGZIP(), []int{7}
 }
 
 // WhoAmIResponse is the output of AuthService.WhoAmI.
@@ -323,7 +736,7 @@ type WhoAmIResponse struct {
 
 func (x *WhoAmIResponse) Reset() {
 	*x = WhoAmIResponse{}
-	mi := &file_latchkey_v1_auth_proto_msgTypes[3]
+	mi := &file_latchkey_v1_auth_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -335,7 +748,7 @@ func (x *WhoAmIResponse) String() string {
 func (*WhoAmIResponse) ProtoMessage() {}
 
 func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_latchkey_v1_auth_proto_msgTypes[3]
+	mi := &file_latchkey_v1_auth_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -348,7 +761,7 @@ func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIResponse.ProtoReflect.Descriptor instead.
 func (*WhoAmIResponse) Descriptor() ([]byte, []int) {
-	return file_latchkey_v1_auth_proto_rawDescGZIP(), []int{3}
+	return file_latchkey_v1_auth_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *WhoAmIResponse) GetApiKey() *ApiKey {
@@ -376,7 +789,32 @@ var File_latchkey_v1_auth_proto protoreflect.FileDescriptor
 
 const file_latchkey_v1_auth_proto_rawDesc = "" +
 	"\n" +
-	"\x16latchkey/v1/auth.proto\x12\vlatchkey.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19latchkey/v1/account.proto\x1a\x19latchkey/v1/api_key.proto\x1a\x19latchkey/v1/profile.proto\"\xfb\x01\n" +
+	"\x16latchkey/v1/auth.proto\x12\vlatchkey.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19latchkey/v1/account.proto\x1a\x19latchkey/v1/api_key.proto\x1a\x19latchkey/v1/profile.proto\"`\n" +
+	"\x16WatchKeyChangesRequest\x123\n" +
+	"\x0eafter_sequence\x18\x01 \x01(\x03B\a\xbaH\x04\"\x02(\x00H\x00R\rafterSequence\x88\x01\x01B\x11\n" +
+	"\x0f_after_sequence\"\xd7\x01\n" +
+	"\x17WatchKeyChangesResponse\x120\n" +
+	"\x06change\x18\x01 \x01(\v2\x16.latchkey.v1.KeyChangeH\x00R\x06change\x12@\n" +
+	"\theartbeat\x18\x02 \x01(\v2 .latchkey.v1.KeyChangesHeartbeatH\x00R\theartbeat\x12?\n" +
+	"\vreset_cache\x18\x03 \x01(\v2\x1c.latchkey.v1.KeyChangesResetH\x00R\n" +
+	"resetCacheB\a\n" +
+	"\x05event\"\x93\x02\n" +
+	"\tKeyChange\x12\x1a\n" +
+	"\bsequence\x18\x01 \x01(\x03R\bsequence\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x02 \x01(\tR\taccountId\x12.\n" +
+	"\x04kind\x18\x03 \x01(\x0e2\x1a.latchkey.v1.KeyChangeKindR\x04kind\x12\x1c\n" +
+	"\n" +
+	"api_key_id\x18\x04 \x01(\tR\bapiKeyId\x12\x1d\n" +
+	"\n" +
+	"profile_id\x18\x05 \x01(\tR\tprofileId\x12!\n" +
+	"\fworkspace_id\x18\x06 \x01(\tR\vworkspaceId\x12;\n" +
+	"\vchange_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"changeTime\"1\n" +
+	"\x13KeyChangesHeartbeat\x12\x1a\n" +
+	"\bsequence\x18\x01 \x01(\x03R\bsequence\"-\n" +
+	"\x0fKeyChangesReset\x12\x1a\n" +
+	"\bsequence\x18\x01 \x01(\x03R\bsequence\"\xfb\x01\n" +
 	"\rVerifyRequest\x12!\n" +
 	"\x05token\x18\x01 \x01(\tB\v\xbaH\x05r\x03\x18\x80\x04\x80\x01\x01R\x05token\x12H\n" +
 	"\fworkspace_id\x18\x02 \x01(\tB%\xbaH\"\xd8\x01\x01r\x1d2\x1b^ws_[0-9A-HJKMNP-TV-Z]{26}$R\vworkspaceId\x12T\n" +
@@ -396,7 +834,14 @@ const file_latchkey_v1_auth_proto_rawDesc = "" +
 	"\x0eWhoAmIResponse\x12,\n" +
 	"\aapi_key\x18\x01 \x01(\v2\x13.latchkey.v1.ApiKeyR\x06apiKey\x12.\n" +
 	"\aprofile\x18\x02 \x01(\v2\x14.latchkey.v1.ProfileR\aprofile\x12.\n" +
-	"\aaccount\x18\x03 \x01(\v2\x14.latchkey.v1.AccountR\aaccount*\x8d\x02\n" +
+	"\aaccount\x18\x03 \x01(\v2\x14.latchkey.v1.AccountR\aaccount*\xdf\x01\n" +
+	"\rKeyChangeKind\x12\x1f\n" +
+	"\x1bKEY_CHANGE_KIND_UNSPECIFIED\x10\x00\x12\x1f\n" +
+	"\x1bKEY_CHANGE_KIND_KEY_UPDATED\x10\x01\x12\x1f\n" +
+	"\x1bKEY_CHANGE_KIND_KEY_ROTATED\x10\x02\x12\x1f\n" +
+	"\x1bKEY_CHANGE_KIND_KEY_REVOKED\x10\x03\x12\"\n" +
+	"\x1eKEY_CHANGE_KIND_GRANTS_CHANGED\x10\x04\x12&\n" +
+	"\"KEY_CHANGE_KIND_WORKSPACE_ARCHIVED\x10\x05*\x8d\x02\n" +
 	"\n" +
 	"VerifyCode\x12\x1b\n" +
 	"\x17VERIFY_CODE_UNSPECIFIED\x10\x00\x12\x15\n" +
@@ -407,10 +852,11 @@ const file_latchkey_v1_auth_proto_rawDesc = "" +
 	"\x13VERIFY_CODE_EXPIRED\x10\x05\x12\x1e\n" +
 	"\x1aVERIFY_CODE_IP_NOT_ALLOWED\x10\x06\x12 \n" +
 	"\x1cVERIFY_CODE_WORKSPACE_DENIED\x10\a\x12!\n" +
-	"\x1dVERIFY_CODE_PERMISSION_DENIED\x10\b2\x9d\x01\n" +
+	"\x1dVERIFY_CODE_PERMISSION_DENIED\x10\b2\x82\x02\n" +
 	"\vAuthService\x12F\n" +
 	"\x06Verify\x12\x1a.latchkey.v1.VerifyRequest\x1a\x1b.latchkey.v1.VerifyResponse\"\x03\x90\x02\x02\x12F\n" +
-	"\x06WhoAmI\x12\x1a.latchkey.v1.WhoAmIRequest\x1a\x1b.latchkey.v1.WhoAmIResponse\"\x03\x90\x02\x01B\xa2\x01\n" +
+	"\x06WhoAmI\x12\x1a.latchkey.v1.WhoAmIRequest\x1a\x1b.latchkey.v1.WhoAmIResponse\"\x03\x90\x02\x01\x12c\n" +
+	"\x0fWatchKeyChanges\x12#.latchkey.v1.WatchKeyChangesRequest\x1a$.latchkey.v1.WatchKeyChangesResponse\"\x03\x90\x02\x010\x01B\xa2\x01\n" +
 	"\x0fcom.latchkey.v1B\tAuthProtoP\x01Z7github.com/latchkey/latchkey/gen/latchkey/v1;latchkeyv1\xa2\x02\x03LXX\xaa\x02\vLatchkey.V1\xca\x02\vLatchkey\\V1\xe2\x02\x17Latchkey\\V1\\GPBMetadata\xea\x02\fLatchkey::V1b\x06proto3"
 
 var (
@@ -425,33 +871,47 @@ func file_latchkey_v1_auth_proto_rawDescGZIP() []byte {
 	return file_latchkey_v1_auth_proto_rawDescData
 }
 
-var file_latchkey_v1_auth_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_latchkey_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_latchkey_v1_auth_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_latchkey_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_latchkey_v1_auth_proto_goTypes = []any{
-	(VerifyCode)(0),        // 0: latchkey.v1.VerifyCode
-	(*VerifyRequest)(nil),  // 1: latchkey.v1.VerifyRequest
-	(*VerifyResponse)(nil), // 2: latchkey.v1.VerifyResponse
-	(*WhoAmIRequest)(nil),  // 3: latchkey.v1.WhoAmIRequest
-	(*WhoAmIResponse)(nil), // 4: latchkey.v1.WhoAmIResponse
-	(*ApiKey)(nil),         // 5: latchkey.v1.ApiKey
-	(*Profile)(nil),        // 6: latchkey.v1.Profile
-	(*Account)(nil),        // 7: latchkey.v1.Account
+	(KeyChangeKind)(0),              // 0: latchkey.v1.KeyChangeKind
+	(VerifyCode)(0),                 // 1: latchkey.v1.VerifyCode
+	(*WatchKeyChangesRequest)(nil),  // 2: latchkey.v1.WatchKeyChangesRequest
+	(*WatchKeyChangesResponse)(nil), // 3: latchkey.v1.WatchKeyChangesResponse
+	(*KeyChange)(nil),               // 4: latchkey.v1.KeyChange
+	(*KeyChangesHeartbeat)(nil),     // 5: latchkey.v1.KeyChangesHeartbeat
+	(*KeyChangesReset)(nil),         // 6: latchkey.v1.KeyChangesReset
+	(*VerifyRequest)(nil),           // 7: latchkey.v1.VerifyRequest
+	(*VerifyResponse)(nil),          // 8: latchkey.v1.VerifyResponse
+	(*WhoAmIRequest)(nil),           // 9: latchkey.v1.WhoAmIRequest
+	(*WhoAmIResponse)(nil),          // 10: latchkey.v1.WhoAmIResponse
+	(*timestamppb.Timestamp)(nil),   // 11: google.protobuf.Timestamp
+	(*ApiKey)(nil),                  // 12: latchkey.v1.ApiKey
+	(*Profile)(nil),                 // 13: latchkey.v1.Profile
+	(*Account)(nil),                 // 14: latchkey.v1.Account
 }
 var file_latchkey_v1_auth_proto_depIdxs = []int32{
-	0, // 0: latchkey.v1.VerifyResponse.code:type_name -> latchkey.v1.VerifyCode
-	5, // 1: latchkey.v1.VerifyResponse.api_key:type_name -> latchkey.v1.ApiKey
-	5, // 2: latchkey.v1.WhoAmIResponse.api_key:type_name -> latchkey.v1.ApiKey
-	6, // 3: latchkey.v1.WhoAmIResponse.profile:type_name -> latchkey.v1.Profile
-	7, // 4: latchkey.v1.WhoAmIResponse.account:type_name -> latchkey.v1.Account
-	1, // 5: latchkey.v1.AuthService.Verify:input_type -> latchkey.v1.VerifyRequest
-	3, // 6: latchkey.v1.AuthService.WhoAmI:input_type -> latchkey.v1.WhoAmIRequest
-	2, // 7: latchkey.v1.AuthService.Verify:output_type -> latchkey.v1.VerifyResponse
-	4, // 8: latchkey.v1.AuthService.WhoAmI:output_type -> latchkey.v1.WhoAmIResponse
-	7, // [7:9] is the sub-list for method output_type
-	5, // [5:7] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	4,  // 0: latchkey.v1.WatchKeyChangesResponse.change:type_name -> latchkey.v1.KeyChange
+	5,  // 1: latchkey.v1.WatchKeyChangesResponse.heartbeat:type_name -> latchkey.v1.KeyChangesHeartbeat
+	6,  // 2: latchkey.v1.WatchKeyChangesResponse.reset_cache:type_name -> latchkey.v1.KeyChangesReset
+	0,  // 3: latchkey.v1.KeyChange.kind:type_name -> latchkey.v1.KeyChangeKind
+	11, // 4: latchkey.v1.KeyChange.change_time:type_name -> google.protobuf.Timestamp
+	1,  // 5: latchkey.v1.VerifyResponse.code:type_name -> latchkey.v1.VerifyCode
+	12, // 6: latchkey.v1.VerifyResponse.api_key:type_name -> latchkey.v1.ApiKey
+	12, // 7: latchkey.v1.WhoAmIResponse.api_key:type_name -> latchkey.v1.ApiKey
+	13, // 8: latchkey.v1.WhoAmIResponse.profile:type_name -> latchkey.v1.Profile
+	14, // 9: latchkey.v1.WhoAmIResponse.account:type_name -> latchkey.v1.Account
+	7,  // 10: latchkey.v1.AuthService.Verify:input_type -> latchkey.v1.VerifyRequest
+	9,  // 11: latchkey.v1.AuthService.WhoAmI:input_type -> latchkey.v1.WhoAmIRequest
+	2,  // 12: latchkey.v1.AuthService.WatchKeyChanges:input_type -> latchkey.v1.WatchKeyChangesRequest
+	8,  // 13: latchkey.v1.AuthService.Verify:output_type -> latchkey.v1.VerifyResponse
+	10, // 14: latchkey.v1.AuthService.WhoAmI:output_type -> latchkey.v1.WhoAmIResponse
+	3,  // 15: latchkey.v1.AuthService.WatchKeyChanges:output_type -> latchkey.v1.WatchKeyChangesResponse
+	13, // [13:16] is the sub-list for method output_type
+	10, // [10:13] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_latchkey_v1_auth_proto_init() }
@@ -462,13 +922,19 @@ func file_latchkey_v1_auth_proto_init() {
 	file_latchkey_v1_account_proto_init()
 	file_latchkey_v1_api_key_proto_init()
 	file_latchkey_v1_profile_proto_init()
+	file_latchkey_v1_auth_proto_msgTypes[0].OneofWrappers = []any{}
+	file_latchkey_v1_auth_proto_msgTypes[1].OneofWrappers = []any{
+		(*WatchKeyChangesResponse_Change)(nil),
+		(*WatchKeyChangesResponse_Heartbeat)(nil),
+		(*WatchKeyChangesResponse_ResetCache)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_latchkey_v1_auth_proto_rawDesc), len(file_latchkey_v1_auth_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   4,
+			NumEnums:      2,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -28,6 +28,9 @@ const (
 	AuthServiceVerifyProcedure = "/latchkey.v1.AuthService/Verify"
 	// AuthServiceWhoAmIProcedure is the procedure name of the AuthService's WhoAmI RPC.
 	AuthServiceWhoAmIProcedure = "/latchkey.v1.AuthService/WhoAmI"
+	// AuthServiceWatchKeyChangesProcedure is the procedure name of the AuthService's WatchKeyChanges
+	// RPC.
+	AuthServiceWatchKeyChangesProcedure = "/latchkey.v1.AuthService/WatchKeyChanges"
 )
 
 var (
@@ -44,6 +47,14 @@ var (
 			StreamType:       connect.StreamTypeUnary,
 			Schema:           v1.File_latchkey_v1_auth_proto.Services().ByName("AuthService").Methods().ByName("WhoAmI"),
 			Procedure:        AuthServiceWhoAmIProcedure,
+			IdempotencyLevel: connect.IdempotencyNoSideEffects,
+		}
+	})
+	authServiceWatchKeyChangesSpec = sync.OnceValue(func() connect.Spec {
+		return connect.Spec{
+			StreamType:       connect.StreamTypeServer,
+			Schema:           v1.File_latchkey_v1_auth_proto.Services().ByName("AuthService").Methods().ByName("WatchKeyChanges"),
+			Procedure:        AuthServiceWatchKeyChangesProcedure,
 			IdempotencyLevel: connect.IdempotencyNoSideEffects,
 		}
 	})
@@ -72,12 +83,55 @@ type AuthServiceClient interface {
 	// WhoAmI returns the calling key, its profile and its account. Any valid
 	// key may call it. Idempotent.
 	WhoAmI(context.Context, *v1.WhoAmIRequest) (*v1.WhoAmIResponse, error)
+	// WatchKeyChanges streams the changes that can alter a verdict (a key
+	// updated, rotated or revoked, a profile's workspaces changed, a
+	// workspace archived), in the order they committed, so that another
+	// service can cache verdicts and drop them the moment they change. It
+	// sends the changes of the caller's account; operator keys see every
+	// account. It works the same behind any replica: a change committed on
+	// one reaches the streams of every other within the sync bound.
+	//
+	// The stream opens with a heartbeat that carries the current sequence,
+	// then sends changes as they commit and a heartbeat when nothing happened
+	// for a while. To resume after a disconnect, send the last sequence seen
+	// (from a change or a heartbeat) as `after_sequence`: every change after
+	// it is sent. When those changes are no longer kept (the log holds ten
+	// minutes), the stream sends a reset first: drop everything cached, then
+	// go on from the reset's sequence. The stream ends with UNAUTHENTICATED
+	// once the caller's own key is revoked or expires, and PERMISSION_DENIED
+	// once it loses `api_keys:verify`.
+	//
+	// Permission: `api_keys:verify`. Works over Connect-Web too (server
+	// streaming). Errors: INVALID_ARGUMENT (`after_sequence`) for a sequence
+	// past the newest one.
+	WatchKeyChanges(context.Context, *v1.WatchKeyChangesRequest) (AuthServiceWatchKeyChangesClientStream, error)
 }
 
 // NewAuthServiceClient constructs a client for the latchkey.v1.AuthService service. Multiple
 // service clients may share a single connect.Client.
 func NewAuthServiceClient(client *connect.Client) AuthServiceClient {
 	return &authServiceClient{client: client}
+}
+
+// AuthServiceWatchKeyChangesClientStream is the client stream for the AuthService's WatchKeyChanges
+// RPC.
+type AuthServiceWatchKeyChangesClientStream struct {
+	stream connect.ClientStream
+}
+
+// Receive returns the next response message from the server.
+func (s AuthServiceWatchKeyChangesClientStream) Receive() (*v1.WatchKeyChangesResponse, error) {
+	var res v1.WatchKeyChangesResponse
+	if err := s.stream.Receive(&res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// Close releases the stream's resources. It is idempotent and is typically deferred to clean up a
+// stream abandoned before io.EOF.
+func (s AuthServiceWatchKeyChangesClientStream) Close() error {
+	return s.stream.Close()
 }
 
 // AuthServiceHandler is an implementation of the latchkey.v1.AuthService service.
@@ -103,6 +157,28 @@ type AuthServiceHandler interface {
 	// WhoAmI returns the calling key, its profile and its account. Any valid
 	// key may call it. Idempotent.
 	WhoAmI(context.Context, *v1.WhoAmIRequest) (*v1.WhoAmIResponse, error)
+	// WatchKeyChanges streams the changes that can alter a verdict (a key
+	// updated, rotated or revoked, a profile's workspaces changed, a
+	// workspace archived), in the order they committed, so that another
+	// service can cache verdicts and drop them the moment they change. It
+	// sends the changes of the caller's account; operator keys see every
+	// account. It works the same behind any replica: a change committed on
+	// one reaches the streams of every other within the sync bound.
+	//
+	// The stream opens with a heartbeat that carries the current sequence,
+	// then sends changes as they commit and a heartbeat when nothing happened
+	// for a while. To resume after a disconnect, send the last sequence seen
+	// (from a change or a heartbeat) as `after_sequence`: every change after
+	// it is sent. When those changes are no longer kept (the log holds ten
+	// minutes), the stream sends a reset first: drop everything cached, then
+	// go on from the reset's sequence. The stream ends with UNAUTHENTICATED
+	// once the caller's own key is revoked or expires, and PERMISSION_DENIED
+	// once it loses `api_keys:verify`.
+	//
+	// Permission: `api_keys:verify`. Works over Connect-Web too (server
+	// streaming). Errors: INVALID_ARGUMENT (`after_sequence`) for a sequence
+	// past the newest one.
+	WatchKeyChanges(context.Context, *v1.WatchKeyChangesRequest, AuthServiceWatchKeyChangesServerStream) error
 }
 
 // RegisterAuthServiceHandler registers svc as the latchkey.v1.AuthService implementation on server.
@@ -111,7 +187,24 @@ func RegisterAuthServiceHandler(server *connect.Server, svc AuthServiceHandler) 
 	server.Register(
 		connect.Method{Spec: authServiceVerifySpec(), Handler: adapter.verify},
 		connect.Method{Spec: authServiceWhoAmISpec(), Handler: adapter.whoAmI},
+		connect.Method{Spec: authServiceWatchKeyChangesSpec(), Handler: adapter.watchKeyChanges},
 	)
+}
+
+// AuthServiceWatchKeyChangesServerStream is the server stream for the AuthService's WatchKeyChanges
+// RPC.
+type AuthServiceWatchKeyChangesServerStream struct {
+	stream connect.ServerStream
+}
+
+// SendHeaders flushes the response headers without a message. The first Send does this implicitly.
+func (s AuthServiceWatchKeyChangesServerStream) SendHeaders() error {
+	return s.stream.SendHeaders()
+}
+
+// Send sends a response message to the client.
+func (s AuthServiceWatchKeyChangesServerStream) Send(res *v1.WatchKeyChangesResponse) error {
+	return s.stream.Send(res)
 }
 
 // UnimplementedAuthServiceHandler returns CodeUnimplemented from all methods.
@@ -123,6 +216,10 @@ func (UnimplementedAuthServiceHandler) Verify(context.Context, *v1.VerifyRequest
 
 func (UnimplementedAuthServiceHandler) WhoAmI(context.Context, *v1.WhoAmIRequest) (*v1.WhoAmIResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, "latchkey.v1.AuthService.WhoAmI is not implemented")
+}
+
+func (UnimplementedAuthServiceHandler) WatchKeyChanges(context.Context, *v1.WatchKeyChangesRequest, AuthServiceWatchKeyChangesServerStream) error {
+	return connect.NewError(connect.CodeUnimplemented, "latchkey.v1.AuthService.WatchKeyChanges is not implemented")
 }
 
 type authServiceClient struct {
@@ -143,6 +240,14 @@ func (c *authServiceClient) WhoAmI(ctx context.Context, req *v1.WhoAmIRequest) (
 		return nil, err
 	}
 	return &res, nil
+}
+
+func (c *authServiceClient) WatchKeyChanges(ctx context.Context, req *v1.WatchKeyChangesRequest) (AuthServiceWatchKeyChangesClientStream, error) {
+	stream, err := c.client.CallServerStream(ctx, authServiceWatchKeyChangesSpec(), req)
+	if err != nil {
+		return AuthServiceWatchKeyChangesClientStream{}, err
+	}
+	return AuthServiceWatchKeyChangesClientStream{stream: stream}, nil
 }
 
 type authServiceHandler struct{ svc AuthServiceHandler }
@@ -169,4 +274,12 @@ func (h authServiceHandler) whoAmI(ctx context.Context, _ connect.Spec, stream c
 		return err
 	}
 	return stream.Send(res)
+}
+
+func (h authServiceHandler) watchKeyChanges(ctx context.Context, _ connect.Spec, stream connect.ServerStream) error {
+	var req v1.WatchKeyChangesRequest
+	if err := stream.Receive(&req); err != nil {
+		return err
+	}
+	return h.svc.WatchKeyChanges(ctx, &req, AuthServiceWatchKeyChangesServerStream{stream: stream})
 }

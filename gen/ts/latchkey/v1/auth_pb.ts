@@ -5,6 +5,8 @@
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "../../buf/validate/validate_pb.js";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Account } from "./account_pb.js";
 import { file_latchkey_v1_account } from "./account_pb.js";
 import type { ApiKey } from "./api_key_pb.js";
@@ -17,7 +19,183 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file latchkey/v1/auth.proto.
  */
 export const file_latchkey_v1_auth: GenFile = /*@__PURE__*/
-  fileDesc("ChZsYXRjaGtleS92MS9hdXRoLnByb3RvEgtsYXRjaGtleS52MSLQAQoNVmVyaWZ5UmVxdWVzdBIaCgV0b2tlbhgBIAEoCUILgAEBukgFcgMYgAQSOwoMd29ya3NwYWNlX2lkGAIgASgJQiW6SCLYAQFyHTIbXndzX1swLTlBLUhKS01OUC1UVi1aXXsyNn0kEkcKC3Blcm1pc3Npb25zGAMgAygJQjK6SC+SASwQQCIociYYgAEyIV4oXCp8W2EtejAtOV9dKzooXCp8W2EtejAtOV9dKykpJBIdCgljbGllbnRfaXAYBCABKAlCCrpIB9gBAXICcAEiqQEKDlZlcmlmeVJlc3BvbnNlEg0KBXZhbGlkGAEgASgIEiUKBGNvZGUYAiABKA4yFy5sYXRjaGtleS52MS5WZXJpZnlDb2RlEiQKB2FwaV9rZXkYAyABKAsyEy5sYXRjaGtleS52MS5BcGlLZXkSEgoKYWNjb3VudF9pZBgEIAEoCRISCgpwcm9maWxlX2lkGAUgASgJEhMKC3Blcm1pc3Npb25zGAYgAygJIg8KDVdob0FtSVJlcXVlc3QihAEKDldob0FtSVJlc3BvbnNlEiQKB2FwaV9rZXkYASABKAsyEy5sYXRjaGtleS52MS5BcGlLZXkSJQoHcHJvZmlsZRgCIAEoCzIULmxhdGNoa2V5LnYxLlByb2ZpbGUSJQoHYWNjb3VudBgDIAEoCzIULmxhdGNoa2V5LnYxLkFjY291bnQqjQIKClZlcmlmeUNvZGUSGwoXVkVSSUZZX0NPREVfVU5TUEVDSUZJRUQQABIVChFWRVJJRllfQ09ERV9WQUxJRBABEhkKFVZFUklGWV9DT0RFX01BTEZPUk1FRBACEhkKFVZFUklGWV9DT0RFX05PVF9GT1VORBADEhcKE1ZFUklGWV9DT0RFX1JFVk9LRUQQBBIXChNWRVJJRllfQ09ERV9FWFBJUkVEEAUSHgoaVkVSSUZZX0NPREVfSVBfTk9UX0FMTE9XRUQQBhIgChxWRVJJRllfQ09ERV9XT1JLU1BBQ0VfREVOSUVEEAcSIQodVkVSSUZZX0NPREVfUEVSTUlTU0lPTl9ERU5JRUQQCDKdAQoLQXV0aFNlcnZpY2USRgoGVmVyaWZ5EhoubGF0Y2hrZXkudjEuVmVyaWZ5UmVxdWVzdBobLmxhdGNoa2V5LnYxLlZlcmlmeVJlc3BvbnNlIgOQAgISRgoGV2hvQW1JEhoubGF0Y2hrZXkudjEuV2hvQW1JUmVxdWVzdBobLmxhdGNoa2V5LnYxLldob0FtSVJlc3BvbnNlIgOQAgFCogEKD2NvbS5sYXRjaGtleS52MUIJQXV0aFByb3RvUAFaN2dpdGh1Yi5jb20vbGF0Y2hrZXkvbGF0Y2hrZXkvZ2VuL2xhdGNoa2V5L3YxO2xhdGNoa2V5djGiAgNMWFiqAgtMYXRjaGtleS5WMcoCC0xhdGNoa2V5XFYx4gIXTGF0Y2hrZXlcVjFcR1BCTWV0YWRhdGHqAgxMYXRjaGtleTo6VjFiBnByb3RvMw", [file_buf_validate_validate, file_latchkey_v1_account, file_latchkey_v1_api_key, file_latchkey_v1_profile]);
+  fileDesc("ChZsYXRjaGtleS92MS9hdXRoLnByb3RvEgtsYXRjaGtleS52MSJRChZXYXRjaEtleUNoYW5nZXNSZXF1ZXN0EiQKDmFmdGVyX3NlcXVlbmNlGAEgASgDQge6SAQiAigASACIAQFCEQoPX2FmdGVyX3NlcXVlbmNlIrgBChdXYXRjaEtleUNoYW5nZXNSZXNwb25zZRIoCgZjaGFuZ2UYASABKAsyFi5sYXRjaGtleS52MS5LZXlDaGFuZ2VIABI1CgloZWFydGJlYXQYAiABKAsyIC5sYXRjaGtleS52MS5LZXlDaGFuZ2VzSGVhcnRiZWF0SAASMwoLcmVzZXRfY2FjaGUYAyABKAsyHC5sYXRjaGtleS52MS5LZXlDaGFuZ2VzUmVzZXRIAEIHCgVldmVudCLKAQoJS2V5Q2hhbmdlEhAKCHNlcXVlbmNlGAEgASgDEhIKCmFjY291bnRfaWQYAiABKAkSKAoEa2luZBgDIAEoDjIaLmxhdGNoa2V5LnYxLktleUNoYW5nZUtpbmQSEgoKYXBpX2tleV9pZBgEIAEoCRISCgpwcm9maWxlX2lkGAUgASgJEhQKDHdvcmtzcGFjZV9pZBgGIAEoCRIvCgtjaGFuZ2VfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiJwoTS2V5Q2hhbmdlc0hlYXJ0YmVhdBIQCghzZXF1ZW5jZRgBIAEoAyIjCg9LZXlDaGFuZ2VzUmVzZXQSEAoIc2VxdWVuY2UYASABKAMi0AEKDVZlcmlmeVJlcXVlc3QSGgoFdG9rZW4YASABKAlCC4ABAbpIBXIDGIAEEjsKDHdvcmtzcGFjZV9pZBgCIAEoCUIlukgi2AEBch0yG153c19bMC05QS1ISktNTlAtVFYtWl17MjZ9JBJHCgtwZXJtaXNzaW9ucxgDIAMoCUIyukgvkgEsEEAiKHImGIABMiFeKFwqfFthLXowLTlfXSs6KFwqfFthLXowLTlfXSspKSQSHQoJY2xpZW50X2lwGAQgASgJQgq6SAfYAQFyAnABIqkBCg5WZXJpZnlSZXNwb25zZRINCgV2YWxpZBgBIAEoCBIlCgRjb2RlGAIgASgOMhcubGF0Y2hrZXkudjEuVmVyaWZ5Q29kZRIkCgdhcGlfa2V5GAMgASgLMhMubGF0Y2hrZXkudjEuQXBpS2V5EhIKCmFjY291bnRfaWQYBCABKAkSEgoKcHJvZmlsZV9pZBgFIAEoCRITCgtwZXJtaXNzaW9ucxgGIAMoCSIPCg1XaG9BbUlSZXF1ZXN0IoQBCg5XaG9BbUlSZXNwb25zZRIkCgdhcGlfa2V5GAEgASgLMhMubGF0Y2hrZXkudjEuQXBpS2V5EiUKB3Byb2ZpbGUYAiABKAsyFC5sYXRjaGtleS52MS5Qcm9maWxlEiUKB2FjY291bnQYAyABKAsyFC5sYXRjaGtleS52MS5BY2NvdW50Kt8BCg1LZXlDaGFuZ2VLaW5kEh8KG0tFWV9DSEFOR0VfS0lORF9VTlNQRUNJRklFRBAAEh8KG0tFWV9DSEFOR0VfS0lORF9LRVlfVVBEQVRFRBABEh8KG0tFWV9DSEFOR0VfS0lORF9LRVlfUk9UQVRFRBACEh8KG0tFWV9DSEFOR0VfS0lORF9LRVlfUkVWT0tFRBADEiIKHktFWV9DSEFOR0VfS0lORF9HUkFOVFNfQ0hBTkdFRBAEEiYKIktFWV9DSEFOR0VfS0lORF9XT1JLU1BBQ0VfQVJDSElWRUQQBSqNAgoKVmVyaWZ5Q29kZRIbChdWRVJJRllfQ09ERV9VTlNQRUNJRklFRBAAEhUKEVZFUklGWV9DT0RFX1ZBTElEEAESGQoVVkVSSUZZX0NPREVfTUFMRk9STUVEEAISGQoVVkVSSUZZX0NPREVfTk9UX0ZPVU5EEAMSFwoTVkVSSUZZX0NPREVfUkVWT0tFRBAEEhcKE1ZFUklGWV9DT0RFX0VYUElSRUQQBRIeChpWRVJJRllfQ09ERV9JUF9OT1RfQUxMT1dFRBAGEiAKHFZFUklGWV9DT0RFX1dPUktTUEFDRV9ERU5JRUQQBxIhCh1WRVJJRllfQ09ERV9QRVJNSVNTSU9OX0RFTklFRBAIMoICCgtBdXRoU2VydmljZRJGCgZWZXJpZnkSGi5sYXRjaGtleS52MS5WZXJpZnlSZXF1ZXN0GhsubGF0Y2hrZXkudjEuVmVyaWZ5UmVzcG9uc2UiA5ACAhJGCgZXaG9BbUkSGi5sYXRjaGtleS52MS5XaG9BbUlSZXF1ZXN0GhsubGF0Y2hrZXkudjEuV2hvQW1JUmVzcG9uc2UiA5ACARJjCg9XYXRjaEtleUNoYW5nZXMSIy5sYXRjaGtleS52MS5XYXRjaEtleUNoYW5nZXNSZXF1ZXN0GiQubGF0Y2hrZXkudjEuV2F0Y2hLZXlDaGFuZ2VzUmVzcG9uc2UiA5ACATABQqIBCg9jb20ubGF0Y2hrZXkudjFCCUF1dGhQcm90b1ABWjdnaXRodWIuY29tL2xhdGNoa2V5L2xhdGNoa2V5L2dlbi9sYXRjaGtleS92MTtsYXRjaGtleXYxogIDTFhYqgILTGF0Y2hrZXkuVjHKAgtMYXRjaGtleVxWMeICF0xhdGNoa2V5XFYxXEdQQk1ldGFkYXRh6gIMTGF0Y2hrZXk6OlYxYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_timestamp, file_latchkey_v1_account, file_latchkey_v1_api_key, file_latchkey_v1_profile]);
+
+/**
+ * WatchKeyChangesRequest is the input of AuthService.WatchKeyChanges.
+ *
+ * @generated from message latchkey.v1.WatchKeyChangesRequest
+ */
+export type WatchKeyChangesRequest = Message<"latchkey.v1.WatchKeyChangesRequest"> & {
+  /**
+   * Resume after this sequence number: every change after it is sent
+   * (0 sends every change kept). Unset starts from now.
+   *
+   * @generated from field: optional int64 after_sequence = 1;
+   */
+  afterSequence?: bigint | undefined;
+};
+
+/**
+ * Describes the message latchkey.v1.WatchKeyChangesRequest.
+ * Use `create(WatchKeyChangesRequestSchema)` to create a new message.
+ */
+export const WatchKeyChangesRequestSchema: GenMessage<WatchKeyChangesRequest> = /*@__PURE__*/
+  messageDesc(file_latchkey_v1_auth, 0);
+
+/**
+ * WatchKeyChangesResponse is one message of AuthService.WatchKeyChanges.
+ *
+ * @generated from message latchkey.v1.WatchKeyChangesResponse
+ */
+export type WatchKeyChangesResponse = Message<"latchkey.v1.WatchKeyChangesResponse"> & {
+  /**
+   * Exactly one is set.
+   *
+   * @generated from oneof latchkey.v1.WatchKeyChangesResponse.event
+   */
+  event: {
+    /**
+     * A change that committed.
+     *
+     * @generated from field: latchkey.v1.KeyChange change = 1;
+     */
+    value: KeyChange;
+    case: "change";
+  } | {
+    /**
+     * Nothing changed for the caller since the last message.
+     *
+     * @generated from field: latchkey.v1.KeyChangesHeartbeat heartbeat = 2;
+     */
+    value: KeyChangesHeartbeat;
+    case: "heartbeat";
+  } | {
+    /**
+     * Changes after the position asked for are no longer kept: drop every
+     * cached verdict, then go on.
+     *
+     * @generated from field: latchkey.v1.KeyChangesReset reset_cache = 3;
+     */
+    value: KeyChangesReset;
+    case: "resetCache";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message latchkey.v1.WatchKeyChangesResponse.
+ * Use `create(WatchKeyChangesResponseSchema)` to create a new message.
+ */
+export const WatchKeyChangesResponseSchema: GenMessage<WatchKeyChangesResponse> = /*@__PURE__*/
+  messageDesc(file_latchkey_v1_auth, 1);
+
+/**
+ * KeyChange is one change that can alter a verdict.
+ *
+ * @generated from message latchkey.v1.KeyChange
+ */
+export type KeyChange = Message<"latchkey.v1.KeyChange"> & {
+  /**
+   * The change's position: sequence numbers grow in commit order. Resume
+   * from it with `after_sequence`.
+   *
+   * @generated from field: int64 sequence = 1;
+   */
+  sequence: bigint;
+
+  /**
+   * The account whose key or profile changed.
+   *
+   * @generated from field: string account_id = 2;
+   */
+  accountId: string;
+
+  /**
+   * What happened.
+   *
+   * @generated from field: latchkey.v1.KeyChangeKind kind = 3;
+   */
+  kind: KeyChangeKind;
+
+  /**
+   * The key whose verdict may have changed. Empty for a workspace archived
+   * (every key granted it) and for a change of a profile no key acts
+   * through.
+   *
+   * @generated from field: string api_key_id = 4;
+   */
+  apiKeyId: string;
+
+  /**
+   * The profile that changed (a key's own profile for key changes).
+   *
+   * @generated from field: string profile_id = 5;
+   */
+  profileId: string;
+
+  /**
+   * The workspace granted, withdrawn or archived.
+   *
+   * @generated from field: string workspace_id = 6;
+   */
+  workspaceId: string;
+
+  /**
+   * When the change committed.
+   *
+   * @generated from field: google.protobuf.Timestamp change_time = 7;
+   */
+  changeTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message latchkey.v1.KeyChange.
+ * Use `create(KeyChangeSchema)` to create a new message.
+ */
+export const KeyChangeSchema: GenMessage<KeyChange> = /*@__PURE__*/
+  messageDesc(file_latchkey_v1_auth, 2);
+
+/**
+ * KeyChangesHeartbeat says the stream is alive.
+ *
+ * @generated from message latchkey.v1.KeyChangesHeartbeat
+ */
+export type KeyChangesHeartbeat = Message<"latchkey.v1.KeyChangesHeartbeat"> & {
+  /**
+   * The newest sequence this stream has passed: resume from it.
+   *
+   * @generated from field: int64 sequence = 1;
+   */
+  sequence: bigint;
+};
+
+/**
+ * Describes the message latchkey.v1.KeyChangesHeartbeat.
+ * Use `create(KeyChangesHeartbeatSchema)` to create a new message.
+ */
+export const KeyChangesHeartbeatSchema: GenMessage<KeyChangesHeartbeat> = /*@__PURE__*/
+  messageDesc(file_latchkey_v1_auth, 3);
+
+/**
+ * KeyChangesReset tells the client that changes were missed.
+ *
+ * @generated from message latchkey.v1.KeyChangesReset
+ */
+export type KeyChangesReset = Message<"latchkey.v1.KeyChangesReset"> & {
+  /**
+   * Resume from this sequence once everything cached is dropped.
+   *
+   * @generated from field: int64 sequence = 1;
+   */
+  sequence: bigint;
+};
+
+/**
+ * Describes the message latchkey.v1.KeyChangesReset.
+ * Use `create(KeyChangesResetSchema)` to create a new message.
+ */
+export const KeyChangesResetSchema: GenMessage<KeyChangesReset> = /*@__PURE__*/
+  messageDesc(file_latchkey_v1_auth, 4);
 
 /**
  * VerifyRequest is the input of AuthService.Verify.
@@ -65,7 +243,7 @@ export type VerifyRequest = Message<"latchkey.v1.VerifyRequest"> & {
  * Use `create(VerifyRequestSchema)` to create a new message.
  */
 export const VerifyRequestSchema: GenMessage<VerifyRequest> = /*@__PURE__*/
-  messageDesc(file_latchkey_v1_auth, 0);
+  messageDesc(file_latchkey_v1_auth, 5);
 
 /**
  * VerifyResponse is the output of AuthService.Verify.
@@ -121,7 +299,7 @@ export type VerifyResponse = Message<"latchkey.v1.VerifyResponse"> & {
  * Use `create(VerifyResponseSchema)` to create a new message.
  */
 export const VerifyResponseSchema: GenMessage<VerifyResponse> = /*@__PURE__*/
-  messageDesc(file_latchkey_v1_auth, 1);
+  messageDesc(file_latchkey_v1_auth, 6);
 
 /**
  * WhoAmIRequest is the input of AuthService.WhoAmI. The caller is named by
@@ -137,7 +315,7 @@ export type WhoAmIRequest = Message<"latchkey.v1.WhoAmIRequest"> & {
  * Use `create(WhoAmIRequestSchema)` to create a new message.
  */
 export const WhoAmIRequestSchema: GenMessage<WhoAmIRequest> = /*@__PURE__*/
-  messageDesc(file_latchkey_v1_auth, 2);
+  messageDesc(file_latchkey_v1_auth, 7);
 
 /**
  * WhoAmIResponse is the output of AuthService.WhoAmI.
@@ -172,7 +350,62 @@ export type WhoAmIResponse = Message<"latchkey.v1.WhoAmIResponse"> & {
  * Use `create(WhoAmIResponseSchema)` to create a new message.
  */
 export const WhoAmIResponseSchema: GenMessage<WhoAmIResponse> = /*@__PURE__*/
-  messageDesc(file_latchkey_v1_auth, 3);
+  messageDesc(file_latchkey_v1_auth, 8);
+
+/**
+ * KeyChangeKind says what a KeyChange did.
+ *
+ * @generated from enum latchkey.v1.KeyChangeKind
+ */
+export enum KeyChangeKind {
+  /**
+   * Never sent.
+   *
+   * @generated from enum value: KEY_CHANGE_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A key's spec or metadata changed (its permissions, addresses, expiry).
+   *
+   * @generated from enum value: KEY_CHANGE_KIND_KEY_UPDATED = 1;
+   */
+  KEY_UPDATED = 1,
+
+  /**
+   * A key got a new secret.
+   *
+   * @generated from enum value: KEY_CHANGE_KIND_KEY_ROTATED = 2;
+   */
+  KEY_ROTATED = 2,
+
+  /**
+   * A key was revoked.
+   *
+   * @generated from enum value: KEY_CHANGE_KIND_KEY_REVOKED = 3;
+   */
+  KEY_REVOKED = 3,
+
+  /**
+   * A workspace was granted to a profile or withdrawn from it.
+   *
+   * @generated from enum value: KEY_CHANGE_KIND_GRANTS_CHANGED = 4;
+   */
+  GRANTS_CHANGED = 4,
+
+  /**
+   * A workspace was archived: every key granted it loses it.
+   *
+   * @generated from enum value: KEY_CHANGE_KIND_WORKSPACE_ARCHIVED = 5;
+   */
+  WORKSPACE_ARCHIVED = 5,
+}
+
+/**
+ * Describes the enum latchkey.v1.KeyChangeKind.
+ */
+export const KeyChangeKindSchema: GenEnum<KeyChangeKind> = /*@__PURE__*/
+  enumDesc(file_latchkey_v1_auth, 0);
 
 /**
  * VerifyCode says why a token was or was not admitted.
@@ -249,7 +482,7 @@ export enum VerifyCode {
  * Describes the enum latchkey.v1.VerifyCode.
  */
 export const VerifyCodeSchema: GenEnum<VerifyCode> = /*@__PURE__*/
-  enumDesc(file_latchkey_v1_auth, 0);
+  enumDesc(file_latchkey_v1_auth, 1);
 
 /**
  * AuthService answers who a key is and whether it may do something. Other
@@ -294,6 +527,36 @@ export const AuthService: GenService<{
     methodKind: "unary";
     input: typeof WhoAmIRequestSchema;
     output: typeof WhoAmIResponseSchema;
+  },
+  /**
+   * WatchKeyChanges streams the changes that can alter a verdict (a key
+   * updated, rotated or revoked, a profile's workspaces changed, a
+   * workspace archived), in the order they committed, so that another
+   * service can cache verdicts and drop them the moment they change. It
+   * sends the changes of the caller's account; operator keys see every
+   * account. It works the same behind any replica: a change committed on
+   * one reaches the streams of every other within the sync bound.
+   *
+   * The stream opens with a heartbeat that carries the current sequence,
+   * then sends changes as they commit and a heartbeat when nothing happened
+   * for a while. To resume after a disconnect, send the last sequence seen
+   * (from a change or a heartbeat) as `after_sequence`: every change after
+   * it is sent. When those changes are no longer kept (the log holds ten
+   * minutes), the stream sends a reset first: drop everything cached, then
+   * go on from the reset's sequence. The stream ends with UNAUTHENTICATED
+   * once the caller's own key is revoked or expires, and PERMISSION_DENIED
+   * once it loses `api_keys:verify`.
+   *
+   * Permission: `api_keys:verify`. Works over Connect-Web too (server
+   * streaming). Errors: INVALID_ARGUMENT (`after_sequence`) for a sequence
+   * past the newest one.
+   *
+   * @generated from rpc latchkey.v1.AuthService.WatchKeyChanges
+   */
+  watchKeyChanges: {
+    methodKind: "server_streaming";
+    input: typeof WatchKeyChangesRequestSchema;
+    output: typeof WatchKeyChangesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_latchkey_v1_auth, 0);

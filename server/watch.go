@@ -1,0 +1,169 @@
+package server
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/auth"
+	latchkeyv1 "github.com/latchkey/latchkey/gen/latchkey/v1"
+	"github.com/latchkey/latchkey/gen/latchkey/v1/latchkeyv1connect"
+)
+
+// DefaultWatchHeartbeat is the default of Config.WatchHeartbeat.
+const DefaultWatchHeartbeat = 15 * time.Second
+
+// watchPage bounds the changes one read of the log brings to a stream.
+const watchPage = 500
+
+// changeBell wakes the change streams whenever the server's follower of
+// the change log applies something: this replica's own writes, before
+// they return, and other replicas' within the sync bound. The streams then
+// read the log itself, which alone says what changed.
+type changeBell struct {
+	mu   sync.Mutex
+	rung chan struct{}
+}
+
+func newChangeBell() *changeBell { return &changeBell{rung: make(chan struct{})} }
+
+// wait returns a channel that is closed at the next ring. Take it before
+// reading the log, so that no ring between the read and the wait is lost.
+func (b *changeBell) wait() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.rung
+}
+
+func (b *changeBell) ring() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	close(b.rung)
+	b.rung = make(chan struct{})
+}
+
+func (b *changeBell) ApplyChange(latchkey.Change) { b.ring() }
+func (b *changeBell) ResetChanges()               { b.ring() }
+
+// WatchKeyChanges streams the caller's account's changes (every account's
+// for the operator) from the log, from a position.
+func (h authHandler) WatchKeyChanges(ctx context.Context, req *latchkeyv1.WatchKeyChangesRequest, stream latchkeyv1connect.AuthServiceWatchKeyChangesServerStream) error {
+	p, err := principal(ctx)
+	if err != nil {
+		return err
+	}
+	scope := h.authz.VerifyScope(p)
+	newest, err := h.store.LastChange(ctx)
+	if err != nil {
+		return err
+	}
+	pos := newest
+	if req.AfterSequence != nil {
+		pos = req.GetAfterSequence()
+		if pos > newest {
+			return latchkey.InvalidField("after_sequence", "no change has sequence %d yet: the newest is %d", pos, newest)
+		}
+	}
+	if err := sendHeartbeat(stream, pos); err != nil {
+		return err
+	}
+	beat := time.NewTicker(h.watchHeartbeat)
+	defer beat.Stop()
+	for {
+		woken := h.bell.wait()
+		changes, err := h.store.ReadChanges(ctx, pos, watchPage)
+		if err != nil {
+			return err
+		}
+		recheck := false
+		for _, c := range changes {
+			// The newest change is never pruned, so a first change that does
+			// not follow pos means the ones between were.
+			if c.Seq != pos+1 {
+				if err := stream.Send(&latchkeyv1.WatchKeyChangesResponse{Event: &latchkeyv1.WatchKeyChangesResponse_ResetCache{
+					ResetCache: &latchkeyv1.KeyChangesReset{Sequence: c.Seq - 1},
+				}}); err != nil {
+					return err
+				}
+			}
+			pos = c.Seq
+			if c.KeyID == p.KeyID {
+				recheck = true // the caller's own key changed
+			}
+			if scope != "" && c.AccountID != scope {
+				continue
+			}
+			if err := stream.Send(&latchkeyv1.WatchKeyChangesResponse{Event: &latchkeyv1.WatchKeyChangesResponse_Change{
+				Change: toKeyChangeProto(c),
+			}}); err != nil {
+				return err
+			}
+		}
+		if recheck {
+			if err := h.stillAllowed(ctx, p); err != nil {
+				return err
+			}
+		}
+		if len(changes) == watchPage {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-woken:
+		case <-beat.C:
+			if err := h.stillAllowed(ctx, p); err != nil {
+				return err
+			}
+			if err := sendHeartbeat(stream, pos); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// stillAllowed asks whether the caller's key, as the store holds it now,
+// may go on watching.
+func (h authHandler) stillAllowed(ctx context.Context, p *auth.Principal) error {
+	if p.Method != auth.MethodAPIKey {
+		return nil
+	}
+	cred, err := h.store.GetCredential(ctx, p.KeyID)
+	if err != nil {
+		if latchkey.ErrorCode(err) == latchkey.CodeNotFound {
+			return latchkey.Errorf(latchkey.CodeUnauthenticated, "unknown API key")
+		}
+		return err
+	}
+	return h.authz.StillAllowed(&cred, latchkeyv1connect.AuthServiceWatchKeyChangesProcedure, h.now())
+}
+
+func sendHeartbeat(stream latchkeyv1connect.AuthServiceWatchKeyChangesServerStream, pos int64) error {
+	return stream.Send(&latchkeyv1.WatchKeyChangesResponse{Event: &latchkeyv1.WatchKeyChangesResponse_Heartbeat{
+		Heartbeat: &latchkeyv1.KeyChangesHeartbeat{Sequence: pos},
+	}})
+}
+
+// changeKinds maps the store's kinds to the wire's.
+var changeKinds = map[latchkey.ChangeKind]latchkeyv1.KeyChangeKind{
+	latchkey.ChangeKeyUpdated:        latchkeyv1.KeyChangeKind_KEY_CHANGE_KIND_KEY_UPDATED,
+	latchkey.ChangeKeyRotated:        latchkeyv1.KeyChangeKind_KEY_CHANGE_KIND_KEY_ROTATED,
+	latchkey.ChangeKeyRevoked:        latchkeyv1.KeyChangeKind_KEY_CHANGE_KIND_KEY_REVOKED,
+	latchkey.ChangeGrantsChanged:     latchkeyv1.KeyChangeKind_KEY_CHANGE_KIND_GRANTS_CHANGED,
+	latchkey.ChangeWorkspaceArchived: latchkeyv1.KeyChangeKind_KEY_CHANGE_KIND_WORKSPACE_ARCHIVED,
+}
+
+func toKeyChangeProto(c latchkey.Change) *latchkeyv1.KeyChange {
+	return &latchkeyv1.KeyChange{
+		Sequence:    c.Seq,
+		AccountId:   c.AccountID,
+		Kind:        changeKinds[c.Kind],
+		ApiKeyId:    c.KeyID,
+		ProfileId:   c.ProfileID,
+		WorkspaceId: c.WorkspaceID,
+		ChangeTime:  timestamppb.New(c.Time),
+	}
+}
