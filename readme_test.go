@@ -87,3 +87,27 @@ func TestReadmeGuaranteesNameRealTests(t *testing.T) {
 		}
 	}
 }
+
+// The configurations the README shows are the ones shipped: each block
+// after a `<!-- file: PATH -->` line must be PATH as it is.
+func TestReadmeFilesAreShipped(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := regexp.MustCompile("(?m)^<!-- file: (\\S+) -->\n+```\\w+\n((?s:.*?))```$")
+	found := marker.FindAllStringSubmatch(string(readme), -1)
+	if len(found) < 3 {
+		t.Fatalf("README shows %d shipped files, want the nginx and Caddy configurations", len(found))
+	}
+	for _, m := range found {
+		src, err := os.ReadFile(m[1])
+		if err != nil {
+			t.Errorf("%s: %v", m[1], err)
+			continue
+		}
+		if strings.TrimRight(string(src), "\n") != strings.TrimRight(m[2], "\n") {
+			t.Errorf("README's %s differs from the file", m[1])
+		}
+	}
+}

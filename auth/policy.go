@@ -47,7 +47,15 @@ var policy = map[string]string{
 	latchkeyv1connect.AccountServiceListAccountsProcedure: AccountsManage,
 
 	latchkeyv1connect.AuditServiceListAuditEventsProcedure: AuditRead,
+
+	// Not an RPC: the HTTP route of forward authentication, which answers
+	// for a gateway what Verify answers.
+	ForwardAuthRoute: APIKeysVerify,
 }
+
+// ForwardAuthRoute is the path of forward authentication, in the policy
+// table beside the procedures.
+const ForwardAuthRoute = "/forward-auth"
 
 // Permission returns the permission procedure needs (AnyCaller for one
 // every caller may call) and false for a procedure that has no policy.

@@ -19,6 +19,7 @@ import (
 	"connectrpc.com/connect/v2/connecthttp"
 	"connectrpc.com/connect/v2/connectproto"
 
+	"github.com/latchkey/latchkey/auth"
 	latchkeyv1 "github.com/latchkey/latchkey/gen/latchkey/v1"
 	"github.com/latchkey/latchkey/gen/latchkey/v1/latchkeyv1connect"
 	"github.com/latchkey/latchkey/internal/pepper"
@@ -101,7 +102,11 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(func() { srv.Close(context.Background()) })
 	srv.SetServing(true)
-	ts := httptest.NewUnstartedServer(srv.Handler())
+	// The services and forward authentication, as the binary mounts them.
+	mux := http.NewServeMux()
+	srv.Mount(mux)
+	mux.Handle(auth.ForwardAuthRoute, srv.ForwardAuth())
+	ts := httptest.NewUnstartedServer(mux)
 	ts.EnableHTTP2 = true
 	ts.StartTLS()
 	t.Cleanup(ts.Close)

@@ -3,11 +3,13 @@ package main
 import (
 	"net/http"
 
+	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/server"
 )
 
 // routes composes what the API port serves: the services, reflection and
-// health that the server mounts, inside the middleware every route shares.
+// health that the server mounts and forward authentication for gateways,
+// inside the middleware every route shares.
 // Outermost first: CORS answers a browser's preflight before anything else
 // runs; the body limit then stops an oversized body on any route, RPC or
 // not (Connect's own limit, --max-request-bytes, refuses an oversized
@@ -15,6 +17,7 @@ import (
 func routes(cfg config, srv *server.Server) http.Handler {
 	mux := http.NewServeMux()
 	srv.Mount(mux)
+	mux.Handle(auth.ForwardAuthRoute, srv.ForwardAuth())
 	var h http.Handler = mux
 	h = http.MaxBytesHandler(h, int64(cfg.maxRequestBytes)+64<<10)
 	h = server.CORS(cfg.corsOrigins)(h)
