@@ -12,6 +12,7 @@ require (
 	connectrpc.com/validate v0.9.0
 	github.com/hashicorp/golang-lru/v2 v2.0.7
 	github.com/jackc/pgx/v5 v5.12.0
+	github.com/latchkey/latchkey/gen v0.0.0
 	github.com/oklog/ulid/v2 v2.1.2
 	github.com/pressly/goose/v3 v3.29.0
 	github.com/rs/cors v1.11.1
@@ -53,3 +54,7 @@ tool (
 	connectrpc.com/connect/v2/cmd/protoc-gen-connect-go
 	google.golang.org/protobuf/cmd/protoc-gen-go
 )
+
+// The generated code is a module of its own, so that a client package can
+// import it without the server's dependencies; here it is the one in gen/.
+replace github.com/latchkey/latchkey/gen => ./gen
