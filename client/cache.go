@@ -1,0 +1,161 @@
+package client
+
+import (
+	"crypto/sha256"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	latchkeyv1 "github.com/latchkey/latchkey/gen/latchkey/v1"
+)
+
+// key names a verdict: a hash of the token and the requirements, so that
+// the cache holds no token.
+type key [sha256.Size]byte
+
+// cacheKey hashes token and req without allocating.
+func cacheKey(token string, req Requirements) key {
+	var buf [1024]byte
+	b := append(buf[:0], token...)
+	b = append(b, 0)
+	b = append(b, req.Workspace...)
+	for _, p := range req.Permissions {
+		b = append(b, 0)
+		b = append(b, p...)
+	}
+	b = append(b, 0)
+	if req.ClientIP.IsValid() {
+		b = req.ClientIP.AppendTo(b)
+	}
+	return sha256.Sum256(b)
+}
+
+// entry is a cached verdict and when it stops holding.
+type entry struct {
+	verdict
+	expires time.Time
+}
+
+// cache keeps verdicts of known keys, indexed by key id so that a change
+// drops every verdict of its key, and verdicts of tokens that name no key
+// in a smaller cache of their own.
+type cache struct {
+	mu      sync.Mutex
+	known   *lru.Cache[key, entry]
+	unknown *lru.Cache[key, entry]
+	byKey   map[string]map[key]struct{} // key id → its verdicts
+	// gen orders fills against drops: a verdict read before a drop
+	// finished is not stored after it.
+	gen atomic.Uint64
+}
+
+func newCache(known, unknown int) *cache {
+	c := &cache{byKey: map[string]map[key]struct{}{}}
+	c.known, _ = lru.NewWithEvict(known, func(k key, e entry) { c.unindex(k, e.KeyID) })
+	c.unknown, _ = lru.New[key, entry](unknown)
+	return c
+}
+
+func (c *cache) generation() uint64 { return c.gen.Load() }
+
+// get returns a live verdict for k.
+func (c *cache) get(k key, now time.Time) (Result, bool) {
+	if e, ok := c.known.Get(k); ok && now.Before(e.expires) {
+		return e.Result, true
+	}
+	if e, ok := c.unknown.Get(k); ok && now.Before(e.expires) {
+		return e.Result, true
+	}
+	return Result{}, false
+}
+
+// put stores v, read at generation gen, unless a drop ran since.
+func (c *cache) put(k key, v verdict, gen uint64, now time.Time, ttl time.Duration) {
+	e := entry{verdict: v, expires: now.Add(ttl)}
+	if !v.until.IsZero() && v.until.Before(e.expires) {
+		e.expires = v.until
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen.Load() != gen {
+		return
+	}
+	if v.KeyID == "" {
+		if v.Code == latchkeyv1.VerifyCode_VERIFY_CODE_NOT_FOUND || v.Code == latchkeyv1.VerifyCode_VERIFY_CODE_MALFORMED {
+			c.unknown.Add(k, e)
+		}
+		return
+	}
+	c.known.Add(k, e)
+	set := c.byKey[v.KeyID]
+	if set == nil {
+		set = map[key]struct{}{}
+		c.byKey[v.KeyID] = set
+	}
+	set[k] = struct{}{}
+}
+
+// drop removes every verdict of the key keyID.
+func (c *cache) drop(keyID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen.Add(1)
+	for k := range c.byKey[keyID] {
+		c.known.Remove(k) // its eviction callback unindexes it
+	}
+	delete(c.byKey, keyID)
+}
+
+// dropAll removes every verdict.
+func (c *cache) dropAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen.Add(1)
+	c.known.Purge()
+	c.unknown.Purge()
+	c.byKey = map[string]map[key]struct{}{}
+}
+
+// unindex forgets k under keyID; the lru calls it on every removal, with
+// c.mu held by the caller of the removal or, for an eviction by Add, by
+// put.
+func (c *cache) unindex(k key, keyID string) {
+	if set := c.byKey[keyID]; set != nil {
+		delete(set, k)
+		if len(set) == 0 {
+			delete(c.byKey, keyID)
+		}
+	}
+}
+
+// wellFormed is a cheap local check of a token's shape,
+// <prefix>_<live|test>_<26-character ULID>_<38 base62 characters>, so
+// that garbage never costs a call. Latchkey checks the checksum.
+func wellFormed(s string) bool {
+	const tail = 1 + 4 + 1 + 26 + 1 + 38 // _env_ulid_secret+checksum
+	n := len(s) - tail
+	if n < 2 || n > 8 {
+		return false
+	}
+	for i := 0; i < n; i++ {
+		if !(s[i] >= 'a' && s[i] <= 'z' || i > 0 && s[i] >= '0' && s[i] <= '9') {
+			return false
+		}
+	}
+	rest := s[n:]
+	if rest[0] != '_' || (rest[1:6] != "live_" && rest[1:6] != "test_") || rest[32] != '_' {
+		return false
+	}
+	for i := 6; i < len(rest); i++ {
+		if i == 32 {
+			continue
+		}
+		ch := rest[i]
+		if !(ch >= '0' && ch <= '9' || ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z') {
+			return false
+		}
+	}
+	return true
+}

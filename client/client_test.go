@@ -1,0 +1,264 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	latchkeyv1 "github.com/latchkey/latchkey/gen/latchkey/v1"
+	"github.com/latchkey/latchkey/client"
+)
+
+// cuttable is an HTTP client whose connections to Latchkey the test can
+// cut, and refuse until restored.
+type cuttable struct {
+	mu    sync.Mutex
+	cut   bool
+	conns []net.Conn
+}
+
+func (c *cuttable) client() *http.Client {
+	protocols := new(http.Protocols)
+	protocols.SetUnencryptedHTTP2(true)
+	dialer := &net.Dialer{Timeout: time.Second}
+	return &http.Client{Transport: &http.Transport{
+		Protocols: protocols,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if c.cut {
+				return nil, errors.New("cut by the test")
+			}
+			conn, err := dialer.DialContext(ctx, network, addr)
+			if err == nil {
+				c.conns = append(c.conns, conn)
+			}
+			return conn, err
+		},
+	}}
+}
+
+func (c *cuttable) setCut(cut bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cut = cut
+	if cut {
+		for _, conn := range c.conns {
+			conn.Close()
+		}
+		c.conns = nil
+	}
+}
+
+func newClient(t testing.TB, opts client.Options) *client.Client {
+	t.Helper()
+	opts.URL, opts.Key = latchkeyURL, serviceKey
+	c, err := client.New(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	waitFresh(t, c)
+	return c
+}
+
+// waitFresh waits until the client's stream has spoken, so that its cache
+// is in use.
+func waitFresh(t testing.TB, c *client.Client) {
+	t.Helper()
+	_, tok := mustIssue(t)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		before := c.Calls()
+		c.Verify(context.Background(), tok, client.Requirements{})
+		c.Verify(context.Background(), tok, client.Requirements{})
+		if c.Calls()-before <= 1 {
+			return
+		}
+	}
+	t.Fatal("the client's cache never came into use")
+}
+
+func wantCode(t *testing.T, res client.Result, err error, want latchkeyv1.VerifyCode) {
+	t.Helper()
+	if err != nil || res.Code != want || res.Valid != (want == latchkeyv1.VerifyCode_VERIFY_CODE_VALID) {
+		t.Fatalf("verdict %v (valid %v), %v; want %v", res.Code, res.Valid, err, want)
+	}
+}
+
+func TestNew(t *testing.T) {
+	t.Run("refuses a service key without api_keys:verify", func(t *testing.T) {
+		_, weak := mustIssue(t, "api_keys:read")
+		if _, err := client.New(t.Context(), client.Options{URL: latchkeyURL, Key: weak}); err == nil {
+			t.Fatal("New accepted a key that cannot verify")
+		}
+	})
+	t.Run("refuses a revoked service key", func(t *testing.T) {
+		id, tok := mustIssue(t, "api_keys:verify")
+		revoke(t, id)
+		if _, err := client.New(t.Context(), client.Options{URL: latchkeyURL, Key: tok}); err == nil {
+			t.Fatal("New accepted a revoked key")
+		}
+	})
+	t.Run("fails when Latchkey cannot be reached", func(t *testing.T) {
+		_, err := client.New(t.Context(), client.Options{URL: "http://127.0.0.1:1", Key: serviceKey, Timeout: time.Second})
+		if !errors.Is(err, client.ErrUnavailable) {
+			t.Fatalf("New = %v, want ErrUnavailable", err)
+		}
+	})
+}
+
+func TestVerify(t *testing.T) {
+	c := newClient(t, client.Options{})
+	id, tok := mustIssue(t, "invoices:read")
+	ctx := t.Context()
+
+	t.Run("a valid key is cached", func(t *testing.T) {
+		res, err := c.Verify(ctx, tok, client.Requirements{Permissions: []string{"invoices:read"}})
+		wantCode(t, res, err, latchkeyv1.VerifyCode_VERIFY_CODE_VALID)
+		if res.KeyID != id || res.AccountID == "" || res.ProfileID == "" {
+			t.Fatalf("result %+v", res)
+		}
+		before := c.Calls()
+		for range 100 {
+			res, err = c.Verify(ctx, tok, client.Requirements{Permissions: []string{"invoices:read"}})
+		}
+		wantCode(t, res, err, latchkeyv1.VerifyCode_VERIFY_CODE_VALID)
+		if c.Calls() != before {
+			t.Fatalf("%d calls reached Latchkey for a cached key", c.Calls()-before)
+		}
+	})
+	t.Run("requirements are part of the verdict", func(t *testing.T) {
+		res, err := c.Verify(ctx, tok, client.Requirements{Permissions: []string{"invoices:write"}})
+		wantCode(t, res, err, latchkeyv1.VerifyCode_VERIFY_CODE_PERMISSION_DENIED)
+	})
+	t.Run("a malformed token is refused without a call", func(t *testing.T) {
+		before := c.Calls()
+		for _, bad := range []string{"", "nope", tok[:len(tok)-1], "Bearer " + tok, "lk_prod_" + tok[8:]} {
+			res, err := c.Verify(ctx, bad, client.Requirements{})
+			wantCode(t, res, err, latchkeyv1.VerifyCode_VERIFY_CODE_MALFORMED)
+		}
+		if c.Calls() != before {
+			t.Fatal("a malformed token reached Latchkey")
+		}
+	})
+	t.Run("unknown tokens are cached apart", func(t *testing.T) {
+		res, err := c.Verify(ctx, madeUp(), client.Requirements{})
+		if err != nil || res.Valid {
+			t.Fatalf("a made-up token: %+v, %v", res, err)
+		}
+		before := c.Calls()
+		c.Verify(ctx, madeUp(), client.Requirements{})
+		if c.Calls() != before {
+			t.Fatal("the same unknown token reached Latchkey twice")
+		}
+	})
+	t.Run("a revocation ends the cached verdict within the stream's lag", func(t *testing.T) {
+		var lags []time.Duration
+		for range 20 {
+			id, tok := mustIssue(t, "invoices:read")
+			for range 2 {
+				res, err := c.Verify(ctx, tok, client.Requirements{})
+				wantCode(t, res, err, latchkeyv1.VerifyCode_VERIFY_CODE_VALID)
+			}
+			revoke(t, id)
+			revoked := time.Now()
+			for {
+				res, err := c.Verify(ctx, tok, client.Requirements{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !res.Valid {
+					lags = append(lags, time.Since(revoked))
+					break
+				}
+				if time.Since(revoked) > time.Second {
+					t.Fatal("a revoked key still verified a second after Revoke answered")
+				}
+			}
+		}
+		worst := lags[0]
+		for _, l := range lags {
+			worst = max(worst, l)
+		}
+		t.Logf("revocation reached the client's cache within %v (worst of %d)", worst, len(lags))
+		if worst > 100*time.Millisecond {
+			t.Errorf("worst lag %v, want at most 100ms with the stream up", worst)
+		}
+	})
+	t.Run("concurrent misses are one call", func(t *testing.T) {
+		_, fresh := mustIssue(t)
+		before := c.Calls()
+		var wg sync.WaitGroup
+		var valid atomic.Int64
+		start := make(chan struct{})
+		for range 64 {
+			wg.Go(func() {
+				<-start
+				if res, err := c.Verify(ctx, fresh, client.Requirements{}); err == nil && res.Valid {
+					valid.Add(1)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if valid.Load() != 64 || c.Calls()-before != 1 {
+			t.Fatalf("%d of 64 valid, %d calls reached Latchkey; want 64 and 1", valid.Load(), c.Calls()-before)
+		}
+	})
+}
+
+// TestFailClosed cuts the client off from Latchkey: nothing cached is
+// trusted once the stream is down, a verification that cannot ask fails,
+// and a key revoked meanwhile is refused once Latchkey is back.
+func TestFailClosed(t *testing.T) {
+	var link cuttable
+	c := newClient(t, client.Options{HTTPClient: link.client(), Timeout: 500 * time.Millisecond})
+	id, tok := mustIssue(t)
+	for range 2 {
+		res, err := c.Verify(t.Context(), tok, client.Requirements{})
+		wantCode(t, res, err, latchkeyv1.VerifyCode_VERIFY_CODE_VALID)
+	}
+	link.setCut(true)
+	revoke(t, id) // the client cannot hear it
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := c.Verify(t.Context(), tok, client.Requirements{})
+		if errors.Is(err, client.ErrUnavailable) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("with the stream cut, Verify still answers from the cache: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	link.setCut(false)
+	waitFresh(t, c)
+	res, err := c.Verify(t.Context(), tok, client.Requirements{})
+	wantCode(t, res, err, latchkeyv1.VerifyCode_VERIFY_CODE_REVOKED)
+}
+
+// TestSilentStream: a stream that stays open but says nothing for longer
+// than StaleAfter (a dead network path sends no error) is not trusted:
+// every verification asks Latchkey.
+func TestSilentStream(t *testing.T) {
+	c, err := client.New(t.Context(), client.Options{URL: latchkeyURL, Key: serviceKey, StaleAfter: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, tok := mustIssue(t)
+	time.Sleep(300 * time.Millisecond) // the opening heartbeat is old now; the next is 15s away
+	before := c.Calls()
+	for range 3 {
+		res, err := c.Verify(t.Context(), tok, client.Requirements{})
+		wantCode(t, res, err, latchkeyv1.VerifyCode_VERIFY_CODE_VALID)
+	}
+	if got := c.Calls() - before; got != 3 {
+		t.Fatalf("%d calls for 3 verifications past StaleAfter, want 3", got)
+	}
+}

@@ -1,0 +1,77 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	latchkeyv1 "github.com/latchkey/latchkey/gen/latchkey/v1"
+)
+
+// follow keeps the change stream open until ctx ends, dropping the
+// verdicts of every key that changes. A stream that ends is opened again
+// at once, then with a growing pause; every cached verdict is dropped on
+// reconnecting, since changes made while it was away reached nobody, and
+// the cache is bypassed until the new stream has spoken.
+func (c *Client) follow(ctx context.Context) {
+	defer close(c.done)
+	backoff := 10 * time.Millisecond
+	for ctx.Err() == nil {
+		heard, err := c.followOnce(ctx)
+		c.heard.Store(0)
+		if ctx.Err() != nil {
+			return
+		}
+		c.opts.Logger.Warn("latchkey client: the change stream ended; verifying without the cache until it is back", "err", err)
+		if heard {
+			backoff = 10 * time.Millisecond
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// followOnce reads one stream until it fails, and reports whether it got
+// as far as a message.
+func (c *Client) followOnce(ctx context.Context) (heard bool, err error) {
+	stream, err := c.auth.WatchKeyChanges(ctx, &latchkeyv1.WatchKeyChangesRequest{})
+	if err != nil {
+		return false, err
+	}
+	defer stream.Close()
+	for {
+		res, err := stream.Receive()
+		if err != nil {
+			return heard, err
+		}
+		if !heard {
+			// Whatever changed while no stream was open is unknown.
+			c.cache.dropAll()
+			heard = true
+		}
+		switch {
+		case res.GetChange() != nil:
+			if id := res.GetChange().GetApiKeyId(); id != "" {
+				c.cache.drop(id)
+			} else {
+				c.cache.dropAll() // an archived workspace: any key may have lost it
+			}
+		case res.GetResetCache() != nil:
+			c.cache.dropAll()
+		case res.GetHeartbeat() == nil:
+			return heard, errors.New("an empty message on the change stream")
+		}
+		c.heard.Store(time.Now().UnixNano())
+	}
+}
+
+// fresh reports whether the stream has spoken within StaleAfter, so that
+// cached verdicts may be trusted.
+func (c *Client) fresh() bool {
+	h := c.heard.Load()
+	return h != 0 && time.Now().UnixNano()-h <= int64(c.opts.StaleAfter)
+}
