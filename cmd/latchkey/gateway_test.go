@@ -228,7 +228,7 @@ http {
 }
 `, user, dir))
 	cmd := exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"))
-	runGateway(t, "nginx", cmd, listen, func() string {
+	runProcess(t, "nginx", cmd, listen, func() string {
 		b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
 		return string(b)
 	})
@@ -253,13 +253,13 @@ func startCaddy(t *testing.T, latchkey, backend, gatewayKey string) string {
 	cmd.Env = append(os.Environ(), "LATCHKEY_GATEWAY_KEY="+gatewayKey, "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
 	var log lockedBuffer
 	cmd.Stderr = &log
-	runGateway(t, "caddy", cmd, listen, log.String)
+	runProcess(t, "caddy", cmd, listen, log.String)
 	return "http://" + listen
 }
 
-// runGateway starts cmd, stops it when the test ends, and waits until it
+// runProcess starts cmd, stops it when the test ends, and waits until it
 // accepts connections on listen.
-func runGateway(t *testing.T, name string, cmd *exec.Cmd, listen string, logs func() string) {
+func runProcess(t *testing.T, name string, cmd *exec.Cmd, listen string, logs func() string) {
 	t.Helper()
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
