@@ -141,6 +141,10 @@ type Store interface {
 	// followers.
 	ChangeLog
 
+	// Ping reports whether the database answers now. Errors: only the
+	// common ones.
+	Ping(ctx context.Context) error
+
 	// Close releases the database. Errors: only the common ones.
 	Close() error
 }

@@ -69,6 +69,7 @@ type Server struct {
 	profiles      *profileCache
 	validator     *warmValidator
 	bell          *changeBell
+	serving       servingState
 	// watchHeartbeat is Config.WatchHeartbeat.
 	watchHeartbeat time.Duration
 }
@@ -153,19 +154,6 @@ var serviceNames = []string{
 func (s *Server) Close(ctx context.Context) error {
 	s.changes.Close()
 	return s.verifier.Close(ctx)
-}
-
-// SetServing sets what the health service reports for the server and each
-// service: SERVING, or NOT_SERVING while a shutdown drains.
-func (s *Server) SetServing(serving bool) {
-	status := grpchealth.StatusNotServing
-	if serving {
-		status = grpchealth.StatusServing
-	}
-	s.health.SetStatus("", status)
-	for _, name := range serviceNames {
-		s.health.SetStatus(name, status)
-	}
 }
 
 // Mount registers every service, gRPC reflection and gRPC health on mux,

@@ -46,7 +46,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on")
 	fs.StringVar(&c.db, "db", "./latchkey.db", "SQLite database file, or a postgres:// URL for replicas sharing PostgreSQL")
 	fs.StringVar(&c.pepperFile, "pepper-file", "", "file holding the token pepper (SQLite default: beside the database, made 0600 on first start; required with PostgreSQL)")
-	fs.DurationVar(&c.syncBound, "sync-bound", postgres.DefaultSyncBound, "with PostgreSQL: the longest a change made on another replica can go unseen by this one's cache; past it, verification reads the database or fails")
+	fs.DurationVar(&c.syncBound, "sync-bound", postgres.DefaultSyncBound, "with PostgreSQL: the longest a change made on another replica can go unseen by this one's cache; past it, verification reads the database or fails. Health says NOT_SERVING once the database has not answered for this long")
 	fs.StringVar(&c.tokenPrefix, "token-prefix", server.DefaultTokenPrefix, "prefix of every token issued and accepted")
 	fs.StringVar(&cors, "cors-origins", "", "comma-separated browser origins allowed to call (default: none)")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (with --tls-key)")

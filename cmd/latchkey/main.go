@@ -2,6 +2,7 @@
 //
 //	latchkey serve [flags]
 //	latchkey bench [flags]
+//	latchkey version
 //
 // Every flag can also be set with an environment variable: --addr is
 // LATCHKEY_ADDR, --pepper-file is LATCHKEY_PEPPER_FILE, and so on. A flag
@@ -32,6 +33,7 @@ const usage = `usage: latchkey <command> [flags]
 commands:
   serve   run the service (latchkey serve -h lists its flags)
   bench   measure a running service (latchkey bench -h lists its flags)
+  version print the version, the revision it was built from and the Go version
 `
 
 func run(ctx context.Context, args []string, stderr io.Writer) error {
@@ -44,6 +46,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return serve(ctx, args[1:], stderr)
 	case "bench":
 		return bench(ctx, args[1:], os.Stdout, stderr)
+	case "version":
+		return version(os.Stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stderr, usage)
 		return nil

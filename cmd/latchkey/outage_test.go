@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -210,9 +211,15 @@ func TestPostgresUnreachable(t *testing.T) {
 			}
 		}
 	})
+	t.Run("health says NOT_SERVING, over gRPC health and /healthz", func(t *testing.T) {
+		waitHealth(t, srv.addr, "SERVING_STATUS_NOT_SERVING", http.StatusServiceUnavailable)
+	})
 	// Several more poll intervals of the outage.
 	time.Sleep(time.Until(cut.Add(6 * bound)))
 	px.Restore()
+	t.Run("health says SERVING again once the database is back", func(t *testing.T) {
+		waitHealth(t, srv.addr, "SERVING_STATUS_SERVING", http.StatusOK)
+	})
 	t.Run("calls work again once the database is back", func(t *testing.T) {
 		deadline := time.Now().Add(10 * time.Second)
 		for name, call := range calls {
@@ -245,4 +252,32 @@ func TestPostgresUnreachable(t *testing.T) {
 			}
 		}
 	})
+}
+
+// waitHealth waits up to 5 s until both grpc.health.v1 (over Connect's
+// JSON) and /healthz say status.
+func waitHealth(t *testing.T, addr, status string, code int) {
+	t.Helper()
+	var grpcSays string
+	var healthz int
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		res, err := http.Post("http://"+addr+"/grpc.health.v1.Health/Check", "application/json", strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct{ Status string }
+		json.NewDecoder(res.Body).Decode(&body)
+		res.Body.Close()
+		grpcSays = body.Status
+		res, err = http.Get("http://" + addr + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		healthz = res.StatusCode
+		if grpcSays == status && healthz == code {
+			return
+		}
+	}
+	t.Fatalf("health says %q and /healthz %d, want %q and %d", grpcSays, healthz, status, code)
 }

@@ -8,7 +8,8 @@ import (
 )
 
 // routes composes what the API port serves: the services, reflection and
-// health that the server mounts and forward authentication for gateways,
+// health that the server mounts, /healthz for load balancers that cannot
+// speak gRPC health, and forward authentication for gateways,
 // inside the middleware every route shares.
 // Outermost first: CORS answers a browser's preflight before anything else
 // runs; the body limit then stops an oversized body on any route, RPC or
@@ -18,6 +19,7 @@ func routes(cfg config, srv *server.Server) http.Handler {
 	mux := http.NewServeMux()
 	srv.Mount(mux)
 	mux.Handle(auth.ForwardAuthRoute, srv.ForwardAuth())
+	mux.Handle("GET /healthz", srv.Healthz())
 	var h http.Handler = mux
 	h = http.MaxBytesHandler(h, int64(cfg.maxRequestBytes)+64<<10)
 	h = server.CORS(cfg.corsOrigins)(h)

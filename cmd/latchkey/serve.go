@@ -68,6 +68,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	// before the store closes; after the shutdown below's own Close it
 	// does nothing.
 	defer srv.Close(context.Background())
+	// Health says NOT_SERVING while the database has not answered for
+	// longer than the sync bound.
+	monitorCtx, stopMonitor := context.WithCancel(context.WithoutCancel(ctx))
+	monitorDone := make(chan struct{})
+	go func() {
+		defer close(monitorDone)
+		srv.MonitorStore(monitorCtx, cfg.syncBound/4, cfg.syncBound)
+	}()
+	defer func() { stopMonitor(); <-monitorDone }()
 	operatorToken, err := srv.Bootstrap(ctx)
 	if err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
@@ -106,7 +115,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			served <- httpServer.Serve(listener)
 		}
 	}()
-	logger.Info("serving", "addr", listener.Addr().String(), "db", cfg.dbName(), "tls", cfg.tlsCert != "")
+	logger.Info("serving", "addr", listener.Addr().String(), "db", cfg.dbName(), "tls", cfg.tlsCert != "", "version", buildVersion())
 
 	select {
 	case err := <-served:

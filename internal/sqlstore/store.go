@@ -133,3 +133,9 @@ func (s *Store) wrap(ctx context.Context, err error) error {
 	}
 	return latchkey.Internal(err)
 }
+
+// Ping asks the database for nothing, to learn whether it answers.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	return s.wrap(ctx, s.read.QueryRowContext(ctx, "SELECT 1").Scan(&one))
+}
