@@ -2,6 +2,7 @@ package client
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,17 +16,21 @@ import (
 // the cache holds no token.
 type key [sha256.Size]byte
 
-// cacheKey hashes token and req without allocating.
+// cacheKey hashes token and req without allocating. Each field goes in
+// with its length, so that no two different pairs of token and
+// requirements are the same bytes.
 func cacheKey(token string, req Requirements) key {
 	var buf [1024]byte
-	b := append(buf[:0], token...)
-	b = append(b, 0)
-	b = append(b, req.Workspace...)
-	for _, p := range req.Permissions {
-		b = append(b, 0)
-		b = append(b, p...)
+	field := func(b []byte, s string) []byte {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		return append(b, s...)
 	}
-	b = append(b, 0)
+	b := field(buf[:0], token)
+	b = field(b, req.Workspace)
+	b = binary.AppendUvarint(b, uint64(len(req.Permissions)))
+	for _, p := range req.Permissions {
+		b = field(b, p)
+	}
 	if req.ClientIP.IsValid() {
 		b = req.ClientIP.AppendTo(b)
 	}
@@ -46,13 +51,18 @@ type cache struct {
 	known   *lru.Cache[key, entry]
 	unknown *lru.Cache[key, entry]
 	byKey   map[string]map[key]struct{} // key id → its verdicts
+	// dropped and droppedAll are when a key's verdicts, or all of them,
+	// were last dropped: for Options.Settle after, no verdict of the key
+	// is stored.
+	dropped    map[string]time.Time
+	droppedAll time.Time
 	// gen orders fills against drops: a verdict read before a drop
 	// finished is not stored after it.
 	gen atomic.Uint64
 }
 
 func newCache(known, unknown int) *cache {
-	c := &cache{byKey: map[string]map[key]struct{}{}}
+	c := &cache{byKey: map[string]map[key]struct{}{}, dropped: map[string]time.Time{}}
 	c.known, _ = lru.NewWithEvict(known, func(k key, e entry) { c.unindex(k, e.KeyID) })
 	c.unknown, _ = lru.New[key, entry](unknown)
 	return c
@@ -71,16 +81,23 @@ func (c *cache) get(k key, now time.Time) (Result, bool) {
 	return Result{}, false
 }
 
-// put stores v, read at generation gen, unless a drop ran since.
-func (c *cache) put(k key, v verdict, gen uint64, now time.Time, ttl time.Duration) {
+// put stores v, read at generation gen, unless a drop ran since or the
+// key (or everything) was dropped less than settle ago.
+func (c *cache) put(k key, v verdict, gen uint64, now time.Time, ttl, settle time.Duration) {
 	e := entry{verdict: v, expires: now.Add(ttl)}
 	if !v.until.IsZero() && v.until.Before(e.expires) {
 		e.expires = v.until
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.gen.Load() != gen {
+	if c.gen.Load() != gen || now.Sub(c.droppedAll) < settle {
 		return
+	}
+	if at, ok := c.dropped[v.KeyID]; ok {
+		if now.Sub(at) < settle {
+			return
+		}
+		delete(c.dropped, v.KeyID)
 	}
 	if v.KeyID == "" {
 		if v.Code == latchkeyv1.VerifyCode_VERIFY_CODE_NOT_FOUND || v.Code == latchkeyv1.VerifyCode_VERIFY_CODE_MALFORMED {
@@ -97,22 +114,34 @@ func (c *cache) put(k key, v verdict, gen uint64, now time.Time, ttl time.Durati
 	set[k] = struct{}{}
 }
 
-// drop removes every verdict of the key keyID.
-func (c *cache) drop(keyID string) {
+// drop removes every verdict of the key keyID, at now.
+func (c *cache) drop(keyID string, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen.Add(1)
+	c.dropped[keyID] = now
+	if len(c.dropped) > 4096 { // forget the settled ones
+		for id, at := range c.dropped {
+			if now.Sub(at) > time.Minute {
+				delete(c.dropped, id)
+			}
+		}
+	}
 	for k := range c.byKey[keyID] {
 		c.known.Remove(k) // its eviction callback unindexes it
 	}
 	delete(c.byKey, keyID)
 }
 
-// dropAll removes every verdict.
-func (c *cache) dropAll() {
+// dropAll removes every verdict, at now; with settle, no verdict is stored
+// for Options.Settle after.
+func (c *cache) dropAll(now time.Time, settle bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen.Add(1)
+	if settle {
+		c.droppedAll = now
+	}
 	c.known.Purge()
 	c.unknown.Purge()
 	c.byKey = map[string]map[key]struct{}{}

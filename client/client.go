@@ -27,6 +27,7 @@ const (
 	DefaultTTL         = 5 * time.Minute
 	DefaultStaleAfter  = 15 * time.Second
 	DefaultTimeout     = 2 * time.Second
+	DefaultSettle      = 2 * time.Second
 )
 
 // ErrUnavailable is returned, wrapped, when Latchkey cannot answer: the
@@ -58,6 +59,12 @@ type Options struct {
 	StaleAfter time.Duration
 	// Timeout bounds one call to Latchkey.
 	Timeout time.Duration
+	// Settle is how long after a key changed its verdicts are not cached:
+	// with several replicas, the stream may come from one that has seen
+	// the change while a Verify reaches one that has not yet (they catch
+	// up within their --sync-bound, 1 s by default), and that answer must
+	// not be kept. It is twice the default sync bound by default.
+	Settle time.Duration
 	// TrustedProxies are the addresses whose X-Forwarded-For the
 	// middleware believes for the client's address. None by default: the
 	// address is the connection's.
@@ -97,15 +104,17 @@ type Result struct {
 // stream keeps right. It is safe for concurrent use. Close it to stop the
 // stream.
 type Client struct {
-	opts     Options
-	auth     latchkeyv1connect.AuthServiceClient
-	cache    *cache
-	flight   singleflight.Group
-	calls    atomic.Int64 // Verify calls made to Latchkey
-	heard    atomic.Int64 // Unix ns of the stream's last message; 0 while down
-	stop     context.CancelFunc
-	done     chan struct{}
-	closeOne sync.Once
+	opts   Options
+	auth   latchkeyv1connect.AuthServiceClient
+	cache  *cache
+	flight singleflight.Group
+	calls  atomic.Int64 // Verify calls made to Latchkey
+	heard  atomic.Int64 // Unix ns of the stream's last message; 0 while down
+	// reconnecting is set once a first stream has spoken; follow's alone.
+	reconnecting bool
+	stop         context.CancelFunc
+	done         chan struct{}
+	closeOne     sync.Once
 }
 
 // New returns a Client and starts following Latchkey's change stream. It
@@ -133,6 +142,9 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
+	}
+	if opts.Settle <= 0 {
+		opts.Settle = DefaultSettle
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -182,25 +194,36 @@ func (c *Client) Verify(ctx context.Context, token string, req Requirements) (Re
 			return res, nil
 		}
 	}
-	gen := c.cache.generation()
 	v, err, _ := c.flight.Do(string(key[:]), func() (any, error) {
+		// The generation is read by the call itself, not by each caller
+		// that joins it: a caller joining after a drop must not store an
+		// answer read before it.
+		gen := c.cache.generation()
 		// Shared by every caller waiting on it: one leaving must not fail
 		// the others.
-		return c.call(context.WithoutCancel(ctx), token, req)
+		res, err := c.call(context.WithoutCancel(ctx), token, req)
+		return flight{res, gen}, err
 	})
 	if err != nil {
 		return Result{}, err
 	}
-	res := v.(verdict)
+	f := v.(flight)
 	if fresh {
-		c.cache.put(key, res, gen, time.Now(), c.opts.TTL)
+		c.cache.put(key, f.verdict, f.gen, time.Now(), c.opts.TTL, c.opts.Settle)
 	}
-	return res.Result, nil
+	return f.Result, nil
 }
 
 // Calls returns how many Verify calls reached Latchkey, for tests and
 // metrics: with a warm cache it stays still.
 func (c *Client) Calls() int64 { return c.calls.Load() }
+
+// flight is what one call to Latchkey brings to every caller waiting on
+// it: the verdict and the cache generation the call began at.
+type flight struct {
+	verdict
+	gen uint64
+}
 
 // verdict is a Result with when it stops holding.
 type verdict struct {

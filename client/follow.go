@@ -49,19 +49,21 @@ func (c *Client) followOnce(ctx context.Context) (heard bool, err error) {
 			return heard, err
 		}
 		if !heard {
-			// Whatever changed while no stream was open is unknown.
-			c.cache.dropAll()
+			// Whatever changed while no stream was open is unknown; after a
+			// first stream, what replicas answer needs time to settle too.
+			c.cache.dropAll(time.Now(), c.reconnecting)
+			c.reconnecting = true
 			heard = true
 		}
 		switch {
 		case res.GetChange() != nil:
 			if id := res.GetChange().GetApiKeyId(); id != "" {
-				c.cache.drop(id)
+				c.cache.drop(id, time.Now())
 			} else {
-				c.cache.dropAll() // an archived workspace: any key may have lost it
+				c.cache.dropAll(time.Now(), true) // an archived workspace: any key may have lost it
 			}
 		case res.GetResetCache() != nil:
-			c.cache.dropAll()
+			c.cache.dropAll(time.Now(), true)
 		case res.GetHeartbeat() == nil:
 			return heard, errors.New("an empty message on the change stream")
 		}
