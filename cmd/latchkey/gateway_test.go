@@ -56,9 +56,10 @@ func TestGateways(t *testing.T) {
 	// The upstream answers with the Latchkey headers it was given.
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got := map[string]string{}
-		for _, h := range []string{"Latchkey-Key-Id", "Latchkey-Account-Id", "Latchkey-Profile-Id", "Latchkey-Gateway-Key"} {
+		for _, h := range []string{"Latchkey-Key-Id", "Latchkey-Account-Id", "Latchkey-Profile-Id", "Latchkey-Gateway-Key", "Latchkey_Key_Id"} {
 			got[h] = r.Header.Get(h)
 		}
+		got["path"] = r.RequestURI
 		json.NewEncoder(w).Encode(got)
 	}))
 	defer upstream.Close()
@@ -120,12 +121,22 @@ func TestGateways(t *testing.T) {
 					t.Fatalf("HTTP %d", status)
 				}
 			})
+			t.Run("a path not in normal form is refused, so no route is checked under another's name", func(t *testing.T) {
+				for _, path := range []string{"/admin/../invoices/1", "/admin/%2e%2e/invoices/1", "/admin%2f..%2finvoices/1", "/invoices/..%2f..%2fadmin/1", "/invoices//1", "/invoices/./1"} {
+					status, seen := call(path, map[string]string{"Authorization": "Bearer " + reader})
+					if status != 400 {
+						t.Errorf("%s: HTTP %d (the upstream saw %q), want 400", path, status, seen["path"])
+					}
+				}
+			})
 			t.Run("identity headers the caller sends never reach the upstream", func(t *testing.T) {
 				forged := map[string]string{
 					"Authorization":       "Bearer " + reader,
 					"Latchkey-Key-Id":     "key_forged",
 					"Latchkey-Account-Id": "acct_forged",
 					"Latchkey-Profile-Id": "prof_forged",
+					// Some servers read underscores as dashes.
+					"Latchkey_Key_Id": "key_forged",
 				}
 				if status, seen := call("/invoices/1", forged); status != 200 || seen["Latchkey-Key-Id"] != readerID || strings.Contains(fmt.Sprint(seen), "forged") {
 					t.Fatalf("HTTP %d, the upstream saw %v", status, seen)
@@ -264,8 +275,9 @@ func runProcess(t *testing.T, name string, cmd *exec.Cmd, listen string, logs fu
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		cmd.Process.Signal(os.Interrupt)
 		select {
@@ -283,8 +295,8 @@ func runProcess(t *testing.T, name string, cmd *exec.Cmd, listen string, logs fu
 			return
 		}
 		select {
-		case err := <-exited:
-			t.Fatalf("%s exited: %v\n%s", name, err, logs())
+		case <-exited:
+			t.Fatalf("%s exited: %v\n%s", name, waitErr, logs())
 		case <-ctx.Done():
 			t.Fatalf("%s does not listen on %s:\n%s", name, listen, logs())
 		case <-time.After(20 * time.Millisecond):
