@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"net/netip"
 	"time"
 
 	"github.com/latchkey/latchkey"
@@ -156,12 +157,31 @@ func (a *Authorizer) VerifyScope(p *Principal) string {
 // CodePermissionDenied once it no longer holds what procedure needs. A
 // stream asks again whenever its caller's key changes and on each
 // heartbeat, so that a credential taken away ends the calls it opened.
-func (a *Authorizer) StillAllowed(cred *latchkey.Credential, procedure string, now time.Time) error {
+func (a *Authorizer) StillAllowed(cred *latchkey.Credential, procedure string, peer netip.Addr, now time.Time) error {
 	switch cred.Key.State(now) {
 	case latchkey.KeyStateRevoked:
 		return latchkey.Errorf(latchkey.CodeUnauthenticated, "the API key is revoked")
 	case latchkey.KeyStateExpired:
 		return latchkey.Errorf(latchkey.CodeUnauthenticated, "the API key has expired")
 	}
+	if !addressAllowed(cred.Key.AllowedCIDRs, peer) {
+		return latchkey.Errorf(latchkey.CodePermissionDenied, "the API key is not allowed from this address")
+	}
 	return a.Call(APIKeyPrincipal(cred), procedure)
+}
+
+// addressAllowed reports whether peer is inside one of cidrs (an empty
+// list allows every address). Verification checks the cached, parsed
+// prefixes instead; this is for the rare check of a long call.
+func addressAllowed(cidrs []string, peer netip.Addr) bool {
+	if len(cidrs) == 0 {
+		return true
+	}
+	peer = peer.Unmap()
+	for _, c := range cidrs {
+		if p, err := ParseCIDR(c); err == nil && peer.IsValid() && p.Contains(peer) {
+			return true
+		}
+	}
+	return false
 }

@@ -69,6 +69,7 @@ type Server struct {
 	profiles      *profileCache
 	validator     *warmValidator
 	bell          *changeBell
+	watchers      watchers
 	serving       servingState
 	// watchHeartbeat is Config.WatchHeartbeat.
 	watchHeartbeat time.Duration

@@ -2,8 +2,11 @@ package server
 
 import (
 	"context"
+	"net/netip"
 	"sync"
 	"time"
+
+	"connectrpc.com/connect/v2"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -15,6 +18,36 @@ import (
 
 // DefaultWatchHeartbeat is the default of Config.WatchHeartbeat.
 const DefaultWatchHeartbeat = 15 * time.Second
+
+// MaxWatchesPerKey bounds the change streams one key holds at once.
+const MaxWatchesPerKey = 8
+
+// watchers counts the open change streams of each key.
+type watchers struct {
+	mu    sync.Mutex
+	byKey map[string]int
+}
+
+// acquire takes a stream for keyID, or refuses with CodeResourceExhausted
+// when the key holds MaxWatchesPerKey already; call release when it ends.
+func (w *watchers) acquire(keyID string) (release func(), err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.byKey == nil {
+		w.byKey = map[string]int{}
+	}
+	if w.byKey[keyID] >= MaxWatchesPerKey {
+		return nil, latchkey.Errorf(latchkey.CodeResourceExhausted, "the API key holds %d change streams already; close one first", MaxWatchesPerKey)
+	}
+	w.byKey[keyID]++
+	return func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.byKey[keyID]--; w.byKey[keyID] == 0 {
+			delete(w.byKey, keyID)
+		}
+	}, nil
+}
 
 // watchPage bounds the changes one read of the log brings to a stream.
 const watchPage = 500
@@ -55,6 +88,15 @@ func (h authHandler) WatchKeyChanges(ctx context.Context, req *latchkeyv1.WatchK
 	if err != nil {
 		return err
 	}
+	// A key may hold a few streams at once, not thousands: each costs a
+	// read of the log on every change of the installation.
+	release, err := h.watchers.acquire(p.KeyID)
+	if err != nil {
+		return err
+	}
+	defer release()
+	info, _ := connect.CallInfoForServerContext(ctx)
+	peer := peerAddr(info.PeerAddr) // for the address check of later rechecks
 	scope := h.authz.VerifyScope(p)
 	newest, err := h.store.LastChange(ctx)
 	if err != nil {
@@ -103,7 +145,7 @@ func (h authHandler) WatchKeyChanges(ctx context.Context, req *latchkeyv1.WatchK
 			}
 		}
 		if recheck {
-			if err := h.stillAllowed(ctx, p); err != nil {
+			if err := h.stillAllowed(ctx, p, peer); err != nil {
 				return err
 			}
 		}
@@ -115,7 +157,7 @@ func (h authHandler) WatchKeyChanges(ctx context.Context, req *latchkeyv1.WatchK
 			return ctx.Err()
 		case <-woken:
 		case <-beat.C:
-			if err := h.stillAllowed(ctx, p); err != nil {
+			if err := h.stillAllowed(ctx, p, peer); err != nil {
 				return err
 			}
 			if err := sendHeartbeat(stream, pos); err != nil {
@@ -127,7 +169,7 @@ func (h authHandler) WatchKeyChanges(ctx context.Context, req *latchkeyv1.WatchK
 
 // stillAllowed asks whether the caller's key, as the store holds it now,
 // may go on watching.
-func (h authHandler) stillAllowed(ctx context.Context, p *auth.Principal) error {
+func (h authHandler) stillAllowed(ctx context.Context, p *auth.Principal, peer netip.Addr) error {
 	if p.Method != auth.MethodAPIKey {
 		return nil
 	}
@@ -138,7 +180,7 @@ func (h authHandler) stillAllowed(ctx context.Context, p *auth.Principal) error 
 		}
 		return err
 	}
-	return h.authz.StillAllowed(&cred, latchkeyv1connect.AuthServiceWatchKeyChangesProcedure, h.now())
+	return h.authz.StillAllowed(&cred, latchkeyv1connect.AuthServiceWatchKeyChangesProcedure, peer, h.now())
 }
 
 func sendHeartbeat(stream latchkeyv1connect.AuthServiceWatchKeyChangesServerStream, pos int64) error {

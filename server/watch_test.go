@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	latchkeyv1 "github.com/latchkey/latchkey/gen/latchkey/v1"
+	"github.com/latchkey/latchkey/server"
 )
 
 // watch opens a change stream as c and hands its messages to a channel,
@@ -227,6 +228,55 @@ func TestWatchKeyChanges(t *testing.T) {
 		for range doomed.events {
 		}
 		wantCode(t, <-doomed.err, connect.CodePermissionDenied)
+	})
+	t.Run("the stream ends when the watcher's key loses the caller's address", func(t *testing.T) {
+		k, tok := acme.issue(t, &latchkeyv1.IssueRequest{Spec: &latchkeyv1.ApiKeySpec{
+			Permissions: []string{"api_keys:verify"}, AllowedCidrs: []string{"127.0.0.0/8", "::1"},
+		}})
+		doomed := openWatch(t, e.as(tok), nil)
+		doomed.first(t)
+		if _, err := acme.c.keys.Update(t.Context(), &latchkeyv1.UpdateRequest{Id: k.GetMetadata().GetId(),
+			Spec: &latchkeyv1.ApiKeySpec{AllowedCidrs: []string{"192.0.2.0/24"}}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"spec.allowed_cidrs"}}}); err != nil {
+			t.Fatal(err)
+		}
+		for range doomed.events {
+		}
+		wantCode(t, <-doomed.err, connect.CodePermissionDenied)
+	})
+	t.Run("a key holds a bounded number of streams", func(t *testing.T) {
+		_, tok := acme.issue(t, &latchkeyv1.IssueRequest{Spec: &latchkeyv1.ApiKeySpec{Permissions: []string{"api_keys:verify"}}})
+		c := e.as(tok)
+		var open []*watch
+		for range server.MaxWatchesPerKey {
+			w := openWatch(t, c, nil)
+			w.first(t)
+			open = append(open, w)
+		}
+		stream, err := c.auth.WatchKeyChanges(t.Context(), &latchkeyv1.WatchKeyChangesRequest{})
+		if err == nil {
+			defer stream.Close()
+			_, err = stream.Receive()
+		}
+		wantCode(t, err, connect.CodeResourceExhausted)
+		open[0].cancel()
+		for range open[0].events {
+		}
+		// One closed, one may open.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			stream, err := c.auth.WatchKeyChanges(t.Context(), &latchkeyv1.WatchKeyChangesRequest{})
+			if err == nil {
+				_, err = stream.Receive()
+				stream.Close()
+			}
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after one stream closed, another is refused: %v", err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	})
 	t.Run("the stream ends when the watcher's key expires", func(t *testing.T) {
 		_, tok := acme.issue(t, &latchkeyv1.IssueRequest{Spec: &latchkeyv1.ApiKeySpec{
