@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/internal/pepper"
 	"github.com/latchkey/latchkey/token"
@@ -66,6 +68,7 @@ type Verifier struct {
 	cache  *cache
 	usage  *usage
 	fresh  func(now time.Time) bool
+	m      verifierMetrics
 }
 
 // VerifierOptions tunes a Verifier; zero values take the defaults.
@@ -83,6 +86,9 @@ type VerifierOptions struct {
 	// the store, and fails if the store cannot answer.
 	Fresh  func(now time.Time) bool
 	Logger *slog.Logger
+	// Meter, when set, gets the verifier's instruments: outcomes, cache
+	// lookups, invalidations and size.
+	Meter metric.Meter
 }
 
 // NewVerifier returns a Verifier that accepts only tokens with the given
@@ -107,23 +113,29 @@ func NewVerifier(store KeyStore, hasher *pepper.Hasher, prefix string, opts Veri
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Verifier{
+	v := &Verifier{
 		store: store, hasher: hasher, prefix: prefix, now: opts.Now,
 		cache: newCache(opts.CacheKeys, opts.CacheMissing, opts.CacheTTL),
 		usage: newUsage(store, opts.Logger, opts.FlushInterval),
 		fresh: opts.Fresh,
 	}
+	v.m = newVerifierMetrics(opts.Meter, func() int { return v.cache.keys.Len() })
+	return v
 }
 
 // Invalidate drops what the verifier caches about a key.
 func (v *Verifier) Invalidate(keyID string) {
 	if ulid, ok := strings.CutPrefix(keyID, latchkey.PrefixAPIKey+"_"); ok {
 		v.cache.invalidate(ulid)
+		v.m.dropKey.add(context.Background())
 	}
 }
 
 // InvalidateAll drops every cached key.
-func (v *Verifier) InvalidateAll() { v.cache.invalidateAll() }
+func (v *Verifier) InvalidateAll() {
+	v.cache.invalidateAll()
+	v.m.dropAll.add(context.Background())
+}
 
 // ApplyChange drops what c may have made wrong: the key it names, or
 // everything when it names none (an archived workspace). A change of a
@@ -151,6 +163,16 @@ func (v *Verifier) Close(ctx context.Context) error { return v.usage.close(ctx) 
 // error: the error is kept for the store failing. A cached key is checked
 // without allocating or touching the database.
 func (v *Verifier) Verify(ctx context.Context, raw string, req Requirements) (Verdict, error) {
+	verdict, err := v.verify(ctx, raw, req)
+	if err != nil {
+		v.m.storeErrors.add(ctx)
+	} else {
+		v.m.outcomes[verdict.Outcome].add(ctx)
+	}
+	return verdict, err
+}
+
+func (v *Verifier) verify(ctx context.Context, raw string, req Requirements) (Verdict, error) {
 	// Shape and checksum first, so garbage never reaches the database.
 	tok, err := token.Parse(raw)
 	if err != nil || tok.Prefix != v.prefix {
@@ -216,9 +238,11 @@ func (v *Verifier) lookup(ctx context.Context, ulid string, now time.Time) (*cac
 	if v.fresh == nil || v.fresh(now) {
 		entry, missing := v.cache.get(ulid, now)
 		if entry != nil || missing {
+			v.m.hits.add(ctx)
 			return entry, nil
 		}
 	}
+	v.m.misses.add(ctx)
 	gen := v.cache.generation.Load()
 	cred, err := v.store.GetCredential(ctx, latchkey.PrefixAPIKey+"_"+ulid)
 	switch latchkey.ErrorCode(err) {

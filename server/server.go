@@ -19,7 +19,9 @@ import (
 	"connectrpc.com/connect/v2/connecthttp"
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
+	"connectrpc.com/otelconnect"
 	"connectrpc.com/validate"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/auth"
@@ -48,6 +50,10 @@ type Config struct {
 	Logger          *slog.Logger
 	// Now is the clock; tests replace it.
 	Now func() time.Time
+	// MeterProvider, when set, gets the server's instruments: RPC
+	// durations by procedure, protocol and code (otelconnect) and the
+	// verifier's (outcomes, cache).
+	MeterProvider metric.MeterProvider
 	// WatchHeartbeat is how often a change stream with nothing to send
 	// sends a heartbeat, and asks again whether its caller may go on;
 	// DefaultWatchHeartbeat when zero.
@@ -70,6 +76,7 @@ type Server struct {
 	validator     *warmValidator
 	bell          *changeBell
 	watchers      watchers
+	meters        metric.MeterProvider
 	serving       servingState
 	// watchHeartbeat is Config.WatchHeartbeat.
 	watchHeartbeat time.Duration
@@ -107,8 +114,12 @@ func New(cfg Config) (*Server, error) {
 	// While the store cannot promise that bound, the verifier's cache is
 	// bypassed.
 	var changes latchkey.ChangeFeed
+	var meter metric.Meter
+	if cfg.MeterProvider != nil {
+		meter = cfg.MeterProvider.Meter("github.com/latchkey/latchkey/auth")
+	}
 	verifier := auth.NewVerifier(cfg.Store, cfg.Hasher, cfg.TokenPrefix, auth.VerifierOptions{
-		Now: cfg.Now, Logger: cfg.Logger,
+		Now: cfg.Now, Logger: cfg.Logger, Meter: meter,
 		Fresh: func(now time.Time) bool { return changes.Fresh(now) },
 	})
 	profiles := newProfileCache(cfg.Store)
@@ -134,6 +145,7 @@ func New(cfg Config) (*Server, error) {
 		profiles:      profiles,
 		validator:     newWarmValidator(protovalidate.GlobalValidator),
 		bell:          bell,
+		meters:        cfg.MeterProvider,
 
 		watchHeartbeat: cfg.WatchHeartbeat,
 	}, nil
@@ -163,7 +175,17 @@ func (s *Server) Close(ctx context.Context) error {
 // (CORS, a body limit). Connect itself refuses a message larger than
 // Config.MaxRequestBytes.
 func (s *Server) Mount(mux *http.ServeMux) {
-	rpc := connect.NewServer(s.observe, s.authenticate, validate.NewServerInterceptor(validate.WithValidator(s.validator)))
+	interceptors := []connect.ServerInterceptor{s.observe, s.authenticate, validate.NewServerInterceptor(validate.WithValidator(s.validator))}
+	if s.meters != nil {
+		// Outermost, so that a duration covers the whole call and its code
+		// is the one the caller got.
+		if rpcMetrics, err := otelconnect.NewServerInterceptor(otelconnect.WithMeterProvider(s.meters), otelconnect.WithoutTracing()); err == nil {
+			interceptors = append([]connect.ServerInterceptor{rpcMetrics}, interceptors...)
+		} else {
+			s.logger.Error("RPC metrics are off", "err", err)
+		}
+	}
+	rpc := connect.NewServer(interceptors...)
 	latchkeyv1connect.RegisterApiKeyServiceHandler(rpc, apiKeyHandler{s})
 	latchkeyv1connect.RegisterAuthServiceHandler(rpc, authHandler{s})
 	latchkeyv1connect.RegisterWorkspaceServiceHandler(rpc, workspaceHandler{s})

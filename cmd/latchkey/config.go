@@ -34,6 +34,7 @@ type config struct {
 	drainDelay      time.Duration
 	logFormat       string
 	logLevel        slog.Level
+	metricsAddr     string
 }
 
 // parseConfig reads flags, falling back to LATCHKEY_* environment
@@ -58,6 +59,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a shutdown waits for calls in flight")
 	fs.DurationVar(&c.drainDelay, "drain-delay", 0, "how long a shutdown keeps answering, with health NOT_SERVING, before it stops taking calls")
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "address of a separate listener serving Prometheus metrics at /metrics, such as 127.0.0.1:9090 (default: none)")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "least level logged: debug (every call), info, warn or error")
 
 	// Environment first, so that flags given on the command line win.

@@ -17,8 +17,10 @@ import (
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/internal/pepper"
 	"github.com/latchkey/latchkey/server"
+	"github.com/latchkey/latchkey/store/observe"
 	"github.com/latchkey/latchkey/store/postgres"
 	"github.com/latchkey/latchkey/store/sqlite"
+	"github.com/latchkey/latchkey/telemetry"
 )
 
 // pepperVersion is recorded with every hash, so that a later pepper
@@ -52,6 +54,21 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("check the pepper against %s: %w", cfg.dbName(), err)
 	}
 
+	// With --metrics-addr, the store is observed through a decorator and
+	// the server gets a meter provider; metrics are served on a listener of
+	// their own, never on the API port.
+	var metrics *telemetry.Metrics
+	if cfg.metricsAddr != "" {
+		if metrics, err = telemetry.NewMetrics(buildVersion()); err != nil {
+			return err
+		}
+		defer metrics.Shutdown(context.WithoutCancel(ctx))
+		observed, err := observe.New(store, metrics.Provider.Meter("github.com/latchkey/latchkey/store"))
+		if err != nil {
+			return err
+		}
+		store = observed
+	}
 	scfg := server.Config{
 		Store:           store,
 		Hasher:          hasher,
@@ -59,6 +76,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		MaxActiveKeys:   cfg.maxActiveKeys,
 		MaxRequestBytes: cfg.maxRequestBytes,
 		Logger:          logger,
+	}
+	if metrics != nil {
+		scfg.MeterProvider = metrics.Provider
 	}
 	srv, err := server.New(scfg)
 	if err != nil {
@@ -90,6 +110,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	listener, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
+	}
+	if metrics != nil {
+		stopMetrics, err := serveMetrics(cfg.metricsAddr, metrics, logger)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
 	}
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
@@ -148,6 +175,21 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// serveMetrics serves /metrics on addr, on a listener of its own, until
+// the returned function stops it.
+func serveMetrics(addr string, metrics *telemetry.Metrics, logger *slog.Logger) (stop func(), err error) {
+	listener, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listener: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics.Handler)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(listener)
+	logger.Info("serving metrics", "addr", listener.Addr().String())
+	return func() { srv.Close() }, nil
 }
 
 // loadPepper reads the pepper file, creating it only when the database

@@ -1,0 +1,56 @@
+// Package telemetry sets up what the binary exports about itself: an
+// OpenTelemetry meter provider whose instruments are served in Prometheus
+// exposition by a handler of their own, with the Go runtime's and the
+// process's collectors and a build-info gauge beside them. The instruments
+// themselves live where their events happen (auth, the store decorator,
+// the RPC interceptor).
+package telemetry
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+)
+
+// Metrics is a meter provider and the handler that serves its instruments.
+type Metrics struct {
+	// Provider makes the meters instruments are created from.
+	Provider metric.MeterProvider
+	// Handler serves every metric in Prometheus exposition: mount it at
+	// /metrics on a listener of its own.
+	Handler http.Handler
+	sdk     *sdkmetric.MeterProvider
+}
+
+// NewMetrics returns a meter provider exported to Prometheus, and records
+// version as latchkey_build_info.
+func NewMetrics(version string) (*Metrics, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "latchkey_build_info",
+		Help:        "Always 1; the labels say which build runs.",
+		ConstLabels: prometheus.Labels{"version": version},
+	})
+	build.Set(1)
+	reg.MustRegister(build)
+	exporter, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithoutScopeInfo())
+	if err != nil {
+		return nil, err
+	}
+	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter))
+	return &Metrics{
+		Provider: provider,
+		Handler:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		sdk:      provider,
+	}, nil
+}
+
+// Shutdown stops the meter provider.
+func (m *Metrics) Shutdown(ctx context.Context) error { return m.sdk.Shutdown(ctx) }
