@@ -22,6 +22,7 @@ import (
 	"connectrpc.com/otelconnect"
 	"connectrpc.com/validate"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/auth"
@@ -54,6 +55,9 @@ type Config struct {
 	// durations by procedure, protocol and code (otelconnect) and the
 	// verifier's (outcomes, cache).
 	MeterProvider metric.MeterProvider
+	// TracerProvider, when set, gets a span for every RPC (otelconnect),
+	// continuing the caller's W3C trace context.
+	TracerProvider trace.TracerProvider
 	// WatchHeartbeat is how often a change stream with nothing to send
 	// sends a heartbeat, and asks again whether its caller may go on;
 	// DefaultWatchHeartbeat when zero.
@@ -77,6 +81,7 @@ type Server struct {
 	bell          *changeBell
 	watchers      watchers
 	meters        metric.MeterProvider
+	tracer        trace.TracerProvider
 	serving       servingState
 	// watchHeartbeat is Config.WatchHeartbeat.
 	watchHeartbeat time.Duration
@@ -146,6 +151,7 @@ func New(cfg Config) (*Server, error) {
 		validator:     newWarmValidator(protovalidate.GlobalValidator),
 		bell:          bell,
 		meters:        cfg.MeterProvider,
+		tracer:        cfg.TracerProvider,
 
 		watchHeartbeat: cfg.WatchHeartbeat,
 	}, nil
@@ -176,13 +182,21 @@ func (s *Server) Close(ctx context.Context) error {
 // Config.MaxRequestBytes.
 func (s *Server) Mount(mux *http.ServeMux) {
 	interceptors := []connect.ServerInterceptor{s.observe, s.authenticate, validate.NewServerInterceptor(validate.WithValidator(s.validator))}
-	if s.meters != nil {
-		// Outermost, so that a duration covers the whole call and its code
-		// is the one the caller got.
-		if rpcMetrics, err := otelconnect.NewServerInterceptor(otelconnect.WithMeterProvider(s.meters), otelconnect.WithoutTracing()); err == nil {
-			interceptors = append([]connect.ServerInterceptor{rpcMetrics}, interceptors...)
+	if s.meters != nil || s.tracer != nil {
+		opts := []otelconnect.Option{otelconnect.WithoutMetrics(), otelconnect.WithoutTracing()}
+		if s.meters != nil {
+			opts[0] = otelconnect.WithMeterProvider(s.meters)
+		}
+		if s.tracer != nil {
+			opts[1] = otelconnect.WithTracerProvider(s.tracer)
+		}
+		// Outermost, so that a duration or a span covers the whole call,
+		// its code is the one the caller got, and every log line of the
+		// call can carry the trace id.
+		if rpcTelemetry, err := otelconnect.NewServerInterceptor(opts...); err == nil {
+			interceptors = append([]connect.ServerInterceptor{rpcTelemetry}, interceptors...)
 		} else {
-			s.logger.Error("RPC metrics are off", "err", err)
+			s.logger.Error("RPC metrics and traces are off", "err", err)
 		}
 	}
 	rpc := connect.NewServer(interceptors...)

@@ -80,6 +80,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if metrics != nil {
 		scfg.MeterProvider = metrics.Provider
 	}
+	// Traces go over OTLP when the standard variables name an endpoint.
+	if telemetry.TracingConfigured(os.Getenv) {
+		tracing, err := telemetry.NewTracing(ctx, buildVersion())
+		if err != nil {
+			return fmt.Errorf("tracing: %w", err)
+		}
+		defer tracing.Shutdown(context.WithoutCancel(ctx))
+		scfg.TracerProvider = tracing.Provider
+	}
 	srv, err := server.New(scfg)
 	if err != nil {
 		return err
@@ -260,10 +269,12 @@ func derive(pepper []byte, purpose string) []byte {
 	return mac.Sum(nil)
 }
 
+// newLogger logs to w; a line logged with a traced call's context carries
+// its trace_id.
 func newLogger(format string, level slog.Level, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(telemetry.WithTraceIDs(slog.NewTextHandler(w, opts)))
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(telemetry.WithTraceIDs(slog.NewJSONHandler(w, opts)))
 }
