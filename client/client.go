@@ -195,35 +195,36 @@ func (c *Client) Verify(ctx context.Context, token string, req Requirements) (Re
 		}
 	}
 	v, err, _ := c.flight.Do(string(key[:]), func() (any, error) {
+		// A caller that missed just before another call stored the answer
+		// finds it here, so concurrent misses make one call.
+		if fresh {
+			if res, ok := c.cache.get(key, time.Now()); ok {
+				return verdict{Result: res}, nil
+			}
+		}
 		// The generation is read by the call itself, not by each caller
 		// that joins it: a caller joining after a drop must not store an
-		// answer read before it.
+		// answer read before it. The answer is stored before the waiting
+		// callers are answered, so that a caller arriving just after finds
+		// it.
 		gen := c.cache.generation()
 		// Shared by every caller waiting on it: one leaving must not fail
 		// the others.
 		res, err := c.call(context.WithoutCancel(ctx), token, req)
-		return flight{res, gen}, err
+		if err == nil && fresh {
+			c.cache.put(key, res, gen, time.Now(), c.opts.TTL, c.opts.Settle)
+		}
+		return res, err
 	})
 	if err != nil {
 		return Result{}, err
 	}
-	f := v.(flight)
-	if fresh {
-		c.cache.put(key, f.verdict, f.gen, time.Now(), c.opts.TTL, c.opts.Settle)
-	}
-	return f.Result, nil
+	return v.(verdict).Result, nil
 }
 
 // Calls returns how many Verify calls reached Latchkey, for tests and
 // metrics: with a warm cache it stays still.
 func (c *Client) Calls() int64 { return c.calls.Load() }
-
-// flight is what one call to Latchkey brings to every caller waiting on
-// it: the verdict and the cache generation the call began at.
-type flight struct {
-	verdict
-	gen uint64
-}
 
 // verdict is a Result with when it stops holding.
 type verdict struct {
