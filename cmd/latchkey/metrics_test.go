@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"encoding/json"
 	"net/http"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -125,6 +127,43 @@ func TestMetrics(t *testing.T) {
 	if !build {
 		t.Error("no latchkey_build_info")
 	}
+	t.Run("the Grafana dashboard queries only metrics the server exports", func(t *testing.T) {
+		b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "grafana", "latchkey.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var dashboard struct {
+			Panels []struct {
+				Title   string
+				Targets []struct{ Expr string }
+			}
+		}
+		if err := json.Unmarshal(b, &dashboard); err != nil {
+			t.Fatal(err)
+		}
+		exported := map[string]bool{}
+		for series := range after {
+			name, _, _ := strings.Cut(series, "{")
+			exported[name] = true
+		}
+		metricName := regexp.MustCompile(`\b(latchkey|rpc|go|process)_[a-z0-9_]+\b`)
+		// Label matchers and grouping clauses name labels, not metrics.
+		labels := regexp.MustCompile(`\{[^}]*\}|\b(by|without)\s*\([^)]*\)`)
+		queries := 0
+		for _, p := range dashboard.Panels {
+			for _, target := range p.Targets {
+				queries++
+				for _, name := range metricName.FindAllString(labels.ReplaceAllString(target.Expr, ""), -1) {
+					if !exported[name] {
+						t.Errorf("panel %q queries %s, which the server does not export", p.Title, name)
+					}
+				}
+			}
+		}
+		if queries < 8 {
+			t.Errorf("the dashboard has %d queries", queries)
+		}
+	})
 	t.Run("the API port does not serve metrics", func(t *testing.T) {
 		res, err := http.Get("http://" + srv.addr + "/metrics")
 		if err != nil {
