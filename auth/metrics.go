@@ -36,18 +36,18 @@ var outcomeNames = [...]string{
 
 // verifierMetrics are the verifier's instruments.
 type verifierMetrics struct {
-	outcomes         [len(outcomeNames)]counter
-	hits, misses     counter
-	dropKey, dropAll counter
-	storeErrors      counter
+	outcomes             [len(outcomeNames)]counter
+	hits, misses         counter
+	dropKey, dropAll     counter
+	storeErrors          counter
+	flushOK, flushFailed counter
+	lag                  metric.Float64Histogram
 }
 
 // newVerifierMetrics makes the verifier's instruments on meter (none when
-// nil); size reports how many keys the cache holds.
-func newVerifierMetrics(meter metric.Meter, size func() int) verifierMetrics {
-	if meter == nil {
-		meter = noop.NewMeterProvider().Meter("")
-	}
+// nil), but for the gauges, which observeGauges adds.
+func newVerifierMetrics(meter metric.Meter) verifierMetrics {
+	meter = orNoop(meter)
 	var m verifierMetrics
 	outcomes, _ := meter.Int64Counter("latchkey.verify.outcomes",
 		metric.WithDescription("Verifications by outcome, for callers and AuthService.Verify alike (a refused token is an OK RPC)."))
@@ -65,11 +65,48 @@ func newVerifierMetrics(meter metric.Meter, size func() int) verifierMetrics {
 	errs, _ := meter.Int64Counter("latchkey.verify.store.errors",
 		metric.WithDescription("Verifications that failed because the store could not answer."))
 	m.storeErrors = bound(errs)
+	flushes, _ := meter.Int64Counter("latchkey.last_used.flushes",
+		metric.WithDescription("Writes of the queued last-used times, by whether they landed (a failed one is retried)."))
+	m.flushOK = bound(flushes, attribute.String("result", "ok"))
+	m.flushFailed = bound(flushes, attribute.String("result", "failed"))
+	m.lag, _ = meter.Float64Histogram("latchkey.change_feed.lag",
+		metric.WithUnit("s"),
+		metric.WithDescription("From a change's commit (by the writer's clock) to its invalidation of this server's cache: near zero for this replica's own writes, the feed's lag for another replica's (clock skew between replicas shows here too)."),
+		metric.WithExplicitBucketBoundaries(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+	return m
+}
+
+// observeGauges adds the gauges, once what they read exists: size reports
+// how many keys the cache holds, queued how many last-used times wait to
+// be written.
+func observeGauges(meter metric.Meter, size, queued func() int) {
+	meter = orNoop(meter)
 	meter.Int64ObservableGauge("latchkey.verify.cache.keys",
 		metric.WithDescription("Keys held by the verification cache."),
 		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
 			o.Observe(int64(size()))
 			return nil
 		}))
-	return m
+	meter.Int64ObservableGauge("latchkey.last_used.queued",
+		metric.WithDescription("Keys whose last-used time waits to be written."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(int64(queued()))
+			return nil
+		}))
+}
+
+// flushed counts a flush of last-used times.
+func (m verifierMetrics) flushed(ok bool) {
+	if ok {
+		m.flushOK.add(context.Background())
+	} else {
+		m.flushFailed.add(context.Background())
+	}
+}
+
+func orNoop(meter metric.Meter) metric.Meter {
+	if meter == nil {
+		return noop.NewMeterProvider().Meter("")
+	}
+	return meter
 }

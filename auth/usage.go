@@ -22,13 +22,15 @@ type usage struct {
 
 	mu      sync.Mutex
 	pending map[string]time.Time
+	// flushed, when set, is told of each flush and whether it wrote.
+	flushed func(ok bool)
 
 	stop chan struct{}
 	done chan struct{}
 }
 
-func newUsage(store KeyStore, logger *slog.Logger, every time.Duration) *usage {
-	u := &usage{store: store, logger: logger, pending: map[string]time.Time{}, stop: make(chan struct{}), done: make(chan struct{})}
+func newUsage(store KeyStore, logger *slog.Logger, every time.Duration, flushed func(ok bool)) *usage {
+	u := &usage{store: store, logger: logger, flushed: flushed, pending: map[string]time.Time{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go u.loop(every)
 	return u
 }
@@ -70,6 +72,9 @@ func (u *usage) flush(ctx context.Context) error {
 		return nil
 	}
 	err := u.store.RecordKeyUse(ctx, batch)
+	if u.flushed != nil {
+		u.flushed(err == nil)
+	}
 	if err != nil {
 		u.logger.Warn("recording key use failed; will retry", "keys", len(batch), "err", err)
 		u.mu.Lock()
@@ -92,4 +97,11 @@ func (u *usage) close(ctx context.Context) error {
 	}
 	<-u.done
 	return u.flush(ctx)
+}
+
+// depth returns how many keys' uses wait to be written.
+func (u *usage) depth() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.pending)
 }

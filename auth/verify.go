@@ -116,10 +116,11 @@ func NewVerifier(store KeyStore, hasher *pepper.Hasher, prefix string, opts Veri
 	v := &Verifier{
 		store: store, hasher: hasher, prefix: prefix, now: opts.Now,
 		cache: newCache(opts.CacheKeys, opts.CacheMissing, opts.CacheTTL),
-		usage: newUsage(store, opts.Logger, opts.FlushInterval),
 		fresh: opts.Fresh,
+		m:     newVerifierMetrics(opts.Meter),
 	}
-	v.m = newVerifierMetrics(opts.Meter, func() int { return v.cache.keys.Len() })
+	v.usage = newUsage(store, opts.Logger, opts.FlushInterval, v.m.flushed)
+	observeGauges(opts.Meter, v.cache.keys.Len, v.usage.depth)
 	return v
 }
 
@@ -144,6 +145,9 @@ func (v *Verifier) InvalidateAll() {
 // log through it (latchkey.ChangeLog.Follow), so that every write, through
 // any handler or none, reaches the cache before it returns.
 func (v *Verifier) ApplyChange(c latchkey.Change) {
+	if v.m.lag != nil && !c.Time.IsZero() {
+		v.m.lag.Record(context.Background(), max(0, v.now().Sub(c.Time).Seconds()))
+	}
 	switch {
 	case c.KeyID != "":
 		v.Invalidate(c.KeyID)

@@ -117,6 +117,18 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s moved by %v, want %v", series, got, want)
 		}
 	}
+	// The revocation is one write, so at least one group commit; its change
+	// reached the cache through the feed.
+	for _, series := range []string{`latchkey_store_commit_batch_count`, `latchkey_change_feed_lag_seconds_count`} {
+		if after[series]-before[series] < 1 {
+			t.Errorf("%s moved by %v, want at least 1", series, after[series]-before[series])
+		}
+	}
+	for _, series := range []string{`latchkey_store_pool_connections{state="idle"}`, `latchkey_last_used_queued`} {
+		if _, ok := after[series]; !ok {
+			t.Errorf("no %s", series)
+		}
+	}
 	if after[`latchkey_verify_cache_keys`] < 1 {
 		t.Errorf("the cache size gauge says %v", after[`latchkey_verify_cache_keys`])
 	}

@@ -14,6 +14,8 @@ import (
 	"os"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/internal/pepper"
 	"github.com/latchkey/latchkey/server"
@@ -63,7 +65,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 		defer metrics.Shutdown(context.WithoutCancel(ctx))
-		observed, err := observe.New(store, metrics.Provider.Meter("github.com/latchkey/latchkey/store"))
+		storeMeter := metrics.Provider.Meter("github.com/latchkey/latchkey/store")
+		// Each backend has instruments of its own: the pool, and SQLite's
+		// group commits.
+		if instrumented, ok := store.(interface{ Instrument(metric.Meter) error }); ok {
+			if err := instrumented.Instrument(storeMeter); err != nil {
+				return err
+			}
+		}
+		observed, err := observe.New(store, storeMeter)
 		if err != nil {
 			return err
 		}

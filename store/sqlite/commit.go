@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"time"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/internal/sqlstore"
@@ -133,7 +134,10 @@ func (s *Store) tryCommit(batch []*writeJob) (retry []*writeJob) {
 			return fail(-1, err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	committing := time.Now()
+	err = tx.Commit()
+	s.recordCommit(len(batch), time.Since(committing))
+	if err != nil {
 		for i, job := range batch {
 			if results[i] == nil {
 				results[i] = err

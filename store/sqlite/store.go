@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -58,6 +59,8 @@ type Store struct {
 	committer  sync.WaitGroup
 	closeOnce  sync.Once
 	closeErr   error
+	// commitMetrics is set by Instrument; the committer reads it.
+	commitMetrics atomic.Pointer[commitMetrics]
 }
 
 var _ latchkey.Store = (*Store)(nil)
