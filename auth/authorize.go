@@ -164,24 +164,8 @@ func (a *Authorizer) StillAllowed(cred *latchkey.Credential, procedure string, p
 	case latchkey.KeyStateExpired:
 		return latchkey.Errorf(latchkey.CodeUnauthenticated, "the API key has expired")
 	}
-	if !addressAllowed(cred.Key.AllowedCIDRs, peer) {
+	if !addressAllowed(cred.Key.AllowedCIDRs, parseCIDRs(cred.Key.AllowedCIDRs), peer) {
 		return latchkey.Errorf(latchkey.CodePermissionDenied, "the API key is not allowed from this address")
 	}
 	return a.Call(APIKeyPrincipal(cred), procedure)
-}
-
-// addressAllowed reports whether peer is inside one of cidrs (an empty
-// list allows every address). Verification checks the cached, parsed
-// prefixes instead; this is for the rare check of a long call.
-func addressAllowed(cidrs []string, peer netip.Addr) bool {
-	if len(cidrs) == 0 {
-		return true
-	}
-	peer = peer.Unmap()
-	for _, c := range cidrs {
-		if p, err := ParseCIDR(c); err == nil && peer.IsValid() && p.Contains(peer) {
-			return true
-		}
-	}
-	return false
 }

@@ -75,12 +75,7 @@ func (c *cache) get(ulid string, now time.Time) (entry *cachedKey, missing bool)
 func (c *cache) fill(ulid string, cred *latchkey.Credential, gen uint64, now time.Time) *cachedKey {
 	var e *cachedKey
 	if cred != nil {
-		e = &cachedKey{cred: *cred, expires: now.Add(c.ttl)}
-		for _, s := range cred.Key.AllowedCIDRs {
-			if p, err := ParseCIDR(s); err == nil {
-				e.cidrs = append(e.cidrs, p)
-			}
-		}
+		e = &cachedKey{cred: *cred, expires: now.Add(c.ttl), cidrs: parseCIDRs(cred.Key.AllowedCIDRs)}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -142,14 +137,32 @@ func (c *cache) setWorkspace(e *cachedKey, workspaceID string, granted bool, gen
 
 // allowed reports whether addr is inside the entry's parsed CIDRs.
 func (e *cachedKey) allowed(addr netip.Addr) bool {
-	if len(e.cred.Key.AllowedCIDRs) == 0 {
+	return addressAllowed(e.cred.Key.AllowedCIDRs, e.cidrs, addr)
+}
+
+// parseCIDRs parses a key's allowed CIDRs; the store holds only valid ones.
+func parseCIDRs(cidrs []string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range cidrs {
+		if p, err := ParseCIDR(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// addressAllowed is the one address rule: a key whose allowed CIDRs
+// (cidrs, parsed as prefixes) are empty admits every address, even none;
+// otherwise addr must be inside one of them.
+func addressAllowed(cidrs []string, prefixes []netip.Prefix, addr netip.Addr) bool {
+	if len(cidrs) == 0 {
 		return true
 	}
 	if !addr.IsValid() {
 		return false
 	}
 	addr = addr.Unmap()
-	for _, p := range e.cidrs {
+	for _, p := range prefixes {
 		if p.Contains(addr) {
 			return true
 		}
