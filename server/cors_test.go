@@ -3,33 +3,18 @@ package server_test
 import (
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/latchkey/latchkey/gen/latchkey/v1/latchkeyv1connect"
-	"github.com/latchkey/latchkey/internal/pepper"
 	"github.com/latchkey/latchkey/server"
-	"github.com/latchkey/latchkey/store/sqlite"
 )
 
 const allowedOrigin = "http://app.example.test"
 
 func newCORSServer(t *testing.T) *httptest.Server {
-	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "latchkey.db"), sqlite.Options{CursorKey: []byte("cors test cursor key")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	hasher, err := pepper.NewHasher([]byte("pepper of the cors tests, at least 32 bytes"), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Config{Store: store, Hasher: hasher})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, _ := newServer(t, server.Config{})
 	ts := httptest.NewServer(server.CORS([]string{allowedOrigin})(srv.Handler()))
 	t.Cleanup(ts.Close)
 	return ts

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,9 +12,7 @@ import (
 
 	latchkeyv1 "github.com/latchkey/latchkey/gen/latchkey/v1"
 	"github.com/latchkey/latchkey/gen/latchkey/v1/latchkeyv1connect"
-	"github.com/latchkey/latchkey/internal/pepper"
 	"github.com/latchkey/latchkey/server"
-	"github.com/latchkey/latchkey/store/sqlite"
 )
 
 // FuzzVerifyRequest sends any body, as binary protobuf or as JSON, through
@@ -26,26 +23,9 @@ import (
 // secret, whatever the body holds: Verify's body carries a token by
 // design, so "the body held it too" excuses nothing.
 func FuzzVerifyRequest(f *testing.F) {
-	store, err := sqlite.Open(f.Context(), filepath.Join(f.TempDir(), "latchkey.db"), sqlite.Options{CursorKey: []byte("fuzz cursor key")})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { store.Close() })
-	hasher, err := pepper.NewHasher([]byte("pepper of the fuzz tests, at least 32 bytes"), 1)
-	if err != nil {
-		f.Fatal(err)
-	}
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := server.New(server.Config{Store: store, Hasher: hasher, Logger: logger})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { srv.Close(f.Context()) })
-	operator, err := srv.Bootstrap(f.Context())
-	if err != nil {
-		f.Fatal(err)
-	}
+	srv, operator := newServer(f, server.Config{Logger: logger})
 	handler := srv.Handler()
 	_, secret, _ := strings.Cut(strings.TrimPrefix(operator, "lk_live_"), "_")
 	logged := 0 // how much of the log the inputs before this one wrote

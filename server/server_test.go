@@ -63,6 +63,33 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// newServer opens a fresh store and returns a server on it, made from cfg
+// with its Store and Hasher filled in, and the operator's token; all of it
+// is closed when the test ends. newEnv builds the whole fixture on top of
+// the same parts; this is for tests that need a Config of their own.
+func newServer(t testing.TB, cfg server.Config) (*server.Server, string) {
+	t.Helper()
+	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "latchkey.db"), sqlite.Options{CursorKey: []byte("cursor key of the server tests, 32+ bytes")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	cfg.Store = store
+	if cfg.Hasher, err = pepper.NewHasher([]byte("pepper of the server tests, at least 32 bytes"), 1); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close(context.Background()) })
+	operator, err := srv.Bootstrap(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, operator
+}
+
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	clk := &clock{}

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,9 +15,7 @@ import (
 
 	latchkeyv1 "github.com/latchkey/latchkey/gen/latchkey/v1"
 	"github.com/latchkey/latchkey/gen/latchkey/v1/latchkeyv1connect"
-	"github.com/latchkey/latchkey/internal/pepper"
 	"github.com/latchkey/latchkey/server"
-	"github.com/latchkey/latchkey/store/sqlite"
 	"github.com/latchkey/latchkey/telemetry"
 )
 
@@ -27,31 +24,14 @@ import (
 // server's span belongs to: otelconnect's default), and the call's log
 // line carries the span's trace id. The spans go to an in-memory exporter.
 func TestTracing(t *testing.T) {
-	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "latchkey.db"), sqlite.Options{CursorKey: []byte("tracing test cursor key")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	hasher, err := pepper.NewHasher([]byte("pepper of the tracing test, 32 bytes"), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
 	spans := tracetest.NewInMemoryExporter()
 	tracing := telemetry.NewTracingWith(sdktrace.WithSyncer(spans), "test")
 	defer tracing.Shutdown(context.Background())
 	var logs syncBuffer
-	srv, err := server.New(server.Config{
-		Store: store, Hasher: hasher, TracerProvider: tracing.Provider,
-		Logger: slog.New(telemetry.WithTraceIDs(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
+	srv, operator := newServer(t, server.Config{
+		TracerProvider: tracing.Provider,
+		Logger:         slog.New(telemetry.WithTraceIDs(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close(context.Background())
-	operator, err := srv.Bootstrap(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
 
