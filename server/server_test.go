@@ -19,6 +19,7 @@ import (
 	"connectrpc.com/connect/v2/connecthttp"
 	"connectrpc.com/connect/v2/connectproto"
 
+	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/auth"
 	latchkeyv1 "github.com/latchkey/latchkey/gen/latchkey/v1"
 	"github.com/latchkey/latchkey/gen/latchkey/v1/latchkeyv1connect"
@@ -92,6 +93,13 @@ func newServer(t testing.TB, cfg server.Config) (*server.Server, string) {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvOn(t, nil)
+}
+
+// newEnvOn is newEnv with the server's store wrapped by wrap (nil: as it
+// is), for tests that must step between a handler and its store.
+func newEnvOn(t *testing.T, wrap func(latchkey.Store) latchkey.Store) *env {
+	t.Helper()
 	clk := &clock{}
 	dbPath := filepath.Join(t.TempDir(), "latchkey.db")
 	store, err := sqlite.Open(t.Context(), dbPath, sqlite.Options{
@@ -107,8 +115,12 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
+	var served latchkey.Store = store
+	if wrap != nil {
+		served = wrap(store)
+	}
 	srv, err := server.New(server.Config{
-		Store:         store,
+		Store:         served,
 		Hasher:        hasher,
 		MaxActiveKeys: 20,
 		Logger:        slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
