@@ -17,6 +17,7 @@ import (
 
 	latchkeyv1 "github.com/latchkey/latchkey/gen/latchkey/v1"
 	"github.com/latchkey/latchkey/gen/latchkey/v1/latchkeyv1connect"
+	"github.com/latchkey/latchkey/internal/testenv"
 )
 
 // gatewaysEnv turns the gateway test on; CI sets it after installing
@@ -31,7 +32,7 @@ const gatewaysEnv = "LATCHKEY_TEST_GATEWAYS"
 // gave, never one the caller made up.
 func TestGateways(t *testing.T) {
 	if os.Getenv(gatewaysEnv) == "" {
-		t.Skip(gatewaysEnv + " is not set")
+		testenv.Skip(t, gatewaysEnv+" is not set (.ci/run sets it)")
 	}
 	srv := startServe(t, "--db", filepath.Join(t.TempDir(), "latchkey.db"), "--pepper-file", filepath.Join(t.TempDir(), "pepper"))
 	tenant := tenantOf(t, srv)

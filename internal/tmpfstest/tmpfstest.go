@@ -4,12 +4,15 @@ package tmpfstest
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
+
+	"github.com/latchkey/latchkey/internal/testenv"
 )
 
 // Mount mounts a tmpfs of sizeKiB kibibytes on a new directory and returns
@@ -24,7 +27,7 @@ func Mount(t testing.TB, sizeKiB int) string {
 	}
 	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+strconv.Itoa(sizeKiB)+"k,mode=0700", "tmpfs", dir).CombinedOutput()
 	if err != nil {
-		t.Skipf("a full disk needs a small tmpfs, and mounting one is not permitted here (run as root to test it): %v: %s", err, out)
+		testenv.Skip(t, fmt.Sprintf("a full disk needs a small tmpfs, and mounting one is not permitted here (run as root to test it): %v: %s", err, out))
 	}
 	t.Cleanup(func() {
 		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/latchkey/latchkey/internal/testenv"
 )
 
 // Env names the variable holding the URL of a PostgreSQL database where
@@ -39,7 +41,7 @@ func Admin(t testing.TB) string {
 // skip, an error when CI is set and Env is not.
 func AdminOrError() (string, error) {
 	admin := os.Getenv(Env)
-	if admin == "" && os.Getenv("CI") != "" {
+	if admin == "" && testenv.InCI() {
 		return "", fmt.Errorf("%s is not set, and in CI (CI=%s) the PostgreSQL tests must run, not skip", Env, os.Getenv("CI"))
 	}
 	return admin, nil
