@@ -69,38 +69,6 @@ func (s *Store) IssueKey(ctx context.Context, actor latchkey.Actor, in latchkey.
 	return out, err
 }
 
-// checkQuota refuses a new key when the account is missing or its active
-// keys reach its limit: its own max_active_keys, or else defaultMax.
-// Active keys are the unrevoked ones, counted by issue and revoke, less
-// those that expired; the expired ones are counted only near the limit.
-func (s *Store) checkQuota(ctx context.Context, tx Tx, accountID string, defaultMax int64) error {
-	var unrevoked, max int64
-	err := tx.QueryRowContext(ctx, `SELECT unrevoked_keys, max_active_keys FROM accounts WHERE id = ?`, accountID).Scan(&unrevoked, &max)
-	if errors.Is(err, sql.ErrNoRows) {
-		return latchkey.NotFound("account", accountID)
-	}
-	if err != nil {
-		return err
-	}
-	if max <= 0 {
-		max = defaultMax
-	}
-	if max <= 0 || unrevoked < max {
-		return nil
-	}
-	var expired int64
-	err = tx.QueryRowContext(ctx, `SELECT count(*) FROM api_keys WHERE account_id = ? AND revoke_time IS NULL
-		AND expire_time IS NOT NULL AND expire_time <= ?`, accountID, s.now().UnixNano()).Scan(&expired)
-	if err != nil {
-		return err
-	}
-	if active := unrevoked - expired; active >= max {
-		return latchkey.Errorf(latchkey.CodeResourceExhausted,
-			"the account has %d active keys, its limit: revoke one or raise max_active_keys", active)
-	}
-	return nil
-}
-
 // insertKey inserts a key with its secret hash, filling its times and etag.
 // Its permissions are its profile's, inserted before it.
 func (s *Store) insertKey(ctx context.Context, tx Tx, k latchkey.APIKey, secret latchkey.SecretHash) (latchkey.APIKey, error) {
@@ -337,45 +305,6 @@ func (s *Store) RotateKey(ctx context.Context, actor latchkey.Actor, in latchkey
 			return err
 		}
 		out, err = s.getKey(ctx, tx, k.AccountID, k.ID)
-		return err
-	})
-	return out, err
-}
-
-// RevokeKey revokes a key at once. Revoking a revoked key returns it as it
-// is and writes no audit event.
-func (s *Store) RevokeKey(ctx context.Context, actor latchkey.Actor, accountID, id string) (latchkey.APIKey, error) {
-	var out latchkey.APIKey
-	err := s.write(ctx, accountID, func(ctx context.Context, tx Tx) error {
-		k, err := s.getKey(ctx, tx, accountID, id)
-		if err != nil {
-			return err
-		}
-		if k.System {
-			return latchkey.Errorf(latchkey.CodeFailedPrecondition, "API key %q is the account's system key: rotate it instead", id)
-		}
-		if !k.RevokeTime.IsZero() {
-			out = k
-			return nil
-		}
-		now := s.now().UnixNano()
-		// The previous secret goes too: nothing of a revoked key verifies.
-		_, err = tx.ExecContext(ctx, `UPDATE api_keys SET revoke_time = ?, previous_hash = NULL,
-			previous_pepper_version = NULL, previous_expire_time = NULL, update_time = ?, etag = ? WHERE id = ?`,
-			now, now, newETag(), k.ID)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET unrevoked_keys = unrevoked_keys - 1 WHERE id = ?`, accountID); err != nil {
-			return err
-		}
-		if err := s.recordChange(ctx, tx, keyChange(k, latchkey.ChangeKeyRevoked)); err != nil {
-			return err
-		}
-		if err := s.audit(ctx, tx, accountID, actor, latchkey.ActionAPIKeyRevoke, latchkey.Bare{ID: k.ID, Name: k.Name}); err != nil {
-			return err
-		}
-		out, err = s.getKey(ctx, tx, accountID, id)
 		return err
 	})
 	return out, err
