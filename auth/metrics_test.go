@@ -1,0 +1,135 @@
+package auth_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/auth"
+)
+
+// meterReader is a meter whose counts a test reads back.
+type meterReader struct {
+	t      *testing.T
+	reader *sdkmetric.ManualReader
+	meter  *sdkmetric.MeterProvider
+}
+
+func newMeterReader(t *testing.T) *meterReader {
+	r := sdkmetric.NewManualReader()
+	return &meterReader{t: t, reader: r, meter: sdkmetric.NewMeterProvider(sdkmetric.WithReader(r))}
+}
+
+// count is the value of the counter name at the point with attribute
+// key=value (key "" for a counter without attributes); 0 when it never
+// moved.
+func (m *meterReader) count(name, key, value string) int64 {
+	m.t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := m.reader.Collect(context.Background(), &rm); err != nil {
+		m.t.Fatal(err)
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, mt := range sm.Metrics {
+			if mt.Name != name {
+				continue
+			}
+			sum, ok := mt.Data.(metricdata.Sum[int64])
+			if !ok {
+				m.t.Fatalf("%s is a %T, not an int64 counter", name, mt.Data)
+			}
+			for _, p := range sum.DataPoints {
+				if v, ok := p.Attributes.Value(attribute.Key(key)); key == "" || ok && v.AsString() == value {
+					return p.Value
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// TestVerifierMetrics checks that each counter moves by exactly what
+// happened: an outcome per verification, a store error instead of an
+// outcome, each flush of last-used times by whether it landed, and each
+// invalidation by its scope.
+func TestVerifierMetrics(t *testing.T) {
+	ctx := context.Background()
+	m := newMemStore()
+	meter := newMeterReader(t)
+	v := auth.NewVerifier(m, memHasher, "lk", auth.VerifierOptions{Meter: meter.meter.Meter("test"), FlushInterval: time.Hour})
+	t.Cleanup(func() { v.Close(ctx) })
+	valid := m.put(t, []string{"invoices:read"}, nil)
+	outcome := func(name string) int64 { return meter.count("latchkey.verify.outcomes", "outcome", name) }
+
+	t.Run("each verification counts its outcome once", func(t *testing.T) {
+		for range 3 {
+			v.Verify(ctx, valid.Reveal(), auth.Requirements{})
+		}
+		v.Verify(ctx, valid.Reveal(), auth.Requirements{Permissions: []string{"invoices:write"}})
+		v.Verify(ctx, "not a token", auth.Requirements{})
+		for name, want := range map[string]int64{"valid": 3, "permission_denied": 1, "malformed": 1, "not_found": 0, "revoked": 0} {
+			if got := outcome(name); got != want {
+				t.Errorf("outcome %s counted %d times, want %d", name, got, want)
+			}
+		}
+		if got := meter.count("latchkey.verify.store.errors", "", ""); got != 0 {
+			t.Errorf("store errors = %d with a store that answered", got)
+		}
+	})
+	t.Run("a store failure is a store error, not an outcome", func(t *testing.T) {
+		other := m.put(t, nil, nil)
+		m.mu.Lock()
+		m.credErr = errors.New("database unavailable")
+		m.mu.Unlock()
+		before := outcome("unspecified") + outcome("not_found")
+		if _, err := v.Verify(ctx, other.Reveal(), auth.Requirements{}); err == nil {
+			t.Fatal("Verify answered with a failing store")
+		}
+		m.mu.Lock()
+		m.credErr = nil
+		m.mu.Unlock()
+		if got := meter.count("latchkey.verify.store.errors", "", ""); got != 1 {
+			t.Errorf("store errors = %d, want 1", got)
+		}
+		if after := outcome("unspecified") + outcome("not_found"); after != before {
+			t.Errorf("the failure was counted as an outcome too")
+		}
+	})
+	t.Run("flushes count whether they landed", func(t *testing.T) {
+		m := newMemStore()
+		m.useErrs = []error{errors.New("database unavailable")} // the first write fails; it is retried
+		meter := newMeterReader(t)
+		v := auth.NewVerifier(m, memHasher, "lk", auth.VerifierOptions{Meter: meter.meter.Meter("test"), FlushInterval: 10 * time.Millisecond})
+		t.Cleanup(func() { v.Close(ctx) })
+		v.Verify(ctx, m.put(t, nil, nil).Reveal(), auth.Requirements{})
+		ok := func() int64 { return meter.count("latchkey.last_used.flushes", "result", "ok") }
+		failed := func() int64 { return meter.count("latchkey.last_used.flushes", "result", "failed") }
+		// Two flushes write: the failed one and its retry. Nothing else
+		// is queued, so no third flush counts.
+		for deadline := time.Now().Add(5 * time.Second); ok()+failed() < 2; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("after 5s: %d flushes ok, %d failed", ok(), failed())
+			}
+		}
+		if ok() != 1 || failed() != 1 {
+			t.Fatalf("flushes ok %d, failed %d; want 1 and 1", ok(), failed())
+		}
+	})
+	t.Run("invalidations count by scope", func(t *testing.T) {
+		key := func() int64 { return meter.count("latchkey.verify.cache.invalidations", "scope", "key") }
+		all := func() int64 { return meter.count("latchkey.verify.cache.invalidations", "scope", "all") }
+		k0, a0 := key(), all()
+		v.ApplyChange(latchkey.Change{Kind: latchkey.ChangeKeyRevoked, KeyID: valid.KeyID()})
+		v.ApplyChange(latchkey.Change{Kind: latchkey.ChangeWorkspaceArchived})
+		v.ResetChanges()
+		if key()-k0 != 1 || all()-a0 != 2 {
+			t.Fatalf("invalidations: key +%d, all +%d; want +1 and +2", key()-k0, all()-a0)
+		}
+	})
+}
