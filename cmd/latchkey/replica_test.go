@@ -53,8 +53,12 @@ func newPostgresDB(t *testing.T) (string, *pgx.Conn) {
 // revoked on one replica while the others, their caches warm, are asked
 // until they refuse: the time from Revoke's answer to the first refusal is
 // the revocation lag, measured with notifications, with the listeners'
-// connections killed, and with them killed over and over so that the poll
-// alone carries changes. No lag may reach the sync bound.
+// connections killed, with them killed over and over, and with
+// notifications turned off so that the poll alone carries changes. A
+// rotation without grace, a permission withdrawn, a workspace grant
+// withdrawn and a workspace archived are measured the same way. No lag
+// may reach the sync bound. A fourth replica, cut off from the database,
+// must stop trusting its cache once the bound has passed.
 func TestReplicas(t *testing.T) {
 	dsn, db := newPostgresDB(t)
 	pepperFile := filepath.Join(t.TempDir(), "latchkey.pepper")
@@ -326,22 +330,63 @@ func TestReplicas(t *testing.T) {
 	})
 	t.Run("without notifications, the poll alone", func(t *testing.T) {
 		// As on a Postgres-compatible database without LISTEN/NOTIFY: the
-		// triggers still record each change but send nothing.
-		_, err := db.Exec(t.Context(), `CREATE OR REPLACE FUNCTION record_key_change(changed TEXT) RETURNS void AS $$
-			DECLARE next BIGINT;
-			BEGIN
-				UPDATE change_counter SET seq = seq + 1 WHERE id = 1 RETURNING seq INTO next;
-				INSERT INTO key_changes (seq, key_id) VALUES (next, changed);
-			END;
-			$$ LANGUAGE plpgsql`)
+		// store still records each change in key_changes, but its trigger
+		// sends nothing, so only the poll can carry the change. (Replacing
+		// a function that no trigger calls would leave notifications on
+		// and prove nothing: the test's own listener checks they are off.)
+		listener, err := pgx.Connect(t.Context(), dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer listener.Close(context.Background())
+		if _, err := listener.Exec(t.Context(), "LISTEN latchkey_key_changes"); err != nil {
+			t.Fatal(err)
+		}
+		setNotify := func(t *testing.T, body string) {
+			t.Helper()
+			_, err := db.Exec(t.Context(), `CREATE OR REPLACE FUNCTION notify_key_change() RETURNS trigger AS $$
+				BEGIN `+body+` RETURN NULL; END;
+				$$ LANGUAGE plpgsql`)
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		setNotify(t, "")
+		// Notifications come back for the subtests after this one.
+		defer setNotify(t, "PERFORM pg_notify('latchkey_key_changes', NEW.seq::text);")
 		var lags []time.Duration
 		for range 20 {
 			lags = append(lags, lag(t)...)
 		}
 		report(t, "no notifications", lags)
+		// Twenty revocations committed: a notification of any of them
+		// would be waiting on the listener's connection already. (The
+		// timeout closes that connection.)
+		quiet, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+		defer cancel()
+		if n, err := listener.WaitForNotification(quiet); err == nil {
+			t.Fatalf("a notification (%q) was sent while they were meant to be off: the poll was not alone", n.Payload)
+		}
+		// And a listener does hear one once they are back, so the silence
+		// above was theirs.
+		setNotify(t, "PERFORM pg_notify('latchkey_key_changes', NEW.seq::text);")
+		control, err := pgx.Connect(t.Context(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer control.Close(context.Background())
+		if _, err := control.Exec(t.Context(), "LISTEN latchkey_key_changes"); err != nil {
+			t.Fatal(err)
+		}
+		id, _ := issue(t, nil)
+		if _, err := keys.Revoke(t.Context(), &latchkeyv1.RevokeRequest{Id: id}); err != nil {
+			t.Fatal(err)
+		}
+		heard, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		if _, err := control.WaitForNotification(heard); err != nil {
+			t.Fatalf("a listener heard nothing with notifications back on: %v", err)
+		}
 	})
 	// The cut-off replica and its proxy belong to the whole test, not to
 	// its subtest, so that the last check still finds it running.
@@ -360,25 +405,48 @@ func TestReplicas(t *testing.T) {
 			r, err := verify.Verify(t.Context(), &latchkeyv1.VerifyRequest{Token: tok})
 			return err == nil && r.GetValid()
 		}
-		if !accepted() || !accepted() {
-			t.Fatal("the key does not verify before the cut")
+		recovered := func(t *testing.T) {
+			t.Helper()
+			deadline := time.Now().Add(10 * bound)
+			for !accepted() {
+				if time.Now().After(deadline) {
+					t.Fatal("the replica did not recover once the database was back")
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
 		}
-		px.Cut()
-		cut := time.Now()
-		time.Sleep(bound + bound/4)
+		// Failing closed is proved only by a verdict that was cached when
+		// the database went away: right after the cut, within the bound,
+		// the key must still verify, which only the cache can do. The
+		// replica's feed drops its cache when it starts following and when
+		// its listener (re)connects, which may come after the warming
+		// calls; then the cut is undone and tried again.
+		var cut time.Time
+		for attempt := 1; ; attempt++ {
+			if !accepted() || !accepted() {
+				t.Fatal("the key does not verify before the cut")
+			}
+			px.Cut()
+			cut = time.Now()
+			if accepted() {
+				break
+			}
+			if attempt == 5 {
+				t.Fatal("no verdict was ever cached when the database went away")
+			}
+			t.Logf("attempt %d: the verdict was not cached when the database went away; again", attempt)
+			px.Restore()
+			recovered(t)
+			time.Sleep(2 * bound) // the listener's reconnection, and its reset
+		}
+		time.Sleep(time.Until(cut.Add(bound + bound/4)))
 		for range 10 {
 			if accepted() {
 				t.Fatalf("%v after the database became unreachable, a cached key was still accepted", time.Since(cut))
 			}
 		}
 		px.Restore()
-		deadline := time.Now().Add(10 * bound)
-		for !accepted() {
-			if time.Now().After(deadline) {
-				t.Fatal("the replica did not recover once the database was back")
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		recovered(t)
 	})
 	t.Run("every replica still serves, stops cleanly and logged no panic", func(t *testing.T) {
 		// A replica that died would pass the lag tables (a refused call
