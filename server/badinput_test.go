@@ -450,13 +450,13 @@ func snapshot(t *testing.T, db *sql.DB) string {
 // TestExpireTimeBeyondStorage is the exploit of issue 13: the store keeps
 // int64 Unix nanoseconds, so a year 9999 expiry came back as 1816 and
 // killed the key, and a year near 2611 wrapped to 2027. Such times are
-// refused on the field; a time just before the contract's bound (2200)
-// round-trips.
+// refused on the field; the last instant before the contract's bound
+// (2200), to the nanosecond, round-trips.
 func TestExpireTimeBeyondStorage(t *testing.T) {
 	e := newEnv(t)
 	tn := e.newTenant("acme")
 	key, _ := tn.issue(t, &latchkeyv1.IssueRequest{})
-	lastAllowed := time.Date(2199, 12, 31, 23, 59, 59, 0, time.UTC)
+	lastAllowed := time.Date(2199, 12, 31, 23, 59, 59, 999_999_999, time.UTC)
 
 	for name, at := range map[string]time.Time{
 		"year 9999":                   time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC),
