@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect/v2"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -84,6 +85,32 @@ func TestVerifyCacheFollowsWrites(t *testing.T) {
 			t.Fatal(err)
 		}
 		want(t, verify(t, tok, ""), latchkeyv1.VerifyCode_VERIFY_CODE_EXPIRED)
+	})
+	t.Run("an authenticated call sees the change too", func(t *testing.T) {
+		// A key's own calls go through the same cache as Verify: once the
+		// write has answered, its next call meets the new state.
+		key, tok := tn.issue(t, &latchkeyv1.IssueRequest{Spec: &latchkeyv1.ApiKeySpec{Permissions: []string{"api_keys:read"}}})
+		id := key.GetMetadata().GetId()
+		c := e.as(tok)
+		for range 2 { // the second call is admitted from the cache
+			if _, err := c.keys.Get(t.Context(), &latchkeyv1.GetRequest{Id: id}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := tn.c.keys.Update(t.Context(), &latchkeyv1.UpdateRequest{Id: id, Spec: &latchkeyv1.ApiKeySpec{Permissions: []string{"invoices:read"}},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"spec.permissions"}}}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := c.keys.Get(t.Context(), &latchkeyv1.GetRequest{Id: id})
+		wantCode(t, err, connect.CodePermissionDenied)
+		if _, err := c.auth.WhoAmI(t.Context(), &latchkeyv1.WhoAmIRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tn.c.keys.Revoke(t.Context(), &latchkeyv1.RevokeRequest{Id: id}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.auth.WhoAmI(t.Context(), &latchkeyv1.WhoAmIRequest{})
+		wantCode(t, err, connect.CodeUnauthenticated)
 	})
 	t.Run("workspace grant, withdrawal and archive", func(t *testing.T) {
 		key, tok := tn.issue(t, &latchkeyv1.IssueRequest{})

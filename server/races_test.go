@@ -84,6 +84,11 @@ func TestRacesOnOneKey(t *testing.T) {
 				if refused(t, err) {
 					return
 				}
+				// Success means the rotation committed before the
+				// revocation: its answer shows the key active.
+				if st := res.GetApiKey().GetInfo().GetState(); st != latchkeyv1.ApiKeyState_API_KEY_STATE_ACTIVE {
+					t.Errorf("a rotation answered with success left the key %v: it was made on a revoked key", st)
+				}
 				rotations.Add(1)
 				mu.Lock()
 				tokens = append(tokens, res.GetApiKey().GetSpec().GetToken())
@@ -103,6 +108,9 @@ func TestRacesOnOneKey(t *testing.T) {
 				})
 				if refused(t, err) {
 					return
+				}
+				if st := res.GetApiKey().GetInfo().GetState(); st != latchkeyv1.ApiKeyState_API_KEY_STATE_ACTIVE {
+					t.Errorf("an update answered with success left the key %v: it was made on a revoked key", st)
 				}
 				updates.Add(1)
 				want.updated = res.GetApiKey().GetMetadata().GetUpdateTime().AsTime()
@@ -262,15 +270,20 @@ func TestRacesOnOneKey(t *testing.T) {
 		}
 	})
 
-	t.Run("the audit trail has one event per successful write", func(t *testing.T) {
+	t.Run("the audit trail has one event per successful write, none of a rotation or update after the revocation", func(t *testing.T) {
 		counts := map[string]int64{}
 		tok := ""
 		for {
+			// Newest first: until the revocation's event, only grant
+			// changes may appear, the one kind of write a revoked key takes.
 			res, err := tn.c.audit.ListAuditEvents(t.Context(), &latchkeyv1.ListAuditEventsRequest{TargetId: id, PageSize: 500, PageToken: tok})
 			if err != nil {
 				t.Fatal(err)
 			}
 			for _, ev := range res.GetAuditEvents() {
+				if a := ev.GetAction(); counts["api_key.revoke"] == 0 && (a == "api_key.rotate" || a == "api_key.update") {
+					t.Errorf("%s at %v, after the revocation", a, ev.GetTime().AsTime())
+				}
 				counts[ev.GetAction()]++
 			}
 			if tok = res.GetNextPageToken(); tok == "" {

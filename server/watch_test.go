@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"context"
+	"fmt"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -97,6 +99,25 @@ func (w *watch) quiet(t *testing.T, d time.Duration) {
 			}
 		case <-deadline:
 			return
+		}
+	}
+}
+
+// end waits for the stream to end and returns the error that ended it. It
+// fails if the stream is still open after 10 s, so that a stream that never
+// ends fails the test instead of hanging it.
+func (w *watch) end(t *testing.T) error {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case _, ok := <-w.events:
+			if !ok {
+				return <-w.err
+			}
+		case <-deadline:
+			t.Fatal("the stream is still open")
+			return nil
 		}
 	}
 }
@@ -206,43 +227,6 @@ func TestWatchKeyChanges(t *testing.T) {
 		}
 		wantCode(t, err, connect.CodeInvalidArgument)
 	})
-	t.Run("the stream ends when the watcher's own key is revoked", func(t *testing.T) {
-		k, tok := acme.issue(t, &latchkeyv1.IssueRequest{Spec: &latchkeyv1.ApiKeySpec{Permissions: []string{"api_keys:verify"}}})
-		doomed := openWatch(t, e.as(tok), nil)
-		doomed.first(t)
-		if _, err := acme.c.keys.Revoke(t.Context(), &latchkeyv1.RevokeRequest{Id: k.GetMetadata().GetId()}); err != nil {
-			t.Fatal(err)
-		}
-		for range doomed.events {
-		}
-		wantCode(t, <-doomed.err, connect.CodeUnauthenticated)
-	})
-	t.Run("the stream ends when the watcher loses api_keys:verify", func(t *testing.T) {
-		k, tok := acme.issue(t, &latchkeyv1.IssueRequest{Spec: &latchkeyv1.ApiKeySpec{Permissions: []string{"api_keys:verify"}}})
-		doomed := openWatch(t, e.as(tok), nil)
-		doomed.first(t)
-		if _, err := acme.c.keys.Update(t.Context(), &latchkeyv1.UpdateRequest{Id: k.GetMetadata().GetId(),
-			Spec: &latchkeyv1.ApiKeySpec{Permissions: []string{"api_keys:read"}}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"spec.permissions"}}}); err != nil {
-			t.Fatal(err)
-		}
-		for range doomed.events {
-		}
-		wantCode(t, <-doomed.err, connect.CodePermissionDenied)
-	})
-	t.Run("the stream ends when the watcher's key loses the caller's address", func(t *testing.T) {
-		k, tok := acme.issue(t, &latchkeyv1.IssueRequest{Spec: &latchkeyv1.ApiKeySpec{
-			Permissions: []string{"api_keys:verify"}, AllowedCidrs: []string{"127.0.0.0/8", "::1"},
-		}})
-		doomed := openWatch(t, e.as(tok), nil)
-		doomed.first(t)
-		if _, err := acme.c.keys.Update(t.Context(), &latchkeyv1.UpdateRequest{Id: k.GetMetadata().GetId(),
-			Spec: &latchkeyv1.ApiKeySpec{AllowedCidrs: []string{"192.0.2.0/24"}}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"spec.allowed_cidrs"}}}); err != nil {
-			t.Fatal(err)
-		}
-		for range doomed.events {
-		}
-		wantCode(t, <-doomed.err, connect.CodePermissionDenied)
-	})
 	t.Run("a key holds a bounded number of streams", func(t *testing.T) {
 		_, tok := acme.issue(t, &latchkeyv1.IssueRequest{Spec: &latchkeyv1.ApiKeySpec{Permissions: []string{"api_keys:verify"}}})
 		c := e.as(tok)
@@ -290,6 +274,76 @@ func TestWatchKeyChanges(t *testing.T) {
 		for range doomed.events {
 		}
 		wantCode(t, <-doomed.err, connect.CodeUnauthenticated)
+	})
+}
+
+// TestWatchKeyChangesAtOnce runs streams on a server whose heartbeat is an
+// hour away, so that nothing but the changes themselves can move a stream:
+// what must happen when a change commits is not left to the next heartbeat,
+// which in the other tests comes every 200 ms and would hide the delay.
+func TestWatchKeyChangesAtOnce(t *testing.T) {
+	srv, operator := newServer(t, server.Config{WatchHeartbeat: time.Hour})
+	ts := httptest.NewUnstartedServer(srv.Handler())
+	ts.EnableHTTP2 = true
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	e := &env{t: t, url: ts.URL, http: ts.Client(), clock: &clock{}, operator: operator}
+	acme := e.newTenantWithLimit("acme", 1000)
+
+	t.Run("the stream ends when the watcher's own key is revoked", func(t *testing.T) {
+		k, tok := acme.issue(t, &latchkeyv1.IssueRequest{Spec: &latchkeyv1.ApiKeySpec{Permissions: []string{"api_keys:verify"}}})
+		doomed := openWatch(t, e.as(tok), nil)
+		doomed.first(t)
+		if _, err := acme.c.keys.Revoke(t.Context(), &latchkeyv1.RevokeRequest{Id: k.GetMetadata().GetId()}); err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, doomed.end(t), connect.CodeUnauthenticated)
+	})
+	t.Run("the stream ends when the watcher loses api_keys:verify", func(t *testing.T) {
+		k, tok := acme.issue(t, &latchkeyv1.IssueRequest{Spec: &latchkeyv1.ApiKeySpec{Permissions: []string{"api_keys:verify"}}})
+		doomed := openWatch(t, e.as(tok), nil)
+		doomed.first(t)
+		if _, err := acme.c.keys.Update(t.Context(), &latchkeyv1.UpdateRequest{Id: k.GetMetadata().GetId(),
+			Spec: &latchkeyv1.ApiKeySpec{Permissions: []string{"api_keys:read"}}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"spec.permissions"}}}); err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, doomed.end(t), connect.CodePermissionDenied)
+	})
+	t.Run("the stream ends when the watcher's key loses the caller's address", func(t *testing.T) {
+		k, tok := acme.issue(t, &latchkeyv1.IssueRequest{Spec: &latchkeyv1.ApiKeySpec{
+			Permissions: []string{"api_keys:verify"}, AllowedCidrs: []string{"127.0.0.0/8", "::1"},
+		}})
+		doomed := openWatch(t, e.as(tok), nil)
+		doomed.first(t)
+		if _, err := acme.c.keys.Update(t.Context(), &latchkeyv1.UpdateRequest{Id: k.GetMetadata().GetId(),
+			Spec: &latchkeyv1.ApiKeySpec{AllowedCidrs: []string{"192.0.2.0/24"}}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"spec.allowed_cidrs"}}}); err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, doomed.end(t), connect.CodePermissionDenied)
+	})
+	t.Run("a stream resuming more than a page behind gets every change", func(t *testing.T) {
+		_, tok := acme.issue(t, &latchkeyv1.IssueRequest{Spec: &latchkeyv1.ApiKeySpec{Permissions: []string{"api_keys:verify"}}})
+		watcher := e.as(tok)
+		key, _ := acme.issue(t, &latchkeyv1.IssueRequest{})
+		w := openWatch(t, watcher, nil)
+		from := w.first(t)
+		w.cancel()
+		// More changes than the stream reads from the log at once (500):
+		// the stream must read on without waiting for another change.
+		const behind = 600
+		for i := range behind {
+			if _, err := acme.c.keys.Update(t.Context(), &latchkeyv1.UpdateRequest{Id: key.GetMetadata().GetId(),
+				Spec: &latchkeyv1.ApiKeySpec{Description: fmt.Sprint(i)}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"spec.description"}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		back := openWatch(t, watcher, proto.Int64(from))
+		back.first(t)
+		for i := range int64(behind) {
+			if c := back.next(t).GetChange(); c.GetSequence() != from+1+i || c.GetApiKeyId() != key.GetMetadata().GetId() {
+				t.Fatalf("change %d after %d is %v", i+1, from, c)
+			}
+		}
 	})
 }
 
