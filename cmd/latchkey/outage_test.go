@@ -90,8 +90,14 @@ func TestFullDisk(t *testing.T) {
 	}
 	clients.Wait()
 	t.Logf("%d keys issued before the disk was full; %d Issues failed", len(acked), len(failures))
-	if len(failures) == 0 || len(acked) == 0 {
-		t.Fatalf("%d keys issued and %d failures: the disk was not filled as planned", len(acked), len(failures))
+	if len(acked) == 0 {
+		t.Fatalf("no key issued and %d failures: the disk was full too soon", len(failures))
+	}
+	// A full disk that no Issue reported is itself the failure; the
+	// checks below still run, since such Issues may also have been
+	// acknowledged without being stored.
+	if len(failures) == 0 {
+		t.Errorf("%d keys issued with 1 MiB left on the disk, none refused: the full disk was never said", len(acked))
 	}
 	verifyAll := func(t *testing.T) {
 		t.Helper()
