@@ -37,22 +37,30 @@ func TestGateways(t *testing.T) {
 	srv := startServe(t, "--db", filepath.Join(t.TempDir(), "latchkey.db"), "--pepper-file", filepath.Join(t.TempDir(), "pepper"))
 	tenant := tenantOf(t, srv)
 	keys := latchkeyv1connect.NewApiKeyServiceClient(clientWithKey(srv.addr, tenant))
-	issue := func(perms ...string) (string, string) {
+	issueSpec := func(spec *latchkeyv1.ApiKeySpec) (string, string) {
 		res, err := keys.Issue(t.Context(), &latchkeyv1.IssueRequest{
 			Metadata: &latchkeyv1.AccountResourceMetadata{Name: "gateway test"},
-			Spec:     &latchkeyv1.ApiKeySpec{Permissions: perms},
+			Spec:     spec,
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return res.GetApiKey().GetMetadata().GetId(), res.GetApiKey().GetSpec().GetToken()
 	}
+	issue := func(perms ...string) (string, string) {
+		return issueSpec(&latchkeyv1.ApiKeySpec{Permissions: perms})
+	}
 	_, gatewayKey := issue("api_keys:verify")
 	readerID, reader := issue("invoices:read")
+	managerID, manager := issue("invoices:manage")
 	revokedID, revoked := issue("invoices:read")
 	if _, err := keys.Revoke(t.Context(), &latchkeyv1.RevokeRequest{Id: revokedID}); err != nil {
 		t.Fatal(err)
 	}
+	// The test's calls come from 127.0.0.1: one key admits only that
+	// address, the other only an address the caller can merely claim.
+	localID, local := issueSpec(&latchkeyv1.ApiKeySpec{Permissions: []string{"invoices:read"}, AllowedCidrs: []string{"127.0.0.1/32"}})
+	_, elsewhere := issueSpec(&latchkeyv1.ApiKeySpec{Permissions: []string{"invoices:read"}, AllowedCidrs: []string{"192.0.2.0/24"}})
 
 	// The upstream answers with the Latchkey headers it was given.
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -130,21 +138,40 @@ func TestGateways(t *testing.T) {
 					}
 				}
 			})
+			t.Run("a key is held to the caller's own address, whatever X-Forwarded-For claims", func(t *testing.T) {
+				for _, claim := range []string{"", "192.0.2.7", "192.0.2.7, 192.0.2.8"} {
+					h := map[string]string{"Authorization": "Bearer " + elsewhere}
+					if claim != "" {
+						h["X-Forwarded-For"] = claim
+					}
+					if status, seen := call("/invoices/1", h); status != 403 {
+						t.Errorf("a key for 192.0.2.0/24, called from 127.0.0.1 claiming %q: HTTP %d (the upstream saw %v), want 403", claim, status, seen)
+					}
+				}
+				status, seen := call("/invoices/1", map[string]string{"Authorization": "Bearer " + local, "X-Forwarded-For": "192.0.2.7"})
+				if status != 200 || seen["Latchkey-Key-Id"] != localID {
+					t.Errorf("a key for 127.0.0.1, called from there claiming 192.0.2.7: HTTP %d, the upstream saw %v", status, seen)
+				}
+			})
 			t.Run("identity headers the caller sends never reach the upstream", func(t *testing.T) {
-				forged := map[string]string{
-					"Authorization":       "Bearer " + reader,
-					"Latchkey-Key-Id":     "key_forged",
-					"Latchkey-Account-Id": "acct_forged",
-					"Latchkey-Profile-Id": "prof_forged",
-					// Some servers read underscores as dashes.
-					"Latchkey_Key_Id": "key_forged",
-				}
-				if status, seen := call("/invoices/1", forged); status != 200 || seen["Latchkey-Key-Id"] != readerID || strings.Contains(fmt.Sprint(seen), "forged") {
-					t.Fatalf("HTTP %d, the upstream saw %v", status, seen)
-				}
-				delete(forged, "Authorization")
-				if status, _ := call("/invoices/1", forged); status != 401 {
-					t.Fatalf("forged identity without a key: HTTP %d", status)
+				// On every route: each protects itself.
+				for _, route := range []struct{ path, id, token string }{{"/invoices/1", readerID, reader}, {"/admin/1", managerID, manager}} {
+					forged := map[string]string{
+						"Authorization":        "Bearer " + route.token,
+						"Latchkey-Key-Id":      "key_forged",
+						"Latchkey-Account-Id":  "acct_forged",
+						"Latchkey-Profile-Id":  "prof_forged",
+						"Latchkey-Gateway-Key": "lk_forged",
+						// Some servers read underscores as dashes.
+						"Latchkey_Key_Id": "key_forged",
+					}
+					if status, seen := call(route.path, forged); status != 200 || seen["Latchkey-Key-Id"] != route.id || strings.Contains(fmt.Sprint(seen), "forged") {
+						t.Errorf("%s: HTTP %d, the upstream saw %v", route.path, status, seen)
+					}
+					delete(forged, "Authorization")
+					if status, _ := call(route.path, forged); status != 401 {
+						t.Errorf("%s: forged identity without a key: HTTP %d", route.path, status)
+					}
 				}
 			})
 		})
