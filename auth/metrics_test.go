@@ -54,6 +54,23 @@ func (m *meterReader) count(name, key, value string) int64 {
 	return 0
 }
 
+// histogram is the count and sum of the float64 histogram name.
+func (m *meterReader) histogram(name string) (uint64, float64) {
+	m.t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := m.reader.Collect(context.Background(), &rm); err != nil {
+		m.t.Fatal(err)
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, mt := range sm.Metrics {
+			if h, ok := mt.Data.(metricdata.Histogram[float64]); ok && mt.Name == name && len(h.DataPoints) > 0 {
+				return h.DataPoints[0].Count, h.DataPoints[0].Sum
+			}
+		}
+	}
+	return 0, 0
+}
+
 // TestVerifierMetrics checks that each counter moves by exactly what
 // happened: an outcome per verification, a store error instead of an
 // outcome, each flush of last-used times by whether it landed, and each
@@ -103,22 +120,23 @@ func TestVerifierMetrics(t *testing.T) {
 	})
 	t.Run("flushes count whether they landed", func(t *testing.T) {
 		m := newMemStore()
-		m.useErrs = []error{errors.New("database unavailable")} // the first write fails; it is retried
+		boom := errors.New("database unavailable")
+		m.useErrs = []error{boom, boom} // the first two writes fail; each is retried
 		meter := newMeterReader(t)
 		v := auth.NewVerifier(m, memHasher, "lk", auth.VerifierOptions{Meter: meter.meter.Meter("test"), FlushInterval: 10 * time.Millisecond})
 		t.Cleanup(func() { v.Close(ctx) })
 		v.Verify(ctx, m.put(t, nil, nil).Reveal(), auth.Requirements{})
 		ok := func() int64 { return meter.count("latchkey.last_used.flushes", "result", "ok") }
 		failed := func() int64 { return meter.count("latchkey.last_used.flushes", "result", "failed") }
-		// Two flushes write: the failed one and its retry. Nothing else
-		// is queued, so no third flush counts.
-		for deadline := time.Now().Add(5 * time.Second); ok()+failed() < 2; time.Sleep(5 * time.Millisecond) {
+		// Three flushes write: two that fail and the retry that lands.
+		// Nothing else is queued, so no fourth flush counts.
+		for deadline := time.Now().Add(5 * time.Second); ok()+failed() < 3; time.Sleep(5 * time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatalf("after 5s: %d flushes ok, %d failed", ok(), failed())
 			}
 		}
-		if ok() != 1 || failed() != 1 {
-			t.Fatalf("flushes ok %d, failed %d; want 1 and 1", ok(), failed())
+		if ok() != 1 || failed() != 2 {
+			t.Fatalf("flushes ok %d, failed %d; want 1 and 2", ok(), failed())
 		}
 	})
 	t.Run("invalidations count by scope", func(t *testing.T) {
@@ -130,6 +148,19 @@ func TestVerifierMetrics(t *testing.T) {
 		v.ResetChanges()
 		if key()-k0 != 1 || all()-a0 != 2 {
 			t.Fatalf("invalidations: key +%d, all +%d; want +1 and +2", key()-k0, all()-a0)
+		}
+	})
+	t.Run("a change with a commit time records the feed's lag", func(t *testing.T) {
+		now := time.Now()
+		clk := &clock{now: now}
+		meter := newMeterReader(t)
+		v := auth.NewVerifier(newMemStore(), memHasher, "lk", auth.VerifierOptions{Meter: meter.meter.Meter("test"), Now: clk.Now, FlushInterval: time.Hour})
+		t.Cleanup(func() { v.Close(ctx) })
+		v.ApplyChange(latchkey.Change{Kind: latchkey.ChangeKeyRevoked, KeyID: valid.KeyID(), Time: now.Add(-2 * time.Second)})
+		v.ApplyChange(latchkey.Change{Kind: latchkey.ChangeKeyRevoked, KeyID: valid.KeyID()}) // no time: nothing to measure
+		n, sum := meter.histogram("latchkey.change_feed.lag")
+		if n != 1 || sum != 2 {
+			t.Fatalf("lag recorded %d times, summing %vs; want once, 2s", n, sum)
 		}
 	})
 }

@@ -148,13 +148,14 @@ func (v *Verifier) ApplyChange(c latchkey.Change) {
 	if v.m.lag != nil && !c.Time.IsZero() {
 		v.m.lag.Record(context.Background(), max(0, v.now().Sub(c.Time).Seconds()))
 	}
-	switch {
-	case c.KeyID != "":
+	if c.KeyID != "" {
 		v.Invalidate(c.KeyID)
-	case c.Kind == latchkey.ChangeGrantsChanged && c.ProfileID != "":
-	default:
-		v.InvalidateAll()
+		return
 	}
+	if c.Kind == latchkey.ChangeGrantsChanged && c.ProfileID != "" {
+		return // a person's grants: no key of the cache acts through them
+	}
+	v.InvalidateAll()
 }
 
 // ResetChanges drops everything: the follower may have missed changes.
@@ -201,15 +202,16 @@ func (v *Verifier) verify(ctx context.Context, raw string, req Requirements) (Ve
 		return Verdict{Outcome: OutcomeNotFound}, nil
 	}
 	verdict := Verdict{Credential: cred}
-	switch {
-	case cred.Key.State(now) == latchkey.KeyStateRevoked:
+	switch cred.Key.State(now) {
+	case latchkey.KeyStateRevoked:
 		verdict.Outcome = OutcomeRevoked
-	case cred.Key.State(now) == latchkey.KeyStateExpired:
+	case latchkey.KeyStateExpired:
 		verdict.Outcome = OutcomeExpired
-	case !entry.allowed(req.ClientIP):
-		verdict.Outcome = OutcomeIPNotAllowed
 	default:
 		verdict.Outcome = OutcomeValid
+		if !entry.allowed(req.ClientIP) {
+			verdict.Outcome = OutcomeIPNotAllowed
+		}
 	}
 	if verdict.Outcome != OutcomeValid {
 		return verdict, nil
