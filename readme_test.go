@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -108,6 +109,85 @@ func TestReadmeFilesAreShipped(t *testing.T) {
 		}
 		if strings.TrimRight(string(src), "\n") != strings.TrimRight(m[2], "\n") {
 			t.Errorf("README's %s differs from the file", m[1])
+		}
+	}
+}
+
+// Every promise of the Guarantees table is checked by a mutant: a patch in
+// .ci/mutants that breaks it, whose header names the promise and tests
+// that must then fail (.ci/mutants/run, in CI, makes sure they do). Each
+// mutant's tests include one that the promise's row names, so that the row
+// does not cite a test that was never shown to catch anything.
+func TestGuaranteesAreCheckedByMutants(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(readme), "\n## Guarantees\n")
+	section, _, _ = strings.Cut(section, "\n## ")
+	// A row is | **Promise.** what it says | proved by | mutants |; the
+	// last two cells are cut from the right, since a claim may hold "|".
+	rows := map[string]string{}     // promise → its "proved by" cell
+	listed := map[string][]string{} // promise → the mutants its row names
+	for _, m := range regexp.MustCompile(`(?m)^\| \*\*([^*]+?)\.\*\*(.*) \|$`).FindAllStringSubmatch(section, -1) {
+		rest := m[2]
+		i := strings.LastIndex(rest, " | ")
+		j := strings.LastIndex(rest[:max(i, 0)], " | ")
+		if i < 0 || j < 0 {
+			t.Errorf("the row of %q does not have three cells", m[1])
+			continue
+		}
+		rows[m[1]] = rest[j+3 : i]
+		for _, name := range regexp.MustCompile("`([a-z0-9-]+)`").FindAllStringSubmatch(rest[i+3:], -1) {
+			listed[m[1]] = append(listed[m[1]], name[1])
+		}
+	}
+	if len(rows) < 10 {
+		t.Fatalf("found only %d promises in the Guarantees table", len(rows))
+	}
+	patches, err := filepath.Glob(".ci/mutants/*.patch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testName := regexp.MustCompile(`\b(?:Test|Fuzz)[A-Z][A-Za-z0-9]*`)
+	checked := map[string][]string{} // promise → its patches, in file order
+	for _, p := range patches {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		header, _, _ := strings.Cut(string(b), "\ndiff --git ")
+		promise := regexp.MustCompile(`(?m)^Promise: (.+)$`).FindStringSubmatch(header)
+		if promise == nil {
+			t.Errorf("%s has no Promise line", p)
+			continue
+		}
+		cell, ok := rows[promise[1]]
+		if !ok {
+			t.Errorf("%s names the promise %q, which the Guarantees table does not hold", p, promise[1])
+			continue
+		}
+		named := false
+		for _, test := range regexp.MustCompile(`(?m)^Test: (.+)$`).FindAllStringSubmatch(header, -1) {
+			for _, name := range testName.FindAllString(test[1], -1) {
+				// The store suite runs as TestConformance; the row names
+				// its parts (testQuota in store/storetest).
+				if strings.Contains(cell, "`"+name+"`") || name == "TestConformance" && strings.Contains(cell, "store/storetest") {
+					named = true
+				}
+			}
+		}
+		if !named {
+			t.Errorf("%s: none of its tests is named in the row of %q", p, promise[1])
+		}
+		checked[promise[1]] = append(checked[promise[1]], strings.TrimSuffix(filepath.Base(p), ".patch"))
+	}
+	for promise := range rows {
+		if len(checked[promise]) == 0 {
+			t.Errorf("no mutant in .ci/mutants breaks the promise %q", promise)
+		}
+		if !slices.Equal(listed[promise], checked[promise]) {
+			t.Errorf("the row of %q lists the mutants %v; .ci/mutants holds %v", promise, listed[promise], checked[promise])
 		}
 	}
 }
