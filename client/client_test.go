@@ -12,6 +12,7 @@ import (
 
 	"github.com/latchkey/latchkey/client"
 	latchkeyv1 "github.com/latchkey/latchkey/gen/latchkey/v1"
+	"github.com/latchkey/latchkey/gen/latchkey/v1/latchkeyv1connect"
 )
 
 // cuttable is an HTTP client whose connections to Latchkey the test can
@@ -188,6 +189,48 @@ func TestVerify(t *testing.T) {
 		// The speed is BenchmarkRevocationLag's to report; the test holds
 		// the bound: never a second past Revoke's answer.
 		t.Logf("revocation reached the client's cache within %v (worst of %d)", worst, len(lags))
+	})
+	t.Run("an archived workspace ends the cached verdicts it granted", func(t *testing.T) {
+		// The change names no key: the client must drop every verdict,
+		// since any key may have been granted the workspace.
+		admin := server.Admin(server.TenantKey)
+		ws, err := latchkeyv1connect.NewWorkspaceServiceClient(admin).CreateWorkspace(ctx, &latchkeyv1.CreateWorkspaceRequest{
+			Metadata: &latchkeyv1.AccountResourceMetadata{Name: "archived by the client test"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wsID := ws.GetWorkspace().GetMetadata().GetId()
+		res, err := latchkeyv1connect.NewApiKeyServiceClient(admin).Issue(ctx, &latchkeyv1.IssueRequest{
+			Metadata:            &latchkeyv1.AccountResourceMetadata{Name: "granted the workspace"},
+			InitialWorkspaceIds: []string{wsID},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok := res.GetApiKey().GetSpec().GetToken()
+		need := client.Requirements{Workspace: wsID}
+		for range 2 {
+			got, err := c.Verify(ctx, tok, need)
+			wantCode(t, got, err, latchkeyv1.VerifyCode_VERIFY_CODE_VALID)
+		}
+		if _, err := latchkeyv1connect.NewWorkspaceServiceClient(admin).ArchiveWorkspace(ctx, &latchkeyv1.ArchiveWorkspaceRequest{Id: wsID}); err != nil {
+			t.Fatal(err)
+		}
+		archived := time.Now()
+		for {
+			got, err := c.Verify(ctx, tok, need)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.Valid {
+				wantCode(t, got, err, latchkeyv1.VerifyCode_VERIFY_CODE_WORKSPACE_DENIED)
+				break
+			}
+			if time.Since(archived) > time.Second {
+				t.Fatal("a key still verified for an archived workspace a second after the archive answered")
+			}
+		}
 	})
 	t.Run("concurrent misses are one call", func(t *testing.T) {
 		_, fresh := mustIssue(t)
