@@ -44,7 +44,27 @@ type Change struct {
 	WorkspaceID string
 	// Time is when the change was written, by the writer's clock.
 	Time time.Time
+	// Source is how this process learned of the change. The follower
+	// that applies it sets it; it is not stored.
+	Source ChangeSource
 }
+
+// ChangeSource says how a process learned of a change, for metrics: the
+// three ways reach a cache at different speeds, and a deployment whose
+// notifications are lost shows it as changes arriving by poll.
+type ChangeSource string
+
+// The sources of a change.
+const (
+	// ChangeFromWrite: this process made the write, and its followers
+	// applied the change before the write returned.
+	ChangeFromWrite ChangeSource = "write"
+	// ChangeFromNotification: the database announced the change
+	// (PostgreSQL's NOTIFY), and the follower read it then.
+	ChangeFromNotification ChangeSource = "notification"
+	// ChangeFromPoll: the follower's periodic read of the log found it.
+	ChangeFromPoll ChangeSource = "poll"
+)
 
 // ChangeSink is what a follower of the change log feeds: a cache that must
 // drop what a change may have made wrong.

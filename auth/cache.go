@@ -37,6 +37,10 @@ type cache struct {
 	// it, or a revoked key could come back from a stale read.
 	mu         sync.Mutex
 	generation atomic.Uint64
+
+	// evicted, when set, is told of each entry dropped to make room, and
+	// whether it was an unknown id's.
+	evicted func(missing bool)
 }
 
 // cachedKey is one key's credential, with its CIDRs parsed once.
@@ -85,10 +89,14 @@ func (c *cache) fill(ulid string, cred *latchkey.Credential, gen uint64, now tim
 	// The key is cloned: ulid points into the caller's token, whose secret
 	// must not stay in memory as a map key.
 	ulid = strings.Clone(ulid)
+	var evicted bool
 	if e == nil {
-		c.missing.Add(ulid, now.Add(c.ttl))
+		evicted = c.missing.Add(ulid, now.Add(c.ttl))
 	} else {
-		c.keys.Add(ulid, e)
+		evicted = c.keys.Add(ulid, e)
+	}
+	if evicted && c.evicted != nil {
+		c.evicted(e == nil)
 	}
 	return e
 }

@@ -3,6 +3,8 @@ package auth
 import (
 	"context"
 
+	"github.com/latchkey/latchkey"
+
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
@@ -36,12 +38,13 @@ var outcomeNames = [...]string{
 
 // verifierMetrics are the verifier's instruments.
 type verifierMetrics struct {
-	outcomes             [len(outcomeNames)]counter
-	hits, misses         counter
-	dropKey, dropAll     counter
-	storeErrors          counter
-	flushOK, flushFailed counter
-	lag                  metric.Float64Histogram
+	outcomes                [len(outcomeNames)]counter
+	hits, misses            counter
+	drops                   map[dropKind]counter
+	evicted, evictedMissing counter
+	storeErrors             counter
+	flushOK, flushFailed    counter
+	lag                     metric.Float64Histogram
 }
 
 // newVerifierMetrics makes the verifier's instruments on meter (none when
@@ -59,9 +62,21 @@ func newVerifierMetrics(meter metric.Meter) verifierMetrics {
 	m.hits = bound(lookups, attribute.String("result", "hit"))
 	m.misses = bound(lookups, attribute.String("result", "miss"))
 	drops, _ := meter.Int64Counter("latchkey.verify.cache.invalidations",
-		metric.WithDescription("Invalidations of the verification cache by the change log: of one key, or of everything (an archived workspace, a feed that may have missed changes)."))
-	m.dropKey = bound(drops, attribute.String("scope", "key"))
-	m.dropAll = bound(drops, attribute.String("scope", "all"))
+		metric.WithDescription("Invalidations of the verification cache by the change log, by scope (one key, or all: an archived workspace, a feed that may have missed changes) and by source (this server's write, a notification, a poll, or a reset of the feed)."))
+	m.drops = map[dropKind]counter{}
+	for _, scope := range []string{"key", "all"} {
+		for _, source := range []latchkey.ChangeSource{latchkey.ChangeFromWrite, latchkey.ChangeFromNotification, latchkey.ChangeFromPoll, "", sourceReset} {
+			name := string(source)
+			if source == "" {
+				name = "unknown"
+			}
+			m.drops[dropKind{scope, source}] = bound(drops, attribute.String("scope", scope), attribute.String("source", name))
+		}
+	}
+	evictions, _ := meter.Int64Counter("latchkey.verify.cache.evictions",
+		metric.WithDescription("Entries the verification cache dropped to make room, by cache (keys, or unknown ids): a steady rate means the cache is smaller than the keys in use."))
+	m.evicted = bound(evictions, attribute.String("cache", "keys"))
+	m.evictedMissing = bound(evictions, attribute.String("cache", "missing"))
 	errs, _ := meter.Int64Counter("latchkey.verify.store.errors",
 		metric.WithDescription("Verifications that failed because the store could not answer."))
 	m.storeErrors = bound(errs)
@@ -93,6 +108,34 @@ func observeGauges(meter metric.Meter, size, queued func() int) {
 			o.Observe(int64(queued()))
 			return nil
 		}))
+}
+
+// dropKind is an invalidation's scope ("key" or "all") and source.
+type dropKind struct {
+	scope  string
+	source latchkey.ChangeSource
+}
+
+// sourceReset is the source of a reset: the feed may have missed changes
+// (it started, reconnected, or found the log pruned past it).
+const sourceReset latchkey.ChangeSource = "reset"
+
+// dropped counts an invalidation.
+func (m verifierMetrics) dropped(scope string, source latchkey.ChangeSource) {
+	c, ok := m.drops[dropKind{scope, source}]
+	if !ok {
+		c = m.drops[dropKind{scope, ""}]
+	}
+	c.add(context.Background())
+}
+
+// evictedOne counts an entry the cache dropped to make room.
+func (m verifierMetrics) evictedOne(missing bool) {
+	if missing {
+		m.evictedMissing.add(context.Background())
+	} else {
+		m.evicted.add(context.Background())
+	}
 }
 
 // flushed counts a flush of last-used times.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/auth"
+	"github.com/latchkey/latchkey/token"
 )
 
 // meterReader is a meter whose counts a test reads back.
@@ -26,10 +27,10 @@ func newMeterReader(t *testing.T) *meterReader {
 	return &meterReader{t: t, reader: r, meter: sdkmetric.NewMeterProvider(sdkmetric.WithReader(r))}
 }
 
-// count is the value of the counter name at the point with attribute
-// key=value (key "" for a counter without attributes); 0 when it never
-// moved.
-func (m *meterReader) count(name, key, value string) int64 {
+// count is the value of the counter name at the point whose attributes
+// include every key, value pair of kv (none: the first point); 0 when it
+// never moved.
+func (m *meterReader) count(name string, kv ...string) int64 {
 	m.t.Helper()
 	var rm metricdata.ResourceMetrics
 	if err := m.reader.Collect(context.Background(), &rm); err != nil {
@@ -44,10 +45,14 @@ func (m *meterReader) count(name, key, value string) int64 {
 			if !ok {
 				m.t.Fatalf("%s is a %T, not an int64 counter", name, mt.Data)
 			}
+		points:
 			for _, p := range sum.DataPoints {
-				if v, ok := p.Attributes.Value(attribute.Key(key)); key == "" || ok && v.AsString() == value {
-					return p.Value
+				for i := 0; i+1 < len(kv); i += 2 {
+					if v, ok := p.Attributes.Value(attribute.Key(kv[i])); !ok || v.AsString() != kv[i+1] {
+						continue points
+					}
 				}
+				return p.Value
 			}
 		}
 	}
@@ -95,7 +100,7 @@ func TestVerifierMetrics(t *testing.T) {
 				t.Errorf("outcome %s counted %d times, want %d", name, got, want)
 			}
 		}
-		if got := meter.count("latchkey.verify.store.errors", "", ""); got != 0 {
+		if got := meter.count("latchkey.verify.store.errors"); got != 0 {
 			t.Errorf("store errors = %d with a store that answered", got)
 		}
 	})
@@ -111,7 +116,7 @@ func TestVerifierMetrics(t *testing.T) {
 		m.mu.Lock()
 		m.credErr = nil
 		m.mu.Unlock()
-		if got := meter.count("latchkey.verify.store.errors", "", ""); got != 1 {
+		if got := meter.count("latchkey.verify.store.errors"); got != 1 {
 			t.Errorf("store errors = %d, want 1", got)
 		}
 		if after := outcome("unspecified") + outcome("not_found"); after != before {
@@ -139,15 +144,46 @@ func TestVerifierMetrics(t *testing.T) {
 			t.Fatalf("flushes ok %d, failed %d; want 1 and 2", ok(), failed())
 		}
 	})
-	t.Run("invalidations count by scope", func(t *testing.T) {
-		key := func() int64 { return meter.count("latchkey.verify.cache.invalidations", "scope", "key") }
-		all := func() int64 { return meter.count("latchkey.verify.cache.invalidations", "scope", "all") }
-		k0, a0 := key(), all()
-		v.ApplyChange(latchkey.Change{Kind: latchkey.ChangeKeyRevoked, KeyID: valid.KeyID()})
-		v.ApplyChange(latchkey.Change{Kind: latchkey.ChangeWorkspaceArchived})
+	t.Run("invalidations count by scope and source", func(t *testing.T) {
+		drops := func(scope, source string) int64 {
+			return meter.count("latchkey.verify.cache.invalidations", "scope", scope, "source", source)
+		}
+		type point struct{ scope, source string }
+		before := map[point]int64{}
+		points := []point{{"key", "write"}, {"key", "notification"}, {"key", "poll"}, {"all", "poll"}, {"all", "reset"}, {"all", "write"}}
+		for _, p := range points {
+			before[p] = drops(p.scope, p.source)
+		}
+		v.ApplyChange(latchkey.Change{Kind: latchkey.ChangeKeyRevoked, KeyID: valid.KeyID(), Source: latchkey.ChangeFromWrite})
+		v.ApplyChange(latchkey.Change{Kind: latchkey.ChangeKeyRevoked, KeyID: valid.KeyID(), Source: latchkey.ChangeFromNotification})
+		v.ApplyChange(latchkey.Change{Kind: latchkey.ChangeKeyRevoked, KeyID: valid.KeyID(), Source: latchkey.ChangeFromNotification})
+		v.ApplyChange(latchkey.Change{Kind: latchkey.ChangeWorkspaceArchived, Source: latchkey.ChangeFromPoll})
+		v.ApplyChange(latchkey.Change{Kind: latchkey.ChangeGrantsChanged, ProfileID: "prf_person", Source: latchkey.ChangeFromPoll}) // drops nothing
 		v.ResetChanges()
-		if key()-k0 != 1 || all()-a0 != 2 {
-			t.Fatalf("invalidations: key +%d, all +%d; want +1 and +2", key()-k0, all()-a0)
+		want := map[point]int64{{"key", "write"}: 1, {"key", "notification"}: 2, {"all", "poll"}: 1, {"all", "reset"}: 1}
+		for _, p := range points {
+			if got := drops(p.scope, p.source) - before[p]; got != want[p] {
+				t.Errorf("invalidations of scope %s from %s: +%d, want +%d", p.scope, p.source, got, want[p])
+			}
+		}
+	})
+	t.Run("entries dropped to make room count as evictions", func(t *testing.T) {
+		m := newMemStore()
+		meter := newMeterReader(t)
+		v := auth.NewVerifier(m, memHasher, "lk", auth.VerifierOptions{Meter: meter.meter.Meter("test"), CacheKeys: 2, CacheMissing: 1, FlushInterval: time.Hour})
+		t.Cleanup(func() { v.Close(ctx) })
+		for range 5 {
+			v.Verify(ctx, m.put(t, nil, nil).Reveal(), auth.Requirements{}) // 5 keys in a cache of 2
+		}
+		for range 3 {
+			tok, err := token.New("lk", latchkey.EnvironmentLive, latchkey.NewID(latchkey.PrefixAPIKey))
+			if err != nil {
+				t.Fatal(err)
+			}
+			v.Verify(ctx, tok.Reveal(), auth.Requirements{}) // 3 unknown ids in a cache of 1
+		}
+		if keys, missing := meter.count("latchkey.verify.cache.evictions", "cache", "keys"), meter.count("latchkey.verify.cache.evictions", "cache", "missing"); keys != 3 || missing != 2 {
+			t.Fatalf("evictions: %d keys, %d unknown ids; want 3 and 2", keys, missing)
 		}
 	})
 	t.Run("a change with a commit time records the feed's lag", func(t *testing.T) {

@@ -119,24 +119,22 @@ func NewVerifier(store KeyStore, hasher *pepper.Hasher, prefix string, opts Veri
 		fresh: opts.Fresh,
 		m:     newVerifierMetrics(opts.Meter),
 	}
+	v.cache.evicted = v.m.evictedOne
 	v.usage = newUsage(store, opts.Logger, opts.FlushInterval, v.m.flushed)
 	observeGauges(opts.Meter, v.cache.keys.Len, v.usage.depth)
 	return v
 }
 
-// Invalidate drops what the verifier caches about a key.
+// Invalidate drops what the verifier caches about a key. The metrics
+// count the change log's invalidations (ApplyChange), not these calls.
 func (v *Verifier) Invalidate(keyID string) {
 	if ulid, ok := strings.CutPrefix(keyID, latchkey.PrefixAPIKey+"_"); ok {
 		v.cache.invalidate(ulid)
-		v.m.dropKey.add(context.Background())
 	}
 }
 
 // InvalidateAll drops every cached key.
-func (v *Verifier) InvalidateAll() {
-	v.cache.invalidateAll()
-	v.m.dropAll.add(context.Background())
-}
+func (v *Verifier) InvalidateAll() { v.cache.invalidateAll() }
 
 // ApplyChange drops what c may have made wrong: the key it names, or
 // everything when it names none (an archived workspace). A change of a
@@ -150,16 +148,21 @@ func (v *Verifier) ApplyChange(c latchkey.Change) {
 	}
 	if c.KeyID != "" {
 		v.Invalidate(c.KeyID)
+		v.m.dropped("key", c.Source)
 		return
 	}
 	if c.Kind == latchkey.ChangeGrantsChanged && c.ProfileID != "" {
 		return // a person's grants: no key of the cache acts through them
 	}
 	v.InvalidateAll()
+	v.m.dropped("all", c.Source)
 }
 
 // ResetChanges drops everything: the follower may have missed changes.
-func (v *Verifier) ResetChanges() { v.InvalidateAll() }
+func (v *Verifier) ResetChanges() {
+	v.InvalidateAll()
+	v.m.dropped("all", sourceReset)
+}
 
 // Close writes the last-used times not yet written.
 func (v *Verifier) Close(ctx context.Context) error { return v.usage.close(ctx) }

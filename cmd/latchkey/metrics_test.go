@@ -107,7 +107,7 @@ func TestMetrics(t *testing.T) {
 		`latchkey_verify_outcomes_total{outcome="revoked"}`:                                   1,
 		`latchkey_verify_cache_lookups_total{result="hit"}`:                                   5 + 1,
 		`latchkey_verify_cache_lookups_total{result="miss"}`:                                  3,
-		`latchkey_verify_cache_invalidations_total{scope="key"}`:                              1,
+		`latchkey_verify_cache_invalidations_total{scope="key",source="write"}`:               1,
 		`latchkey_store_call_duration_seconds_count{code="ok",method="RevokeKey"}`:            1,
 		`latchkey_store_call_duration_seconds_count{code="ok",method="GetCredential"}`:        2,
 		`latchkey_store_call_duration_seconds_count{code="not_found",method="GetCredential"}`: 1,

@@ -170,10 +170,11 @@ func (f *Follower) Stop() { f.store.followers.Delete(f) }
 // errNotStarted is Sync's error before Start has placed the follower.
 var errNotStarted = latchkey.Internal(errors.New("sqlstore: the follower's position is not known yet"))
 
-// Sync applies every change past the follower's position. A hole in the
-// sequence can only be changes pruned before the follower read them, so
-// it resets the sink. On error the position stays where it was.
-func (f *Follower) Sync(ctx context.Context) error {
+// Sync applies every change past the follower's position, marked as
+// learned from source. A hole in the sequence can only be changes pruned
+// before the follower read them, so it resets the sink. On error the
+// position stays where it was.
+func (f *Follower) Sync(ctx context.Context, source latchkey.ChangeSource) error {
 	const page = 1000
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -189,6 +190,7 @@ func (f *Follower) Sync(ctx context.Context) error {
 			if c.Seq != f.last+1 {
 				f.sink.ResetChanges()
 			}
+			c.Source = source
 			f.sink.ApplyChange(c)
 			f.last = c.Seq
 		}
@@ -228,7 +230,7 @@ func (s *Store) publish(ctx context.Context) {
 	defer cancel()
 	s.followers.Range(func(k, _ any) bool {
 		f := k.(*Follower)
-		if err := f.Sync(ctx); err != nil {
+		if err := f.Sync(ctx, latchkey.ChangeFromWrite); err != nil {
 			f.sink.ResetChanges()
 		}
 		return true

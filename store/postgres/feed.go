@@ -117,7 +117,7 @@ func (f *Feed) poll(ctx context.Context) {
 		case <-tick.C:
 		}
 		start := f.now()
-		if err := f.sync(ctx); err != nil {
+		if err := f.sync(ctx, latchkey.ChangeFromPoll); err != nil {
 			if ctx.Err() == nil {
 				down.failed(f.logger, start, err, "polling key changes failed; cached verdicts expire with the sync bound and verification then needs the database", "bound", f.bound)
 			}
@@ -129,11 +129,11 @@ func (f *Feed) poll(ctx context.Context) {
 }
 
 // sync applies every change past the follower's position, within the
-// bound.
-func (f *Feed) sync(ctx context.Context) error {
+// bound, as learned from source.
+func (f *Feed) sync(ctx context.Context, source latchkey.ChangeSource) error {
 	ctx, cancel := context.WithTimeout(ctx, f.bound)
 	defer cancel()
-	return f.follower.Sync(ctx)
+	return f.follower.Sync(ctx, source)
 }
 
 // listen syncs on each notification, reconnecting after any failure and
@@ -188,7 +188,7 @@ func (f *Feed) listenOnce(ctx context.Context, listening func()) (listened bool,
 		// The notification says only that the log grew; the log itself
 		// says what changed. A failed read is left to the poller, which
 		// also decides freshness.
-		_ = f.sync(ctx)
+		_ = f.sync(ctx, latchkey.ChangeFromNotification)
 	}
 }
 

@@ -74,7 +74,7 @@ func TestPrunedChangesResetAFollowerThatWasAway(t *testing.T) {
 	now.Add(int64(sqlstore.ChangeRetention + time.Minute))
 	update(300) // seq 11..310; the write of 256 prunes the ten old ones
 
-	if err := away.Sync(t.Context()); err != nil {
+	if err := away.Sync(t.Context(), latchkey.ChangeFromPoll); err != nil {
 		t.Fatal(err)
 	}
 	if sink.resets != 1 {
@@ -87,7 +87,7 @@ func TestPrunedChangesResetAFollowerThatWasAway(t *testing.T) {
 	// reads every later change without a hole.
 	sink.resets, sink.applied = 0, nil
 	update(300)
-	if err := away.Sync(t.Context()); err != nil {
+	if err := away.Sync(t.Context(), latchkey.ChangeFromPoll); err != nil {
 		t.Fatal(err)
 	}
 	if sink.resets != 0 || len(sink.applied) != 300 {
