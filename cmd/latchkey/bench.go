@@ -33,6 +33,10 @@ type benchConfig struct {
 	protocols    []string
 	issueClients int
 	issueFor     time.Duration
+	// baselineURL and baselineToken name a second server to measure
+	// Verify on in the same run, for a ratio against it.
+	baselineURL   string
+	baselineToken string
 }
 
 func parseBenchConfig(args []string, getenv func(string) string, stderr io.Writer) (benchConfig, error) {
@@ -48,8 +52,13 @@ func parseBenchConfig(args []string, getenv func(string) string, stderr io.Write
 	fs.StringVar(&protocols, "protocols", "grpc,connect", "protocols to measure: grpc, connect")
 	fs.IntVar(&c.issueClients, "issue-clients", 32, "concurrent clients of the Issue phase")
 	fs.DurationVar(&c.issueFor, "issue-duration", 5*time.Second, "how long the Issue phase runs (0 skips it)")
+	fs.StringVar(&c.baselineURL, "baseline-url", "", "base URL of a second server to compare Verify with, in turns within each phase (a build or configuration before a change)")
+	fs.StringVar(&c.baselineToken, "baseline-token", getenv("LATCHKEY_BASELINE_TOKEN"), "the second server's operator key (default $LATCHKEY_BASELINE_TOKEN)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if c.baselineURL != "" && c.baselineToken == "" {
+		return c, errors.New("--baseline-url needs --baseline-token or LATCHKEY_BASELINE_TOKEN: the second server's operator key")
 	}
 	if c.token == "" {
 		return c, errors.New("--token or LATCHKEY_TOKEN is required: the operator key")
@@ -76,26 +85,17 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	setup := newBenchClient(cfg.url, "connect", cfg.token)
-	account, err := setup.accounts.CreateAccount(ctx, &latchkeyv1.CreateAccountRequest{
-		Name: "bench " + time.Now().UTC().Format(time.RFC3339), MaxActiveKeys: 1_000_000,
-	})
+	target, err := setUp(ctx, cfg.url, cfg.token, cfg.keys)
 	if err != nil {
-		return fmt.Errorf("create the bench account (is --token the operator key?): %w", err)
+		return err
 	}
-	system := account.GetSystemApiKey().GetSpec().GetToken()
-	admin := newBenchClient(cfg.url, "connect", system)
-	tokens := make([]string, cfg.keys)
-	for i := range tokens {
-		res, err := admin.keys.Issue(ctx, &latchkeyv1.IssueRequest{
-			Metadata: &latchkeyv1.AccountResourceMetadata{Name: fmt.Sprintf("bench-%d", i)},
-			Spec:     &latchkeyv1.ApiKeySpec{Permissions: []string{"invoices:read"}},
-		})
-		if err != nil {
-			return fmt.Errorf("issue bench keys: %w", err)
+	var baseline *benchServer
+	if cfg.baselineURL != "" {
+		if baseline, err = setUp(ctx, cfg.baselineURL, cfg.baselineToken, cfg.keys); err != nil {
+			return fmt.Errorf("baseline: %w", err)
 		}
-		tokens[i] = res.GetApiKey().GetSpec().GetToken()
 	}
+	system := target.system
 	fmt.Fprintf(stdout, "latchkey bench: %s, %d clients, %s per phase, %d keys\n\n", cfg.url, cfg.clients, cfg.duration, cfg.keys)
 	fmt.Fprintf(stdout, "%-8s %-8s %10s %10s %10s %10s %8s\n", "protocol", "call", "calls/s", "p50", "p90", "p99", "errors")
 	for _, protocol := range cfg.protocols {
@@ -106,16 +106,30 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		health := runPhase(ctx, stderr, protocol+" health", clients, cfg.duration, func(ctx context.Context, c *benchClient, _ int) error {
 			return c.healthCheck(ctx)
 		})
-		verify := runPhase(ctx, stderr, protocol+" verify", clients, cfg.duration, func(ctx context.Context, c *benchClient, i int) error {
-			res, err := c.auth.Verify(ctx, &latchkeyv1.VerifyRequest{Token: tokens[i%len(tokens)], Permissions: []string{"invoices:read"}})
-			if err == nil && !res.GetValid() {
-				err = fmt.Errorf("verify answered %v", res.GetCode())
-			}
-			return err
-		})
+		if baseline == nil {
+			verify := target.verifyPhase(ctx, stderr, protocol, clients, cfg.duration)
+			health.print(stdout, protocol, "health")
+			verify.print(stdout, protocol, "verify")
+			fmt.Fprintf(stdout, "%-8s %-8s %9.2fx of health throughput, p99 %s\n\n", protocol, "ratio", verify.rate()/health.rate(), verify.quantile(0.99))
+			continue
+		}
+		// With a baseline, the two servers take turns, four times each a
+		// quarter of the phase, so that a drift of the machine's speed
+		// during the run weighs on both alike.
+		baseClients := make([]*benchClient, cfg.clients)
+		for i := range baseClients {
+			baseClients[i] = newBenchClient(baseline.url, protocol, baseline.system)
+		}
+		var verify, base result
+		for range 4 {
+			base = base.merge(baseline.verifyPhase(ctx, stderr, protocol, baseClients, cfg.duration/4))
+			verify = verify.merge(target.verifyPhase(ctx, stderr, protocol, clients, cfg.duration/4))
+		}
 		health.print(stdout, protocol, "health")
 		verify.print(stdout, protocol, "verify")
-		fmt.Fprintf(stdout, "%-8s %-8s %9.2fx of health throughput, p99 %s\n\n", protocol, "ratio", verify.rate()/health.rate(), verify.quantile(0.99))
+		base.print(stdout, protocol, "baseline")
+		fmt.Fprintf(stdout, "%-8s %-8s %9.3fx of the baseline's Verify throughput, p99 %s against %s\n\n", protocol, "ratio",
+			verify.rate()/base.rate(), verify.quantile(0.99).Round(time.Microsecond), base.quantile(0.99).Round(time.Microsecond))
 	}
 	if cfg.issueFor > 0 {
 		clients := make([]*benchClient, cfg.issueClients)
@@ -130,6 +144,50 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "(issue: %d concurrent clients, durable commits)\n", cfg.issueClients)
 	}
 	return nil
+}
+
+// benchServer is a server the bench measures, with the account and keys
+// it made there.
+type benchServer struct {
+	url    string
+	system string   // the bench account's system key
+	tokens []string // the keys that Verify checks in turn
+}
+
+// setUp makes the bench's account on the server at url, with the operator
+// key, and issues keys of it.
+func setUp(ctx context.Context, url, operator string, keys int) (*benchServer, error) {
+	setup := newBenchClient(url, "connect", operator)
+	account, err := setup.accounts.CreateAccount(ctx, &latchkeyv1.CreateAccountRequest{
+		Name: "bench " + time.Now().UTC().Format(time.RFC3339), MaxActiveKeys: 1_000_000,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create the bench account on %s (is the token the operator key?): %w", url, err)
+	}
+	s := &benchServer{url: url, system: account.GetSystemApiKey().GetSpec().GetToken(), tokens: make([]string, keys)}
+	admin := newBenchClient(url, "connect", s.system)
+	for i := range s.tokens {
+		res, err := admin.keys.Issue(ctx, &latchkeyv1.IssueRequest{
+			Metadata: &latchkeyv1.AccountResourceMetadata{Name: fmt.Sprintf("bench-%d", i)},
+			Spec:     &latchkeyv1.ApiKeySpec{Permissions: []string{"invoices:read"}},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("issue bench keys on %s: %w", url, err)
+		}
+		s.tokens[i] = res.GetApiKey().GetSpec().GetToken()
+	}
+	return s, nil
+}
+
+// verifyPhase verifies the server's keys in turn from every client for d.
+func (s *benchServer) verifyPhase(ctx context.Context, progress io.Writer, protocol string, clients []*benchClient, d time.Duration) result {
+	return runPhase(ctx, progress, protocol+" verify", clients, d, func(ctx context.Context, c *benchClient, i int) error {
+		res, err := c.auth.Verify(ctx, &latchkeyv1.VerifyRequest{Token: s.tokens[i%len(s.tokens)], Permissions: []string{"invoices:read"}})
+		if err == nil && !res.GetValid() {
+			err = fmt.Errorf("verify answered %v", res.GetCode())
+		}
+		return err
+	})
 }
 
 // benchClient is one simulated client on its own HTTP/2 connection.
@@ -255,6 +313,18 @@ loop:
 	res.errors = failures.Load()
 	slices.Sort(res.latencies)
 	return res
+}
+
+// merge is r and o as one phase: their calls over their summed time.
+func (r result) merge(o result) result {
+	r.latencies = append(r.latencies, o.latencies...)
+	slices.Sort(r.latencies)
+	r.errors += o.errors
+	r.elapsed += o.elapsed
+	if r.firstErr == nil {
+		r.firstErr = o.firstErr
+	}
+	return r
 }
 
 func (r result) rate() float64 { return float64(len(r.latencies)) / r.elapsed.Seconds() }

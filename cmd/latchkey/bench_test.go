@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"regexp"
 	"strings"
 	"testing"
@@ -39,4 +40,39 @@ func TestBench(t *testing.T) {
 	if strings.Contains(out.String()+progress.String(), m[1]) {
 		t.Error("the bench printed the operator token")
 	}
+}
+
+// With a baseline, the load tool measures Verify on both servers in the
+// same run and reports the ratio of their throughputs.
+func TestBenchAgainstABaseline(t *testing.T) {
+	operatorOf := func(srv started) string {
+		t.Helper()
+		m := operatorLine.FindStringSubmatch(srv.stderr.String())
+		if m == nil {
+			t.Fatalf("no operator line:\n%s", srv.stderr)
+		}
+		return m[1]
+	}
+	target := startServe(t, "--db", t.TempDir()+"/latchkey.db")
+	defer target.stop()
+	baseline := startServe(t, "--db", t.TempDir()+"/latchkey.db")
+	defer baseline.stop()
+	var out, progress strings.Builder
+	err := bench(t.Context(), []string{"--url", "http://" + target.addr, "--token", operatorOf(target),
+		"--baseline-url", "http://" + baseline.addr, "--baseline-token", operatorOf(baseline),
+		"--clients", "2", "--keys", "3", "--duration", "400ms", "--protocols", "grpc", "--issue-duration", "0"}, &out, &progress)
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, out.String())
+	}
+	for _, row := range []string{`grpc +verify +[0-9]+ .* 0$`, `grpc +baseline +[0-9]+ .* 0$`, `grpc +ratio +[0-9.]+x of the baseline's Verify throughput`} {
+		if !regexp.MustCompile(`(?m)^` + row).MatchString(out.String()) {
+			t.Errorf("no row matching %q in:\n%s", row, out.String())
+		}
+	}
+	t.Run("a baseline without its operator key is refused", func(t *testing.T) {
+		err := bench(t.Context(), []string{"--url", "http://" + target.addr, "--token", operatorOf(target), "--baseline-url", "http://" + baseline.addr}, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "--baseline-token") {
+			t.Fatalf("bench = %v, want an error naming --baseline-token", err)
+		}
+	})
 }
