@@ -257,6 +257,16 @@ func TestPostgresUnreachable(t *testing.T) {
 				t.Errorf("%d lines %q over a %v outage polled every %v, want %d", got, msg, 6*bound, bound/4, want)
 			}
 		}
+		if t.Failed() {
+			// What the feed did say, to tell a slow machine from a feed
+			// that never ran (a CI run under heavy load saw none of the
+			// four lines once).
+			for _, line := range strings.Split(log, "\n") {
+				if strings.Contains(line, "change") || strings.Contains(line, "listen") || strings.Contains(line, "poll") {
+					t.Log(line)
+				}
+			}
+		}
 	})
 }
 
