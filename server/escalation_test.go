@@ -257,3 +257,77 @@ func wantState(t *testing.T, tn tenant, id string, want latchkeyv1.ApiKeyState) 
 		t.Fatalf("state of %s = %v, want %v", id, s, want)
 	}
 }
+
+// TestWorkspacesReadGrantsAndReachesNothing: workspaces:read is not
+// workspaces:manage. A key holding api_keys:manage and workspaces:read,
+// granted no workspace, can neither give a workspace to a key it issues
+// nor change a key granted one.
+func TestWorkspacesReadGrantsAndReachesNothing(t *testing.T) {
+	e := newEnv(t)
+	tn := e.newTenant("acme")
+	ws := tn.workspace(t, "billing")
+	_, tok := tn.issue(t, &latchkeyv1.IssueRequest{Spec: &latchkeyv1.ApiKeySpec{Permissions: []string{"api_keys:manage", "workspaces:read"}}})
+	reader := e.as(tok)
+	t.Run("issuing a key granted a workspace", func(t *testing.T) {
+		_, err := reader.keys.Issue(t.Context(), &latchkeyv1.IssueRequest{
+			Metadata:            &latchkeyv1.AccountResourceMetadata{Name: "escalate"},
+			InitialWorkspaceIds: []string{ws.GetMetadata().GetId()},
+		})
+		wantCode(t, err, connect.CodePermissionDenied)
+	})
+	t.Run("rotating a key granted a workspace", func(t *testing.T) {
+		target, _ := tn.issue(t, &latchkeyv1.IssueRequest{InitialWorkspaceIds: []string{ws.GetMetadata().GetId()}})
+		res, err := reader.keys.Rotate(t.Context(), &latchkeyv1.RotateRequest{Id: target.GetMetadata().GetId()})
+		wantCode(t, err, connect.CodePermissionDenied)
+		if res.GetApiKey().GetSpec().GetToken() != "" {
+			t.Fatal("the caller was handed the token of a key granted a workspace it is not")
+		}
+	})
+}
+
+// TestOperatorKeysWithAccountsManageAreOutOfReach: in the operator account
+// accounts:manage is effective, so it counts in reach there. An operator
+// key holding only api_keys:manage cannot rotate a key that holds
+// accounts:manage and take its token.
+func TestOperatorKeysWithAccountsManageAreOutOfReach(t *testing.T) {
+	e := newEnv(t)
+	operator := tenant{system: e.operator, c: e.as(e.operator)}
+	admin, _ := operator.issue(t, &latchkeyv1.IssueRequest{Spec: &latchkeyv1.ApiKeySpec{Permissions: []string{"accounts:manage"}}})
+	_, tok := operator.issue(t, &latchkeyv1.IssueRequest{Spec: &latchkeyv1.ApiKeySpec{Permissions: []string{"api_keys:manage"}}})
+	res, err := e.as(tok).keys.Rotate(t.Context(), &latchkeyv1.RotateRequest{Id: admin.GetMetadata().GetId()})
+	wantCode(t, err, connect.CodePermissionDenied)
+	if res.GetApiKey().GetSpec().GetToken() != "" {
+		t.Fatal("the caller was handed the token of an accounts:manage key")
+	}
+}
+
+// TestSystemKeyKeepsItsShape: an account's system key holds `*`, never
+// expires and cannot be revoked; even its own holder cannot give it an
+// expiry or other permissions, and a refused update changes nothing.
+func TestSystemKeyKeepsItsShape(t *testing.T) {
+	e := newEnv(t)
+	tn := e.newTenant("acme")
+	who, err := tn.c.auth.WhoAmI(t.Context(), &latchkeyv1.WhoAmIRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	system := who.GetApiKey()
+	for path, spec := range map[string]*latchkeyv1.ApiKeySpec{
+		"spec.expire_time": {ExpireTime: timestamppb.New(e.clock.Now().Add(time.Hour))},
+		"spec.permissions": {Permissions: []string{"invoices:read"}},
+	} {
+		t.Run("an update of "+path+" is refused", func(t *testing.T) {
+			_, err := tn.c.keys.Update(t.Context(), &latchkeyv1.UpdateRequest{
+				Id: system.GetMetadata().GetId(), Spec: spec, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{path}},
+			})
+			wantViolation(t, err, "update_mask")
+			got, err := tn.c.keys.Get(t.Context(), &latchkeyv1.GetRequest{Id: system.GetMetadata().GetId()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.GetApiKey().GetMetadata().GetEtag() != system.GetMetadata().GetEtag() {
+				t.Fatalf("the refused update changed the system key: %v", got.GetApiKey().GetSpec())
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -99,6 +100,23 @@ func TestNoSecretInLogsOrErrors(t *testing.T) {
 		note(err)
 		_, err = as("Authorization", "Bearer "+tok).auth.WhoAmI(ctx, &latchkeyv1.WhoAmIRequest{})
 		note(err)
+	}
+	// Forward authentication, as a gateway asks it: the gateway's own key
+	// and the caller's token both travel in headers.
+	for _, tok := range []string{first, forged, wrongSecret} {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/forward-auth", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Latchkey-Gateway-Key", system)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		errs = append(errs, string(body))
 	}
 	_, err = as("Authorization", "Bearer "+first).keys.Issue(ctx, &latchkeyv1.IssueRequest{}) // lacks permission
 	note(err)
