@@ -27,34 +27,44 @@ func newMeterReader(t *testing.T) *meterReader {
 	return &meterReader{t: t, reader: r, meter: sdkmetric.NewMeterProvider(sdkmetric.WithReader(r))}
 }
 
-// count is the value of the counter name at the point whose attributes
-// include every key, value pair of kv (none: the first point); 0 when it
-// never moved.
-func (m *meterReader) count(name string, kv ...string) int64 {
+// metric is the metric name as the meter holds it now, or nil.
+func (m *meterReader) metric(name string) *metricdata.Metrics {
 	m.t.Helper()
 	var rm metricdata.ResourceMetrics
 	if err := m.reader.Collect(context.Background(), &rm); err != nil {
 		m.t.Fatal(err)
 	}
 	for _, sm := range rm.ScopeMetrics {
-		for _, mt := range sm.Metrics {
-			if mt.Name != name {
-				continue
-			}
-			sum, ok := mt.Data.(metricdata.Sum[int64])
-			if !ok {
-				m.t.Fatalf("%s is a %T, not an int64 counter", name, mt.Data)
-			}
-		points:
-			for _, p := range sum.DataPoints {
-				for i := 0; i+1 < len(kv); i += 2 {
-					if v, ok := p.Attributes.Value(attribute.Key(kv[i])); !ok || v.AsString() != kv[i+1] {
-						continue points
-					}
-				}
-				return p.Value
+		for i := range sm.Metrics {
+			if sm.Metrics[i].Name == name {
+				return &sm.Metrics[i]
 			}
 		}
+	}
+	return nil
+}
+
+// count is the value of the counter name at the point whose attributes
+// include every key, value pair of kv (none: the first point); 0 when it
+// never moved.
+func (m *meterReader) count(name string, kv ...string) int64 {
+	m.t.Helper()
+	mt := m.metric(name)
+	if mt == nil {
+		return 0
+	}
+	sum, ok := mt.Data.(metricdata.Sum[int64])
+	if !ok {
+		m.t.Fatalf("%s is a %T, not an int64 counter", name, mt.Data)
+	}
+points:
+	for _, p := range sum.DataPoints {
+		for i := 0; i+1 < len(kv); i += 2 {
+			if v, ok := p.Attributes.Value(attribute.Key(kv[i])); !ok || v.AsString() != kv[i+1] {
+				continue points
+			}
+		}
+		return p.Value
 	}
 	return 0
 }
@@ -62,15 +72,9 @@ func (m *meterReader) count(name string, kv ...string) int64 {
 // histogram is the count and sum of the float64 histogram name.
 func (m *meterReader) histogram(name string) (uint64, float64) {
 	m.t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := m.reader.Collect(context.Background(), &rm); err != nil {
-		m.t.Fatal(err)
-	}
-	for _, sm := range rm.ScopeMetrics {
-		for _, mt := range sm.Metrics {
-			if h, ok := mt.Data.(metricdata.Histogram[float64]); ok && mt.Name == name && len(h.DataPoints) > 0 {
-				return h.DataPoints[0].Count, h.DataPoints[0].Sum
-			}
+	if mt := m.metric(name); mt != nil {
+		if h, ok := mt.Data.(metricdata.Histogram[float64]); ok && len(h.DataPoints) > 0 {
+			return h.DataPoints[0].Count, h.DataPoints[0].Sum
 		}
 	}
 	return 0, 0
