@@ -3,11 +3,11 @@ package auth
 import (
 	"context"
 
-	"github.com/latchkey/latchkey"
-
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
+
+	"github.com/latchkey/latchkey"
 )
 
 // counter is a counter with its attributes bound once, so that counting
