@@ -48,9 +48,9 @@ func TestReadmeClientsAreTestedCode(t *testing.T) {
 	}
 }
 
-// Every test the README's Guarantees section names must exist, so that a
-// promise cannot outlive the test that proved it.
-func TestReadmeGuaranteesNameRealTests(t *testing.T) {
+// guarantees is the README's Guarantees section, up to the next heading.
+func guarantees(t *testing.T) string {
+	t.Helper()
 	readme, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)
@@ -60,8 +60,15 @@ func TestReadmeGuaranteesNameRealTests(t *testing.T) {
 		t.Fatal("README has no Guarantees section")
 	}
 	section, _, _ = strings.Cut(section, "\n## ")
+	return section
+}
+
+// Every test the README's Guarantees section names must exist, so that a
+// promise cannot outlive the test that proved it.
+func TestReadmeGuaranteesNameRealTests(t *testing.T) {
+	section := guarantees(t)
 	var sources strings.Builder
-	err = filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -119,12 +126,7 @@ func TestReadmeFilesAreShipped(t *testing.T) {
 // mutant's tests include one that the promise's row names, so that the row
 // does not cite a test that was never shown to catch anything.
 func TestGuaranteesAreCheckedByMutants(t *testing.T) {
-	readme, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, section, _ := strings.Cut(string(readme), "\n## Guarantees\n")
-	section, _, _ = strings.Cut(section, "\n## ")
+	section := guarantees(t)
 	// A row is | **Promise.** what it says | proved by | mutants |; the
 	// last two cells are cut from the right, since a claim may hold "|".
 	rows := map[string]string{}     // promise → its "proved by" cell
