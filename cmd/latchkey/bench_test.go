@@ -69,6 +69,11 @@ func TestBenchAgainstABaseline(t *testing.T) {
 			t.Errorf("no row matching %q in:\n%s", row, out.String())
 		}
 	}
+	for _, tok := range []string{operatorOf(target), operatorOf(baseline)} {
+		if strings.Contains(out.String()+progress.String(), tok) {
+			t.Error("the bench printed an operator token")
+		}
+	}
 	t.Run("a baseline without its operator key is refused", func(t *testing.T) {
 		err := bench(t.Context(), []string{"--url", "http://" + target.addr, "--token", operatorOf(target), "--baseline-url", "http://" + baseline.addr}, io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), "--baseline-token") {
