@@ -4,6 +4,9 @@ package latchkey
 const (
 	ActionAccountBootstrap = "account.bootstrap"
 	ActionAccountCreate    = "account.create"
+	ActionAccountUpdate    = "account.update"
+	ActionAccountSuspend   = "account.suspend"
+	ActionAccountRestore   = "account.restore"
 	ActionProfileCreate    = "profile.create"
 	ActionWorkspaceCreate  = "workspace.create"
 	ActionWorkspaceUpdate  = "workspace.update"

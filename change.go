@@ -25,7 +25,19 @@ const (
 	// which changes the verdict of every key granted it; only WorkspaceID
 	// names what changed.
 	ChangeWorkspaceArchived ChangeKind = "workspace.archived"
+	// ChangeAccountSuspended: the account was suspended, which refuses
+	// every key of it; only AccountID names what changed.
+	ChangeAccountSuspended ChangeKind = "account.suspended"
+	// ChangeAccountRestored: the account's suspension ended, which gives
+	// every key of it its own verdict back; only AccountID names it.
+	ChangeAccountRestored ChangeKind = "account.restored"
 )
+
+// IsAccountChange reports whether k changed a whole account's keys at
+// once, so that a cache drops every key of Change.AccountID.
+func (k ChangeKind) IsAccountChange() bool {
+	return k == ChangeAccountSuspended || k == ChangeAccountRestored
+}
 
 // Change is one entry of the change log.
 type Change struct {

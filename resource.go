@@ -30,7 +30,18 @@ type Account struct {
 	Operator bool
 	// MaxActiveKeys caps the account's active keys; 0 means the server default.
 	MaxActiveKeys int64
+	// DefaultKeyPermissions are what a key issued with no permissions
+	// gets, unless its Issue asks for none.
+	DefaultKeyPermissions []string
+	// SuspendTime is when the operator suspended the account, zero while
+	// it is active; SuspendReason is the reason then given.
+	SuspendTime   time.Time
+	SuspendReason string
 }
+
+// Suspended reports whether the account is suspended: its keys and people
+// are refused until it is restored.
+func (a *Account) Suspended() bool { return !a.SuspendTime.IsZero() }
 
 // ProfileType says what kind of principal a profile stands for.
 type ProfileType int
@@ -154,7 +165,9 @@ type SecretHash struct {
 type Credential struct {
 	Key      APIKey
 	Operator bool // the key's account is the operator account
-	Current  SecretHash
+	// AccountSuspended is set while the key's account is suspended.
+	AccountSuspended bool
+	Current          SecretHash
 	// Previous is set while a rotation grace period runs, until PreviousExpire.
 	Previous       *SecretHash
 	PreviousExpire time.Time
@@ -170,6 +183,8 @@ type AuditEvent struct {
 	Action    string
 	Target    Bare
 	RequestID string
+	// Reason is why, for the actions that take one (suspend, restore).
+	Reason string
 }
 
 // Actor says who performs a mutation, for its audit event.

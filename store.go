@@ -42,6 +42,22 @@ type Store interface {
 	// CodeInvalidArgument (field page_token) for a page token this store
 	// did not make.
 	ListAccounts(ctx context.Context, page PageRequest) (Page[Account], error)
+	// UpdateAccount changes the fields of an account named in in.Paths.
+	// Errors: CodeNotFound; CodeAborted when in.ETag is set and stale;
+	// CodeInvalidArgument (field update_mask) for a path that cannot be
+	// updated; and in.Guard's error, which aborts the update.
+	UpdateAccount(ctx context.Context, actor Actor, in AccountUpdate) (Account, error)
+	// SuspendAccount suspends an account and records the change (kind
+	// ChangeAccountSuspended) and its audit event, with reason. Suspending
+	// a suspended account returns it unchanged and writes nothing.
+	// Errors: CodeNotFound; CodeFailedPrecondition for the operator
+	// account.
+	SuspendAccount(ctx context.Context, actor Actor, id, reason string) (Account, error)
+	// RestoreAccount ends a suspension, recording the change (kind
+	// ChangeAccountRestored) and its audit event, with reason. Restoring
+	// an active account returns it unchanged and writes nothing. Errors:
+	// CodeNotFound.
+	RestoreAccount(ctx context.Context, actor Actor, id, reason string) (Account, error)
 
 	// CreateProfile creates a user profile. Errors: CodeAlreadyExists
 	// (field spec.email) for an email already in the account; CodeNotFound
@@ -123,8 +139,8 @@ type Store interface {
 	// CodeFailedPrecondition for the system key.
 	RevokeKey(ctx context.Context, actor Actor, accountID, id string) (APIKey, error)
 	// GetCredential returns a key and its secret hashes by key id, in any
-	// account: verification looks keys up by the id inside the token.
-	// Errors: CodeNotFound.
+	// account, with the state of the key's account: verification looks
+	// keys up by the id inside the token. Errors: CodeNotFound.
 	GetCredential(ctx context.Context, keyID string) (Credential, error)
 	// RecordKeyUse sets last-used times in one write; older times than the
 	// stored ones are ignored, and so are unknown keys. Errors: only the
@@ -137,8 +153,8 @@ type Store interface {
 
 	// ChangeLog records, in the same transaction, every write above that
 	// can change a verdict (UpdateKey, RotateKey, RevokeKey,
-	// GrantWorkspace, RevokeWorkspace, ArchiveWorkspace), and feeds it to
-	// followers.
+	// GrantWorkspace, RevokeWorkspace, ArchiveWorkspace, SuspendAccount,
+	// RestoreAccount), and feeds it to followers.
 	ChangeLog
 
 	// Ping reports whether the database answers now. Errors: only the
@@ -152,10 +168,24 @@ type Store interface {
 // NewAccount is the input of Bootstrap and CreateAccount. SystemKey is the
 // account's first key: the system key, which can be rotated but not revoked.
 type NewAccount struct {
-	Name          string
-	Operator      bool
-	MaxActiveKeys int64
-	SystemKey     NewAPIKey
+	Name                  string
+	Operator              bool
+	MaxActiveKeys         int64
+	DefaultKeyPermissions []string
+	SystemKey             NewAPIKey
+}
+
+// AccountUpdate changes the fields of an account named in Paths
+// ("metadata.name", "spec.max_active_keys",
+// "spec.default_key_permissions"). A non-empty stale ETag is CodeAborted.
+type AccountUpdate struct {
+	ID      string
+	ETag    string
+	Paths   []string
+	Account Account // the new values of the fields in Paths
+	// Guard, when set, decides inside the transaction, on the account as
+	// the transaction sees it, whether the update may go ahead.
+	Guard func(ctx context.Context, current Account) error
 }
 
 // NewAPIKey is the input of IssueKey. Key.ID, Key.AccountID, Key.Name and the

@@ -141,6 +141,56 @@ func (a *Authorizer) ReadAccount(p *Principal, accountID string) error {
 	return nil
 }
 
+// UpdateAccount decides whether p may change the fields paths of the
+// account: any field of any account with accounts:manage, but for its own
+// account's defaults, which its keys change with api_keys:manage and
+// within their reach (the defaults a key is issued with are what the
+// caller gives, so it may set only what it could give: GivePermissions on
+// newDefaults). The returned guard asks, inside the write, whether the
+// defaults as they stand are within the caller's reach, so that defaults
+// that another writer made stronger are not changed by a weaker caller.
+// Another account that p may not read is CodeNotFound.
+func (a *Authorizer) UpdateAccount(p *Principal, accountID string, paths []string, newDefaults []string) (func(context.Context, latchkey.Account) error, error) {
+	if err := a.ReadAccount(p, accountID); err != nil {
+		return nil, err
+	}
+	ownDefaults := false
+	for _, path := range paths {
+		if path == "spec.default_key_permissions" && accountID == p.AccountID {
+			ownDefaults = true
+			continue
+		}
+		if !p.Can(AccountsManage) {
+			return nil, latchkey.Errorf(latchkey.CodePermissionDenied,
+				"changing %s of an account needs the permission %s", path, AccountsManage)
+		}
+	}
+	if !ownDefaults {
+		return nil, nil
+	}
+	if !p.Can(APIKeysManage) {
+		return nil, latchkey.Errorf(latchkey.CodePermissionDenied,
+			"changing the account's default key permissions needs the permission %s", APIKeysManage)
+	}
+	if err := a.GivePermissions(p, newDefaults); err != nil {
+		return nil, err
+	}
+	return func(_ context.Context, current latchkey.Account) error {
+		for _, perm := range current.DefaultKeyPermissions {
+			if !p.Can(perm) {
+				return latchkey.Errorf(latchkey.CodePermissionDenied,
+					"the account's default key permissions hold more than the caller: a caller may change them only when it holds every one")
+			}
+		}
+		return nil
+	}, nil
+}
+
+// OperatorOnly reports whether perm is effective only in the operator
+// account (a permission on accounts), so that no key of another account
+// can hold it.
+func OperatorOnly(perm string) bool { return operatorOnly(perm) }
+
 // VerifyScope returns the account whose keys p may verify, or "" for
 // every account: operator keys verify keys of every account, others only
 // their own.
@@ -154,7 +204,8 @@ func (a *Authorizer) VerifyScope(p *Principal) string {
 // StillAllowed decides whether a long call (a stream) opened with an API
 // key may go on, given the key's credential as the store holds it now:
 // CodeUnauthenticated once the key is revoked or expired,
-// CodePermissionDenied once it no longer holds what procedure needs. A
+// CodePermissionDenied once its account is suspended or it no longer holds
+// what procedure needs. A
 // stream asks again whenever its caller's key changes and on each
 // heartbeat, so that a credential taken away ends the calls it opened.
 func (a *Authorizer) StillAllowed(cred *latchkey.Credential, procedure string, peer netip.Addr, now time.Time) error {
@@ -163,6 +214,9 @@ func (a *Authorizer) StillAllowed(cred *latchkey.Credential, procedure string, p
 		return latchkey.Errorf(latchkey.CodeUnauthenticated, "the API key is revoked")
 	case latchkey.KeyStateExpired:
 		return latchkey.Errorf(latchkey.CodeUnauthenticated, "the API key has expired")
+	}
+	if cred.AccountSuspended {
+		return errAccountSuspended()
 	}
 	if !addressAllowed(cred.Key.AllowedCIDRs, parseCIDRs(cred.Key.AllowedCIDRs), peer) {
 		return latchkey.Errorf(latchkey.CodePermissionDenied, "the API key is not allowed from this address")

@@ -110,6 +110,21 @@ func (c *cache) invalidate(ulid string) {
 	c.missing.Remove(ulid)
 }
 
+// invalidateAccount drops every cached key of the account, for a
+// suspension or a restore. It walks the whole cache, which is rare enough
+// (an operator's act) to cost less than the misses a full flush would make
+// on every replica.
+func (c *cache) invalidateAccount(accountID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.generation.Add(1)
+	for _, ulid := range c.keys.Keys() {
+		if e, ok := c.keys.Peek(ulid); ok && e.cred.Key.AccountID == accountID {
+			c.keys.Remove(ulid)
+		}
+	}
+}
+
 // invalidateAll drops every cached key, for writes that may change the
 // verdict of many keys at once, such as archiving a workspace.
 func (c *cache) invalidateAll() {

@@ -34,6 +34,7 @@ var outcomeNames = [...]string{
 	OutcomeIPNotAllowed:     "ip_not_allowed",
 	OutcomeWorkspaceDenied:  "workspace_denied",
 	OutcomePermissionDenied: "permission_denied",
+	OutcomeAccountSuspended: "account_suspended",
 }
 
 // verifierMetrics are the verifier's instruments.
@@ -62,9 +63,9 @@ func newVerifierMetrics(meter metric.Meter) verifierMetrics {
 	m.hits = bound(lookups, attribute.String("result", "hit"))
 	m.misses = bound(lookups, attribute.String("result", "miss"))
 	drops, _ := meter.Int64Counter("latchkey.verify.cache.invalidations",
-		metric.WithDescription("Invalidations of the verification cache by the change log, by scope (one key, or all: an archived workspace, a feed that may have missed changes) and by source (this server's write, a notification, a poll, or a reset of the feed)."))
+		metric.WithDescription("Invalidations of the verification cache by the change log, by scope (one key, every key of an account: a suspension or a restore, or all: an archived workspace, a feed that may have missed changes) and by source (this server's write, a notification, a poll, or a reset of the feed)."))
 	m.drops = map[dropKind]counter{}
-	for _, scope := range []string{"key", "all"} {
+	for _, scope := range []string{"key", "account", "all"} {
 		for _, source := range []latchkey.ChangeSource{latchkey.ChangeFromWrite, latchkey.ChangeFromNotification, latchkey.ChangeFromPoll, "", sourceReset} {
 			name := string(source)
 			if source == "" {

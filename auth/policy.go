@@ -45,6 +45,12 @@ var policy = map[string]string{
 	// accounts:manage for any other.
 	latchkeyv1connect.AccountServiceGetAccountProcedure:   AnyCaller,
 	latchkeyv1connect.AccountServiceListAccountsProcedure: AccountsManage,
+	// An account's own keys may change its default key permissions
+	// (api_keys:manage, within reach); Authorizer.UpdateAccount asks
+	// accounts:manage for anything else.
+	latchkeyv1connect.AccountServiceUpdateAccountProcedure:  AnyCaller,
+	latchkeyv1connect.AccountServiceSuspendAccountProcedure: AccountsManage,
+	latchkeyv1connect.AccountServiceRestoreAccountProcedure: AccountsManage,
 
 	latchkeyv1connect.AuditServiceListAuditEventsProcedure: AuditRead,
 

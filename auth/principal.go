@@ -96,8 +96,9 @@ func TokenFromHeaders(authorization, apiKey string) (string, bool) {
 }
 
 // Authenticate turns a presented token into a Principal. The errors are
-// CodeUnauthenticated (or OutcomePermissionDenied for an address outside the
-// key's allow-list); their messages never include the token.
+// CodeUnauthenticated (or CodePermissionDenied for an address outside the
+// key's allow-list, or a key of a suspended account); their messages never
+// include the token.
 func (v *Verifier) Authenticate(ctx context.Context, raw string, peer netip.Addr) (*Principal, error) {
 	verdict, err := v.Verify(ctx, raw, Requirements{ClientIP: peer})
 	if err != nil {
@@ -114,7 +115,16 @@ func (v *Verifier) Authenticate(ctx context.Context, raw string, peer netip.Addr
 		return nil, latchkey.Errorf(latchkey.CodeUnauthenticated, "the API key has expired")
 	case OutcomeIPNotAllowed:
 		return nil, latchkey.Errorf(latchkey.CodePermissionDenied, "the API key is not allowed from this address")
+	case OutcomeAccountSuspended:
+		return nil, errAccountSuspended()
 	default:
 		return nil, latchkey.Errorf(latchkey.CodeUnauthenticated, "unknown API key")
 	}
+}
+
+// errAccountSuspended is the one refusal of every call by a key (or,
+// later, a person) of a suspended account.
+func errAccountSuspended() error {
+	return latchkey.Errorf(latchkey.CodePermissionDenied,
+		"the account is suspended: its keys and people are refused until the operator restores it")
 }

@@ -29,6 +29,7 @@ const (
 	OutcomeIPNotAllowed
 	OutcomeWorkspaceDenied
 	OutcomePermissionDenied
+	OutcomeAccountSuspended
 )
 
 // Requirements are what a token must admit beyond being valid.
@@ -136,10 +137,11 @@ func (v *Verifier) Invalidate(keyID string) {
 // InvalidateAll drops every cached key.
 func (v *Verifier) InvalidateAll() { v.cache.invalidateAll() }
 
-// ApplyChange drops what c may have made wrong: the key it names, or
-// everything when it names none (an archived workspace). A change of a
-// profile that no key acts through (a user's) leaves the cache as it is,
-// since the cache holds keys only. The verifier follows the store's change
+// ApplyChange drops what c may have made wrong: the key it names, every
+// key of the account for a suspension or a restore, or everything when it
+// names none (an archived workspace). A change of a profile that no key
+// acts through (a user's) leaves the cache as it is, since the cache holds
+// keys only. The verifier follows the store's change
 // log through it (latchkey.ChangeLog.Follow), so that every write, through
 // any handler or none, reaches the cache before it returns.
 func (v *Verifier) ApplyChange(c latchkey.Change) {
@@ -149,6 +151,11 @@ func (v *Verifier) ApplyChange(c latchkey.Change) {
 	if c.KeyID != "" {
 		v.Invalidate(c.KeyID)
 		v.m.dropped("key", c.Source)
+		return
+	}
+	if c.Kind.IsAccountChange() {
+		v.cache.invalidateAccount(c.AccountID)
+		v.m.dropped("account", c.Source)
 		return
 	}
 	if c.Kind == latchkey.ChangeGrantsChanged && c.ProfileID != "" {
@@ -211,9 +218,15 @@ func (v *Verifier) verify(ctx context.Context, raw string, req Requirements) (Ve
 	case latchkey.KeyStateExpired:
 		verdict.Outcome = OutcomeExpired
 	default:
-		verdict.Outcome = OutcomeValid
-		if !entry.allowed(req.ClientIP) {
+		// A suspension outranks what the key itself admits, but not its
+		// revocation or expiry, which outlast the suspension.
+		switch {
+		case cred.AccountSuspended:
+			verdict.Outcome = OutcomeAccountSuspended
+		case !entry.allowed(req.ClientIP):
 			verdict.Outcome = OutcomeIPNotAllowed
+		default:
+			verdict.Outcome = OutcomeValid
 		}
 	}
 	if verdict.Outcome != OutcomeValid {

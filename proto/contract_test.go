@@ -24,7 +24,7 @@ var contract = map[string][]string{
 	"AuthService":      {"Verify", "WhoAmI", "WatchKeyChanges"}, // WatchKeyChanges: version two
 	"WorkspaceService": {"CreateWorkspace", "GetWorkspace", "ListWorkspaces", "UpdateWorkspace", "ArchiveWorkspace"},
 	"ProfileService":   {"CreateProfile", "GetProfile", "ListProfiles", "GrantProfileWorkspace", "RevokeProfileWorkspace", "ListProfileWorkspaces"},
-	"AccountService":   {"CreateAccount", "GetAccount", "ListAccounts"},
+	"AccountService":   {"CreateAccount", "GetAccount", "ListAccounts", "UpdateAccount", "SuspendAccount", "RestoreAccount"}, // the last three: version two
 	"AuditService":     {"ListAuditEvents"},
 }
 

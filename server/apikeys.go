@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -25,7 +26,22 @@ func (h apiKeyHandler) Issue(ctx context.Context, req *latchkeyv1.IssueRequest) 
 		return nil, err
 	}
 	spec := req.GetSpec()
-	if err := h.authz.GivePermissions(p, spec.GetPermissions()); err != nil {
+	perms := spec.GetPermissions()
+	defaults := len(perms) == 0 && !req.GetNoDefaultPermissions()
+	if defaults {
+		account, err := h.store.GetAccount(ctx, p.AccountID)
+		if err != nil {
+			return nil, err
+		}
+		perms = account.DefaultKeyPermissions
+	}
+	// The account's defaults are given by the caller exactly as a list
+	// sent by hand: a caller that could not give them is refused, never
+	// handed fewer.
+	if err := h.authz.GivePermissions(p, perms); err != nil {
+		if e := (*latchkey.Error)(nil); defaults && errors.As(err, &e) {
+			e.Message += " (it is among the account's default_key_permissions, given because spec.permissions is empty; send the permissions to give, or no_default_permissions for none)"
+		}
 		return nil, err
 	}
 	for _, ws := range req.GetInitialWorkspaceIds() {
@@ -47,7 +63,7 @@ func (h apiKeyHandler) Issue(ctx context.Context, req *latchkeyv1.IssueRequest) 
 	key := latchkey.APIKey{
 		Metadata:     meta,
 		Description:  spec.GetDescription(),
-		Permissions:  spec.GetPermissions(),
+		Permissions:  perms,
 		Environment:  env,
 		AllowedCIDRs: spec.GetAllowedCidrs(),
 		CreatedBy:    p.ProfileID,

@@ -26,8 +26,11 @@ const succeeds connect.Code = 0
 // fixture is what one matrix row acts on: resources of the row's home
 // account, made fresh for the row so that a write cannot disturb another.
 type fixture struct {
-	label     string // the label value that marks the fixture's resources
-	account   string
+	label   string // the label value that marks the fixture's resources
+	account string
+	// tenant is the account the resources are in, which is account but
+	// for the rows whose home is the operator account.
+	tenant    string
 	key       string
 	token     string
 	workspace string
@@ -215,6 +218,29 @@ var authzTable = map[string]authzRule{
 		_, err := c.accounts.GetAccount(ctx, &latchkeyv1.GetAccountRequest{Id: fx.account})
 		return err
 	}},
+	// An account's own keys change its default key permissions with
+	// api_keys:manage; another account's keys do not see it.
+	latchkeyv1connect.AccountServiceUpdateAccountProcedure: {perm: auth.APIKeysManage, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
+		_, err := c.accounts.UpdateAccount(ctx, &latchkeyv1.UpdateAccountRequest{
+			Id:         fx.account,
+			Spec:       &latchkeyv1.AccountSpec{DefaultKeyPermissions: []string{}},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"spec.default_key_permissions"}},
+		})
+		return err
+	}},
+	// The operator suspends a tenant (the fixture's), and restores it at
+	// once so that the rows after this one find it working.
+	latchkeyv1connect.AccountServiceSuspendAccountProcedure: {perm: auth.AccountsManage, operator: true, otherAccount: connect.CodePermissionDenied, call: func(ctx context.Context, c clients, fx fixture) error {
+		if _, err := c.accounts.SuspendAccount(ctx, &latchkeyv1.SuspendAccountRequest{Id: fx.tenant, Reason: "matrix"}); err != nil {
+			return err
+		}
+		_, err := c.accounts.RestoreAccount(ctx, &latchkeyv1.RestoreAccountRequest{Id: fx.tenant, Reason: "matrix"})
+		return err
+	}},
+	latchkeyv1connect.AccountServiceRestoreAccountProcedure: {perm: auth.AccountsManage, operator: true, otherAccount: connect.CodePermissionDenied, call: func(ctx context.Context, c clients, fx fixture) error {
+		_, err := c.accounts.RestoreAccount(ctx, &latchkeyv1.RestoreAccountRequest{Id: fx.tenant, Reason: "matrix"})
+		return err
+	}},
 
 	latchkeyv1connect.AuditServiceListAuditEventsProcedure: {perm: auth.AuditRead, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
 		res, err := c.audit.ListAuditEvents(ctx, &latchkeyv1.ListAuditEventsRequest{TargetId: fx.key})
@@ -275,8 +301,9 @@ func listsOnly[T any](n int, items []T, want string, id func(T) string) error {
 }
 
 // TestAuthorizationMatrix calls every RPC with every kind of credential:
-// none, malformed, unknown, revoked, expired, another account's, one
-// lacking the permission and one holding it.
+// none, malformed, unknown, revoked, expired, another account's, a key of
+// a suspended account holding everything, one lacking the permission and
+// one holding it.
 func TestAuthorizationMatrix(t *testing.T) {
 	t.Run("every method is in the table", func(t *testing.T) {
 		seen := 0
@@ -336,6 +363,15 @@ func TestAuthorizationMatrix(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, expiredTok := home.issue(t, &latchkeyv1.IssueRequest{Spec: &latchkeyv1.ApiKeySpec{ExpireTime: timestamppb.New(e.clock.Now().Add(time.Hour))}})
+	// A suspended account's key holds `*` and is refused all the same, on
+	// every method, saying why; the account's system key is too.
+	suspended := e.newTenant("suspended")
+	suspendedTok := keyWith(suspended, []string{"*"})
+	if _, err := operator.c.accounts.SuspendAccount(t.Context(), &latchkeyv1.SuspendAccountRequest{
+		Id: suspended.account.GetMetadata().GetId(), Reason: "the matrix's suspended caller",
+	}); err != nil {
+		t.Fatal(err)
+	}
 	malformed := []byte(home.system)
 	malformed[len(malformed)-10] ^= 1 // breaks the checksum
 
@@ -368,10 +404,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 				lackingOutcome = succeeds
 			}
 			cases := []struct {
-				name  string
-				tok   string
-				want  connect.Code
-				setup func() func()
+				name    string
+				tok     string
+				want    connect.Code
+				message string // in the error, when set
+				setup   func() func()
 			}{
 				{name: "no credential", want: connect.CodeUnauthenticated},
 				{name: "malformed token", tok: string(malformed), want: connect.CodeUnauthenticated},
@@ -383,6 +420,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 				}},
 				{name: "key lacking the permission", tok: keyWith(owner, append(lacking(rule.perm), rule.also...)), want: lackingOutcome},
 				{name: "key of another account", tok: keyWith(other, otherHolds), want: rule.otherAccount},
+				{name: "key of a suspended account", tok: suspendedTok, want: connect.CodePermissionDenied, message: "account is suspended"},
+				{name: "system key of a suspended account", tok: suspended.system, want: connect.CodePermissionDenied, message: "account is suspended"},
 				// Last, because it may change the fixture.
 				{name: "key holding the permission", tok: keyWith(owner, holds), want: succeeds},
 			}
@@ -399,6 +438,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 						return
 					}
 					wantCode(t, err, tc.want)
+					if !strings.Contains(connect.CodeOf(err).String()+": "+err.Error(), tc.message) {
+						t.Errorf("error %q does not say %q", err, tc.message)
+					}
 				})
 			}
 		})
@@ -435,6 +477,7 @@ func newFixture(t *testing.T, tn tenant) fixture {
 	return fixture{
 		label:     label,
 		account:   tn.account.GetMetadata().GetId(),
+		tenant:    tn.account.GetMetadata().GetId(),
 		key:       key.GetMetadata().GetId(),
 		token:     tok,
 		workspace: ws.GetMetadata().GetId(),

@@ -104,12 +104,20 @@ func toWorkspaceProtos(ws []latchkey.Workspace) []*latchkeyv1.Workspace {
 }
 
 func toAccountProto(a latchkey.Account) *latchkeyv1.Account {
+	state := latchkeyv1.AccountState_ACCOUNT_STATE_ACTIVE
+	if a.Suspended() {
+		state = latchkeyv1.AccountState_ACCOUNT_STATE_SUSPENDED
+	}
 	return &latchkeyv1.Account{
 		Metadata: toMetadataProto(a.Metadata),
 		Spec: &latchkeyv1.AccountSpec{
-			Operator:      a.Operator,
-			MaxActiveKeys: a.MaxActiveKeys,
+			Operator:              a.Operator,
+			MaxActiveKeys:         a.MaxActiveKeys,
+			DefaultKeyPermissions: a.DefaultKeyPermissions,
 		},
+		State:         state,
+		SuspendTime:   timestampOrNil(a.SuspendTime),
+		SuspendReason: a.SuspendReason,
 	}
 }
 
@@ -122,6 +130,7 @@ func toAuditEventProto(e latchkey.AuditEvent) *latchkeyv1.AuditEvent {
 		Action:    e.Action,
 		Target:    &latchkeyv1.BareMetadata{Id: e.Target.ID, Name: e.Target.Name},
 		RequestId: e.RequestID,
+		Reason:    e.Reason,
 	}
 }
 

@@ -107,7 +107,7 @@ func (s *Server) forwardAuth(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(AccountIDHeader, k.AccountID)
 		w.Header().Set(ProfileIDHeader, k.ProfileID)
 		w.WriteHeader(http.StatusOK)
-	case auth.OutcomeIPNotAllowed, auth.OutcomeWorkspaceDenied, auth.OutcomePermissionDenied:
+	case auth.OutcomeIPNotAllowed, auth.OutcomeWorkspaceDenied, auth.OutcomePermissionDenied, auth.OutcomeAccountSuspended:
 		http.Error(w, outcomeText(verdict.Outcome), http.StatusForbidden)
 	default:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="latchkey", error="invalid_token"`)

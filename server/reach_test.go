@@ -141,6 +141,9 @@ var reachTable = map[string]reachRule{
 	latchkeyv1connect.WorkspaceServiceArchiveWorkspaceProcedure: {noTarget: "needs workspaces:manage, which reaches every workspace; archiving only takes reach away"},
 	latchkeyv1connect.ProfileServiceCreateProfileProcedure:      {noTarget: "creates a user profile with no permission and no workspace"},
 	latchkeyv1connect.AccountServiceCreateAccountProcedure:      {noTarget: "operator only (accounts:manage); the new account is nobody's target"},
+	latchkeyv1connect.AccountServiceUpdateAccountProcedure:      {noTarget: "its target is an account's default key permissions, whose reach TestDefaultKeyPermissions covers"},
+	latchkeyv1connect.AccountServiceSuspendAccountProcedure:     {noTarget: "operator only (accounts:manage), on a whole account but the operator's (TestSuspendedAccount)"},
+	latchkeyv1connect.AccountServiceRestoreAccountProcedure:     {noTarget: "operator only (accounts:manage); it gives back only what the account held"},
 }
 
 // TestReachMatrix calls every method that changes a key or a profile, as

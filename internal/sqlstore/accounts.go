@@ -55,14 +55,16 @@ func (s *Store) createAccount(ctx context.Context, tx Tx, actor *latchkey.Actor,
 			ID: latchkey.NewID(latchkey.PrefixAccount), Name: in.Name,
 			CreateTime: now, UpdateTime: now, ETag: newETag(),
 		},
-		Operator:      in.Operator,
-		MaxActiveKeys: in.MaxActiveKeys,
+		Operator:              in.Operator,
+		MaxActiveKeys:         in.MaxActiveKeys,
+		DefaultKeyPermissions: in.DefaultKeyPermissions,
 	}
 	account.AccountID = account.ID
 	_, err := tx.ExecContext(ctx, `INSERT INTO accounts
-		(id, name, external_id, labels, operator, max_active_keys, create_time, update_time, etag)
-		VALUES (?, ?, '', '{}', ?, ?, ?, ?, ?)`,
-		account.ID, account.Name, account.Operator, account.MaxActiveKeys, now.UnixNano(), now.UnixNano(), account.ETag)
+		(id, name, external_id, labels, operator, max_active_keys, default_key_permissions, create_time, update_time, etag)
+		VALUES (?, ?, '', '{}', ?, ?, ?, ?, ?, ?)`,
+		account.ID, account.Name, account.Operator, account.MaxActiveKeys, stringsJSON(account.DefaultKeyPermissions),
+		now.UnixNano(), now.UnixNano(), account.ETag)
 	if err != nil {
 		return latchkey.Account{}, latchkey.APIKey{}, err
 	}
@@ -124,15 +126,23 @@ func (s *Store) CheckPepper(ctx context.Context, fingerprint string) error {
 	})
 }
 
-const accountColumns = "id, name, external_id, labels, operator, max_active_keys, create_time, update_time, etag"
+const accountColumns = `id, name, external_id, labels, operator, max_active_keys, default_key_permissions,
+	suspend_time, suspend_reason, create_time, update_time, etag`
 
 // GetAccount returns an account by id.
 func (s *Store) GetAccount(ctx context.Context, id string) (latchkey.Account, error) {
-	a, err := scanAccount(s.queryRow(ctx, "SELECT "+accountColumns+" FROM accounts WHERE id = ?", id))
+	a, err := s.getAccount(ctx, s.read, id)
+	return a, s.wrap(ctx, err)
+}
+
+// getAccount reads an account through q (the read pool, or a write's
+// transaction).
+func (s *Store) getAccount(ctx context.Context, q Querier, id string) (latchkey.Account, error) {
+	a, err := scanAccount(q.QueryRowContext(ctx, "SELECT "+accountColumns+" FROM accounts WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return latchkey.Account{}, latchkey.NotFound("account", id)
 	}
-	return a, s.wrap(ctx, err)
+	return a, err
 }
 
 // ListAccounts lists every account.
@@ -146,13 +156,18 @@ func (s *Store) ListAccounts(ctx context.Context, page latchkey.PageRequest) (la
 func scanAccount(row scanner) (latchkey.Account, error) {
 	var a latchkey.Account
 	var labels string
-	var created, updated sql.NullInt64
-	err := row.Scan(&a.ID, &a.Name, &a.ExternalID, &labels, &a.Operator, &a.MaxActiveKeys, &created, &updated, &a.ETag)
+	var defaults string
+	var suspended, created, updated sql.NullInt64
+	err := row.Scan(&a.ID, &a.Name, &a.ExternalID, &labels, &a.Operator, &a.MaxActiveKeys, &defaults,
+		&suspended, &a.SuspendReason, &created, &updated, &a.ETag)
 	if err != nil {
 		return a, err
 	}
 	a.AccountID = a.ID
-	a.CreateTime, a.UpdateTime = fromNanos(created), fromNanos(updated)
-	a.Labels, err = decodeLabels(labels)
+	a.SuspendTime, a.CreateTime, a.UpdateTime = fromNanos(suspended), fromNanos(created), fromNanos(updated)
+	if a.Labels, err = decodeLabels(labels); err != nil {
+		return a, err
+	}
+	a.DefaultKeyPermissions, err = decodeStrings(defaults)
 	return a, err
 }

@@ -11,11 +11,16 @@ import (
 // audit writes the audit event of a mutation inside the mutation's own
 // transaction, so that neither lands without the other.
 func (s *Store) audit(ctx context.Context, tx Tx, accountID string, actor latchkey.Actor, action string, target latchkey.Bare) error {
+	return s.auditWithReason(ctx, tx, accountID, actor, action, target, "")
+}
+
+// auditWithReason is audit for the actions that keep why they were done.
+func (s *Store) auditWithReason(ctx context.Context, tx Tx, accountID string, actor latchkey.Actor, action string, target latchkey.Bare, reason string) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO audit_events
-		(id, account_id, time, actor_id, actor_name, action, target_id, target_name, request_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		(id, account_id, time, actor_id, actor_name, action, target_id, target_name, request_id, reason)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		latchkey.NewID(latchkey.PrefixAudit), accountID, s.now().UnixNano(),
-		actor.Profile.ID, actor.Profile.Name, action, target.ID, target.Name, actor.RequestID)
+		actor.Profile.ID, actor.Profile.Name, action, target.ID, target.Name, actor.RequestID, reason)
 	return err
 }
 
@@ -24,7 +29,7 @@ func (s *Store) audit(ctx context.Context, tx Tx, accountID string, actor latchk
 func (s *Store) ListAuditEvents(ctx context.Context, q latchkey.AuditQuery) (latchkey.Page[latchkey.AuditEvent], error) {
 	lq := listQuery{
 		name:       "audit_events",
-		columns:    "id, account_id, time, actor_id, actor_name, action, target_id, target_name, request_id",
+		columns:    "id, account_id, time, actor_id, actor_name, action, target_id, target_name, request_id, reason",
 		from:       "audit_events",
 		timeColumn: "time",
 		idColumn:   "id",
@@ -41,7 +46,7 @@ func (s *Store) ListAuditEvents(ctx context.Context, q latchkey.AuditQuery) (lat
 func scanAuditEvent(row scanner) (latchkey.AuditEvent, error) {
 	var e latchkey.AuditEvent
 	var t int64
-	err := row.Scan(&e.ID, &e.AccountID, &t, &e.Actor.ID, &e.Actor.Name, &e.Action, &e.Target.ID, &e.Target.Name, &e.RequestID)
+	err := row.Scan(&e.ID, &e.AccountID, &t, &e.Actor.ID, &e.Actor.Name, &e.Action, &e.Target.ID, &e.Target.Name, &e.RequestID, &e.Reason)
 	e.Time = fromNanos(sql.NullInt64{Int64: t, Valid: true})
 	return e, err
 }

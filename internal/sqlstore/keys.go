@@ -318,12 +318,13 @@ func keyChange(k latchkey.APIKey, kind latchkey.ChangeKind) latchkey.Change {
 // GetCredential returns a key of any account with its secret hashes.
 func (s *Store) GetCredential(ctx context.Context, keyID string) (latchkey.Credential, error) {
 	row := s.queryRow(ctx, `SELECT `+keyColumns+`, secret_hash, pepper_version, previous_hash,
-		previous_pepper_version, (SELECT operator FROM accounts WHERE accounts.id = api_keys.account_id)
+		previous_pepper_version, (SELECT operator FROM accounts WHERE accounts.id = api_keys.account_id),
+		(SELECT suspend_time IS NOT NULL FROM accounts WHERE accounts.id = api_keys.account_id)
 		FROM api_keys WHERE id = ?`, keyID)
 	var c latchkey.Credential
 	var prevHash []byte
 	var prevVersion sql.NullInt64
-	k, err := scanKeyWith(row, &c.Current.Hash, &c.Current.PepperVersion, &prevHash, &prevVersion, &c.Operator)
+	k, err := scanKeyWith(row, &c.Current.Hash, &c.Current.PepperVersion, &prevHash, &prevVersion, &c.Operator, &c.AccountSuspended)
 	if errors.Is(err, sql.ErrNoRows) {
 		return latchkey.Credential{}, latchkey.NotFound("API key", keyID)
 	}

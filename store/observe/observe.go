@@ -89,6 +89,24 @@ func (s *Store) ListAccounts(ctx context.Context, page latchkey.PageRequest) (r0
 	return s.inner.ListAccounts(ctx, page)
 }
 
+// UpdateAccount is the inner store's, observed.
+func (s *Store) UpdateAccount(ctx context.Context, actor latchkey.Actor, in latchkey.AccountUpdate) (r0 latchkey.Account, err error) {
+	defer s.observe(ctx, "UpdateAccount", time.Now(), &err)
+	return s.inner.UpdateAccount(ctx, actor, in)
+}
+
+// SuspendAccount is the inner store's, observed.
+func (s *Store) SuspendAccount(ctx context.Context, actor latchkey.Actor, id, reason string) (r0 latchkey.Account, err error) {
+	defer s.observe(ctx, "SuspendAccount", time.Now(), &err)
+	return s.inner.SuspendAccount(ctx, actor, id, reason)
+}
+
+// RestoreAccount is the inner store's, observed.
+func (s *Store) RestoreAccount(ctx context.Context, actor latchkey.Actor, id, reason string) (r0 latchkey.Account, err error) {
+	defer s.observe(ctx, "RestoreAccount", time.Now(), &err)
+	return s.inner.RestoreAccount(ctx, actor, id, reason)
+}
+
 // CreateProfile is the inner store's, observed.
 func (s *Store) CreateProfile(ctx context.Context, actor latchkey.Actor, in latchkey.Profile) (r0 latchkey.Profile, err error) {
 	defer s.observe(ctx, "CreateProfile", time.Now(), &err)

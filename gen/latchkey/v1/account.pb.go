@@ -10,6 +10,8 @@ import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -22,13 +24,75 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// AccountState says whether an account's keys and people may act.
+type AccountState int32
+
+const (
+	// Never returned.
+	AccountState_ACCOUNT_STATE_UNSPECIFIED AccountState = 0
+	// The account works.
+	AccountState_ACCOUNT_STATE_ACTIVE AccountState = 1
+	// The operator suspended the account: its keys and people are refused
+	// until RestoreAccount, and nothing of it is deleted.
+	AccountState_ACCOUNT_STATE_SUSPENDED AccountState = 2
+)
+
+// Enum value maps for AccountState.
+var (
+	AccountState_name = map[int32]string{
+		0: "ACCOUNT_STATE_UNSPECIFIED",
+		1: "ACCOUNT_STATE_ACTIVE",
+		2: "ACCOUNT_STATE_SUSPENDED",
+	}
+	AccountState_value = map[string]int32{
+		"ACCOUNT_STATE_UNSPECIFIED": 0,
+		"ACCOUNT_STATE_ACTIVE":      1,
+		"ACCOUNT_STATE_SUSPENDED":   2,
+	}
+)
+
+func (x AccountState) Enum() *AccountState {
+	p := new(AccountState)
+	*p = x
+	return p
+}
+
+func (x AccountState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AccountState) Descriptor() protoreflect.EnumDescriptor {
+	return file_latchkey_v1_account_proto_enumTypes[0].Descriptor()
+}
+
+func (AccountState) Type() protoreflect.EnumType {
+	return &file_latchkey_v1_account_proto_enumTypes[0]
+}
+
+func (x AccountState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AccountState.Descriptor instead.
+func (AccountState) EnumDescriptor() ([]byte, []int) {
+	return file_latchkey_v1_account_proto_rawDescGZIP(), []int{0}
+}
+
 // Account is a tenant: every other resource belongs to exactly one account.
 type Account struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The account's metadata; `account_id` equals `id`.
 	Metadata *AccountResourceMetadata `protobuf:"bytes,1,opt,name=metadata,proto3" json:"metadata,omitempty"`
 	// The account's settings.
-	Spec          *AccountSpec `protobuf:"bytes,2,opt,name=spec,proto3" json:"spec,omitempty"`
+	Spec *AccountSpec `protobuf:"bytes,2,opt,name=spec,proto3" json:"spec,omitempty"`
+	// Whether the account's keys and people may act. Output only: changed by
+	// SuspendAccount and RestoreAccount.
+	State AccountState `protobuf:"varint,3,opt,name=state,proto3,enum=latchkey.v1.AccountState" json:"state,omitempty"`
+	// When the account was suspended; unset while it is active. Output only.
+	SuspendTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=suspend_time,json=suspendTime,proto3" json:"suspend_time,omitempty"`
+	// Why the operator suspended it, as given to SuspendAccount; empty while
+	// it is active. Output only.
+	SuspendReason string `protobuf:"bytes,5,opt,name=suspend_reason,json=suspendReason,proto3" json:"suspend_reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -77,16 +141,43 @@ func (x *Account) GetSpec() *AccountSpec {
 	return nil
 }
 
+func (x *Account) GetState() AccountState {
+	if x != nil {
+		return x.State
+	}
+	return AccountState_ACCOUNT_STATE_UNSPECIFIED
+}
+
+func (x *Account) GetSuspendTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SuspendTime
+	}
+	return nil
+}
+
+func (x *Account) GetSuspendReason() string {
+	if x != nil {
+		return x.SuspendReason
+	}
+	return ""
+}
+
 // AccountSpec holds an account's settings.
 type AccountSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// True only for the operator account made at bootstrap. Output only.
 	Operator bool `protobuf:"varint,1,opt,name=operator,proto3" json:"operator,omitempty"`
 	// The most active keys the account may hold at once; 0 means the
-	// server's default (`--max-active-keys`).
+	// server's default (`--max-active-keys`). At most 1,000,000.
 	MaxActiveKeys int64 `protobuf:"varint,2,opt,name=max_active_keys,json=maxActiveKeys,proto3" json:"max_active_keys,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The permissions an ApiKeyService.Issue with an empty `spec.permissions`
+	// gives the new key (unless it sets `no_default_permissions`). The caller
+	// of Issue must hold them, exactly as a list given by hand: a caller who
+	// could not give them is refused, never handed fewer. Same syntax and
+	// limits as ApiKeySpec.permissions. Empty: such a key gets none.
+	DefaultKeyPermissions []string `protobuf:"bytes,3,rep,name=default_key_permissions,json=defaultKeyPermissions,proto3" json:"default_key_permissions,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *AccountSpec) Reset() {
@@ -133,6 +224,13 @@ func (x *AccountSpec) GetMaxActiveKeys() int64 {
 	return 0
 }
 
+func (x *AccountSpec) GetDefaultKeyPermissions() []string {
+	if x != nil {
+		return x.DefaultKeyPermissions
+	}
+	return nil
+}
+
 // CreateAccountRequest is the input of AccountService.CreateAccount.
 type CreateAccountRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -143,8 +241,10 @@ type CreateAccountRequest struct {
 	// The most active keys the account may hold; 0 means the server default.
 	// At most 1,000,000.
 	MaxActiveKeys int64 `protobuf:"varint,2,opt,name=max_active_keys,json=maxActiveKeys,proto3" json:"max_active_keys,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The account's `default_key_permissions` (see AccountSpec). Optional.
+	DefaultKeyPermissions []string `protobuf:"bytes,3,rep,name=default_key_permissions,json=defaultKeyPermissions,proto3" json:"default_key_permissions,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *CreateAccountRequest) Reset() {
@@ -189,6 +289,13 @@ func (x *CreateAccountRequest) GetMaxActiveKeys() int64 {
 		return x.MaxActiveKeys
 	}
 	return 0
+}
+
+func (x *CreateAccountRequest) GetDefaultKeyPermissions() []string {
+	if x != nil {
+		return x.DefaultKeyPermissions
+	}
+	return nil
 }
 
 // CreateAccountResponse is the output of AccountService.CreateAccount.
@@ -457,20 +564,360 @@ func (x *ListAccountsResponse) GetNextPageToken() string {
 	return ""
 }
 
+// UpdateAccountRequest is the input of AccountService.UpdateAccount.
+type UpdateAccountRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account's id, `acct_<ULID>`.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The new name, read only when `update_mask` names `metadata.name`;
+	// other fields are ignored.
+	Metadata *AccountResourceMetadata `protobuf:"bytes,2,opt,name=metadata,proto3" json:"metadata,omitempty"`
+	// New spec values, read only at the paths in `update_mask`; `operator`
+	// is ignored.
+	Spec *AccountSpec `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
+	// The fields to change, at least one of: `metadata.name`,
+	// `spec.max_active_keys`, `spec.default_key_permissions`.
+	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,4,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	// The account's `metadata.etag` as last read. Optional; when set and
+	// stale the update is refused with ABORTED.
+	Etag          string `protobuf:"bytes,5,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateAccountRequest) Reset() {
+	*x = UpdateAccountRequest{}
+	mi := &file_latchkey_v1_account_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateAccountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateAccountRequest) ProtoMessage() {}
+
+func (x *UpdateAccountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_latchkey_v1_account_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateAccountRequest.ProtoReflect.Descriptor instead.
+func (*UpdateAccountRequest) Descriptor() ([]byte, []int) {
+	return file_latchkey_v1_account_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *UpdateAccountRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *UpdateAccountRequest) GetMetadata() *AccountResourceMetadata {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+func (x *UpdateAccountRequest) GetSpec() *AccountSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+func (x *UpdateAccountRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+func (x *UpdateAccountRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+// UpdateAccountResponse is the output of AccountService.UpdateAccount.
+type UpdateAccountResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account after the update.
+	Account       *Account `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateAccountResponse) Reset() {
+	*x = UpdateAccountResponse{}
+	mi := &file_latchkey_v1_account_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateAccountResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateAccountResponse) ProtoMessage() {}
+
+func (x *UpdateAccountResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_latchkey_v1_account_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateAccountResponse.ProtoReflect.Descriptor instead.
+func (*UpdateAccountResponse) Descriptor() ([]byte, []int) {
+	return file_latchkey_v1_account_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *UpdateAccountResponse) GetAccount() *Account {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
+// SuspendAccountRequest is the input of AccountService.SuspendAccount.
+type SuspendAccountRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account's id, `acct_<ULID>`.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Why, for the audit log and `Account.suspend_reason`: 1 to 512
+	// characters on one line, not blank.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SuspendAccountRequest) Reset() {
+	*x = SuspendAccountRequest{}
+	mi := &file_latchkey_v1_account_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SuspendAccountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SuspendAccountRequest) ProtoMessage() {}
+
+func (x *SuspendAccountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_latchkey_v1_account_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SuspendAccountRequest.ProtoReflect.Descriptor instead.
+func (*SuspendAccountRequest) Descriptor() ([]byte, []int) {
+	return file_latchkey_v1_account_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *SuspendAccountRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SuspendAccountRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// SuspendAccountResponse is the output of AccountService.SuspendAccount.
+type SuspendAccountResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account, in ACCOUNT_STATE_SUSPENDED.
+	Account       *Account `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SuspendAccountResponse) Reset() {
+	*x = SuspendAccountResponse{}
+	mi := &file_latchkey_v1_account_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SuspendAccountResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SuspendAccountResponse) ProtoMessage() {}
+
+func (x *SuspendAccountResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_latchkey_v1_account_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SuspendAccountResponse.ProtoReflect.Descriptor instead.
+func (*SuspendAccountResponse) Descriptor() ([]byte, []int) {
+	return file_latchkey_v1_account_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SuspendAccountResponse) GetAccount() *Account {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
+// RestoreAccountRequest is the input of AccountService.RestoreAccount.
+type RestoreAccountRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account's id, `acct_<ULID>`.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Why, for the audit log: 1 to 512 characters on one line, not blank.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestoreAccountRequest) Reset() {
+	*x = RestoreAccountRequest{}
+	mi := &file_latchkey_v1_account_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreAccountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreAccountRequest) ProtoMessage() {}
+
+func (x *RestoreAccountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_latchkey_v1_account_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreAccountRequest.ProtoReflect.Descriptor instead.
+func (*RestoreAccountRequest) Descriptor() ([]byte, []int) {
+	return file_latchkey_v1_account_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RestoreAccountRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RestoreAccountRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// RestoreAccountResponse is the output of AccountService.RestoreAccount.
+type RestoreAccountResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account, in ACCOUNT_STATE_ACTIVE.
+	Account       *Account `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestoreAccountResponse) Reset() {
+	*x = RestoreAccountResponse{}
+	mi := &file_latchkey_v1_account_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreAccountResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreAccountResponse) ProtoMessage() {}
+
+func (x *RestoreAccountResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_latchkey_v1_account_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreAccountResponse.ProtoReflect.Descriptor instead.
+func (*RestoreAccountResponse) Descriptor() ([]byte, []int) {
+	return file_latchkey_v1_account_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RestoreAccountResponse) GetAccount() *Account {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
 var File_latchkey_v1_account_proto protoreflect.FileDescriptor
 
 const file_latchkey_v1_account_proto_rawDesc = "" +
 	"\n" +
-	"\x19latchkey/v1/account.proto\x12\vlatchkey.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19latchkey/v1/api_key.proto\x1a\x1alatchkey/v1/metadata.proto\x1a\x16latchkey/v1/text.proto\"y\n" +
+	"\x19latchkey/v1/account.proto\x12\vlatchkey.v1\x1a\x1bbuf/validate/validate.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19latchkey/v1/api_key.proto\x1a\x1alatchkey/v1/metadata.proto\x1a\x16latchkey/v1/text.proto\"\x90\x02\n" +
 	"\aAccount\x12@\n" +
 	"\bmetadata\x18\x01 \x01(\v2$.latchkey.v1.AccountResourceMetadataR\bmetadata\x12,\n" +
-	"\x04spec\x18\x02 \x01(\v2\x18.latchkey.v1.AccountSpecR\x04spec\"Q\n" +
+	"\x04spec\x18\x02 \x01(\v2\x18.latchkey.v1.AccountSpecR\x04spec\x12/\n" +
+	"\x05state\x18\x03 \x01(\x0e2\x19.latchkey.v1.AccountStateR\x05state\x12=\n" +
+	"\fsuspend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vsuspendTime\x12%\n" +
+	"\x0esuspend_reason\x18\x05 \x01(\tR\rsuspendReason\"\xcc\x01\n" +
 	"\vAccountSpec\x12\x1a\n" +
-	"\boperator\x18\x01 \x01(\bR\boperator\x12&\n" +
-	"\x0fmax_active_keys\x18\x02 \x01(\x03R\rmaxActiveKeys\"s\n" +
+	"\boperator\x18\x01 \x01(\bR\boperator\x123\n" +
+	"\x0fmax_active_keys\x18\x02 \x01(\x03B\v\xbaH\b\"\x06\x18\xc0\x84=(\x00R\rmaxActiveKeys\x12l\n" +
+	"\x17default_key_permissions\x18\x03 \x03(\tB4\xbaH1\x92\x01.\x10@\x18\x01\"(r&\x18\x80\x012!^(\\*|[a-z0-9_]+:(\\*|[a-z0-9_]+))$R\x15defaultKeyPermissions\"\xe1\x01\n" +
 	"\x14CreateAccountRequest\x12&\n" +
 	"\x04name\x18\x01 \x01(\tB\x12\xbaH\x0fr\rȬ\x06\x01Ь\x06\x01\x10\x01\x18\x80\x01R\x04name\x123\n" +
-	"\x0fmax_active_keys\x18\x02 \x01(\x03B\v\xbaH\b\"\x06\x18\xc0\x84=(\x00R\rmaxActiveKeys\"\x82\x01\n" +
+	"\x0fmax_active_keys\x18\x02 \x01(\x03B\v\xbaH\b\"\x06\x18\xc0\x84=(\x00R\rmaxActiveKeys\x12l\n" +
+	"\x17default_key_permissions\x18\x03 \x03(\tB4\xbaH1\x92\x01.\x10@\x18\x01\"(r&\x18\x80\x012!^(\\*|[a-z0-9_]+:(\\*|[a-z0-9_]+))$R\x15defaultKeyPermissions\"\x82\x01\n" +
 	"\x15CreateAccountResponse\x12.\n" +
 	"\aaccount\x18\x01 \x01(\v2\x14.latchkey.v1.AccountR\aaccount\x129\n" +
 	"\x0esystem_api_key\x18\x02 \x01(\v2\x13.latchkey.v1.ApiKeyR\fsystemApiKey\"I\n" +
@@ -486,12 +933,39 @@ const file_latchkey_v1_account_proto_rawDesc = "" +
 	"\x05order\x18\x03 \x01(\x0e2\x12.latchkey.v1.OrderB\b\xbaH\x05\x82\x01\x02\x10\x01R\x05order\"p\n" +
 	"\x14ListAccountsResponse\x120\n" +
 	"\baccounts\x18\x01 \x03(\v2\x14.latchkey.v1.AccountR\baccounts\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x96\x02\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa0\x04\n" +
+	"\x14UpdateAccountRequest\x124\n" +
+	"\x02id\x18\x01 \x01(\tB$\xbaH!r\x1f2\x1d^acct_[0-9A-HJKMNP-TV-Z]{26}$R\x02id\x12@\n" +
+	"\bmetadata\x18\x02 \x01(\v2$.latchkey.v1.AccountResourceMetadataR\bmetadata\x12,\n" +
+	"\x04spec\x18\x03 \x01(\v2\x18.latchkey.v1.AccountSpecR\x04spec\x12\xc3\x02\n" +
+	"\vupdate_mask\x18\x04 \x01(\v2\x1a.google.protobuf.FieldMaskB\x85\x02\xbaH\x81\x02\xba\x01\xfa\x01\n" +
+	"\x11update_mask.paths\x12ipaths must be non-empty and each one of metadata.name, spec.max_active_keys, spec.default_key_permissions\x1azthis.paths.size() > 0 && this.paths.all(p, p in ['metadata.name', 'spec.max_active_keys', 'spec.default_key_permissions'])\xc8\x01\x01R\n" +
+	"updateMask\x12\x1c\n" +
+	"\x04etag\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x04etag\"G\n" +
+	"\x15UpdateAccountResponse\x12.\n" +
+	"\aaccount\x18\x01 \x01(\v2\x14.latchkey.v1.AccountR\aaccount\"y\n" +
+	"\x15SuspendAccountRequest\x124\n" +
+	"\x02id\x18\x01 \x01(\tB$\xbaH!r\x1f2\x1d^acct_[0-9A-HJKMNP-TV-Z]{26}$R\x02id\x12*\n" +
+	"\x06reason\x18\x02 \x01(\tB\x12\xbaH\x0fr\rȬ\x06\x01Ь\x06\x01\x10\x01\x18\x80\x04R\x06reason\"H\n" +
+	"\x16SuspendAccountResponse\x12.\n" +
+	"\aaccount\x18\x01 \x01(\v2\x14.latchkey.v1.AccountR\aaccount\"y\n" +
+	"\x15RestoreAccountRequest\x124\n" +
+	"\x02id\x18\x01 \x01(\tB$\xbaH!r\x1f2\x1d^acct_[0-9A-HJKMNP-TV-Z]{26}$R\x02id\x12*\n" +
+	"\x06reason\x18\x02 \x01(\tB\x12\xbaH\x0fr\rȬ\x06\x01Ь\x06\x01\x10\x01\x18\x80\x04R\x06reason\"H\n" +
+	"\x16RestoreAccountResponse\x12.\n" +
+	"\aaccount\x18\x01 \x01(\v2\x14.latchkey.v1.AccountR\aaccount*d\n" +
+	"\fAccountState\x12\x1d\n" +
+	"\x19ACCOUNT_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14ACCOUNT_STATE_ACTIVE\x10\x01\x12\x1b\n" +
+	"\x17ACCOUNT_STATE_SUSPENDED\x10\x022\xae\x04\n" +
 	"\x0eAccountService\x12V\n" +
 	"\rCreateAccount\x12!.latchkey.v1.CreateAccountRequest\x1a\".latchkey.v1.CreateAccountResponse\x12R\n" +
 	"\n" +
 	"GetAccount\x12\x1e.latchkey.v1.GetAccountRequest\x1a\x1f.latchkey.v1.GetAccountResponse\"\x03\x90\x02\x01\x12X\n" +
-	"\fListAccounts\x12 .latchkey.v1.ListAccountsRequest\x1a!.latchkey.v1.ListAccountsResponse\"\x03\x90\x02\x01B\xa5\x01\n" +
+	"\fListAccounts\x12 .latchkey.v1.ListAccountsRequest\x1a!.latchkey.v1.ListAccountsResponse\"\x03\x90\x02\x01\x12V\n" +
+	"\rUpdateAccount\x12!.latchkey.v1.UpdateAccountRequest\x1a\".latchkey.v1.UpdateAccountResponse\x12^\n" +
+	"\x0eSuspendAccount\x12\".latchkey.v1.SuspendAccountRequest\x1a#.latchkey.v1.SuspendAccountResponse\"\x03\x90\x02\x02\x12^\n" +
+	"\x0eRestoreAccount\x12\".latchkey.v1.RestoreAccountRequest\x1a#.latchkey.v1.RestoreAccountResponse\"\x03\x90\x02\x02B\xa5\x01\n" +
 	"\x0fcom.latchkey.v1B\fAccountProtoP\x01Z7github.com/latchkey/latchkey/gen/latchkey/v1;latchkeyv1\xa2\x02\x03LXX\xaa\x02\vLatchkey.V1\xca\x02\vLatchkey\\V1\xe2\x02\x17Latchkey\\V1\\GPBMetadata\xea\x02\fLatchkey::V1b\x06proto3"
 
 var (
@@ -506,39 +980,63 @@ func file_latchkey_v1_account_proto_rawDescGZIP() []byte {
 	return file_latchkey_v1_account_proto_rawDescData
 }
 
-var file_latchkey_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_latchkey_v1_account_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_latchkey_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_latchkey_v1_account_proto_goTypes = []any{
-	(*Account)(nil),                 // 0: latchkey.v1.Account
-	(*AccountSpec)(nil),             // 1: latchkey.v1.AccountSpec
-	(*CreateAccountRequest)(nil),    // 2: latchkey.v1.CreateAccountRequest
-	(*CreateAccountResponse)(nil),   // 3: latchkey.v1.CreateAccountResponse
-	(*GetAccountRequest)(nil),       // 4: latchkey.v1.GetAccountRequest
-	(*GetAccountResponse)(nil),      // 5: latchkey.v1.GetAccountResponse
-	(*ListAccountsRequest)(nil),     // 6: latchkey.v1.ListAccountsRequest
-	(*ListAccountsResponse)(nil),    // 7: latchkey.v1.ListAccountsResponse
-	(*AccountResourceMetadata)(nil), // 8: latchkey.v1.AccountResourceMetadata
-	(*ApiKey)(nil),                  // 9: latchkey.v1.ApiKey
-	(Order)(0),                      // 10: latchkey.v1.Order
+	(AccountState)(0),               // 0: latchkey.v1.AccountState
+	(*Account)(nil),                 // 1: latchkey.v1.Account
+	(*AccountSpec)(nil),             // 2: latchkey.v1.AccountSpec
+	(*CreateAccountRequest)(nil),    // 3: latchkey.v1.CreateAccountRequest
+	(*CreateAccountResponse)(nil),   // 4: latchkey.v1.CreateAccountResponse
+	(*GetAccountRequest)(nil),       // 5: latchkey.v1.GetAccountRequest
+	(*GetAccountResponse)(nil),      // 6: latchkey.v1.GetAccountResponse
+	(*ListAccountsRequest)(nil),     // 7: latchkey.v1.ListAccountsRequest
+	(*ListAccountsResponse)(nil),    // 8: latchkey.v1.ListAccountsResponse
+	(*UpdateAccountRequest)(nil),    // 9: latchkey.v1.UpdateAccountRequest
+	(*UpdateAccountResponse)(nil),   // 10: latchkey.v1.UpdateAccountResponse
+	(*SuspendAccountRequest)(nil),   // 11: latchkey.v1.SuspendAccountRequest
+	(*SuspendAccountResponse)(nil),  // 12: latchkey.v1.SuspendAccountResponse
+	(*RestoreAccountRequest)(nil),   // 13: latchkey.v1.RestoreAccountRequest
+	(*RestoreAccountResponse)(nil),  // 14: latchkey.v1.RestoreAccountResponse
+	(*AccountResourceMetadata)(nil), // 15: latchkey.v1.AccountResourceMetadata
+	(*timestamppb.Timestamp)(nil),   // 16: google.protobuf.Timestamp
+	(*ApiKey)(nil),                  // 17: latchkey.v1.ApiKey
+	(Order)(0),                      // 18: latchkey.v1.Order
+	(*fieldmaskpb.FieldMask)(nil),   // 19: google.protobuf.FieldMask
 }
 var file_latchkey_v1_account_proto_depIdxs = []int32{
-	8,  // 0: latchkey.v1.Account.metadata:type_name -> latchkey.v1.AccountResourceMetadata
-	1,  // 1: latchkey.v1.Account.spec:type_name -> latchkey.v1.AccountSpec
-	0,  // 2: latchkey.v1.CreateAccountResponse.account:type_name -> latchkey.v1.Account
-	9,  // 3: latchkey.v1.CreateAccountResponse.system_api_key:type_name -> latchkey.v1.ApiKey
-	0,  // 4: latchkey.v1.GetAccountResponse.account:type_name -> latchkey.v1.Account
-	10, // 5: latchkey.v1.ListAccountsRequest.order:type_name -> latchkey.v1.Order
-	0,  // 6: latchkey.v1.ListAccountsResponse.accounts:type_name -> latchkey.v1.Account
-	2,  // 7: latchkey.v1.AccountService.CreateAccount:input_type -> latchkey.v1.CreateAccountRequest
-	4,  // 8: latchkey.v1.AccountService.GetAccount:input_type -> latchkey.v1.GetAccountRequest
-	6,  // 9: latchkey.v1.AccountService.ListAccounts:input_type -> latchkey.v1.ListAccountsRequest
-	3,  // 10: latchkey.v1.AccountService.CreateAccount:output_type -> latchkey.v1.CreateAccountResponse
-	5,  // 11: latchkey.v1.AccountService.GetAccount:output_type -> latchkey.v1.GetAccountResponse
-	7,  // 12: latchkey.v1.AccountService.ListAccounts:output_type -> latchkey.v1.ListAccountsResponse
-	10, // [10:13] is the sub-list for method output_type
-	7,  // [7:10] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	15, // 0: latchkey.v1.Account.metadata:type_name -> latchkey.v1.AccountResourceMetadata
+	2,  // 1: latchkey.v1.Account.spec:type_name -> latchkey.v1.AccountSpec
+	0,  // 2: latchkey.v1.Account.state:type_name -> latchkey.v1.AccountState
+	16, // 3: latchkey.v1.Account.suspend_time:type_name -> google.protobuf.Timestamp
+	1,  // 4: latchkey.v1.CreateAccountResponse.account:type_name -> latchkey.v1.Account
+	17, // 5: latchkey.v1.CreateAccountResponse.system_api_key:type_name -> latchkey.v1.ApiKey
+	1,  // 6: latchkey.v1.GetAccountResponse.account:type_name -> latchkey.v1.Account
+	18, // 7: latchkey.v1.ListAccountsRequest.order:type_name -> latchkey.v1.Order
+	1,  // 8: latchkey.v1.ListAccountsResponse.accounts:type_name -> latchkey.v1.Account
+	15, // 9: latchkey.v1.UpdateAccountRequest.metadata:type_name -> latchkey.v1.AccountResourceMetadata
+	2,  // 10: latchkey.v1.UpdateAccountRequest.spec:type_name -> latchkey.v1.AccountSpec
+	19, // 11: latchkey.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
+	1,  // 12: latchkey.v1.UpdateAccountResponse.account:type_name -> latchkey.v1.Account
+	1,  // 13: latchkey.v1.SuspendAccountResponse.account:type_name -> latchkey.v1.Account
+	1,  // 14: latchkey.v1.RestoreAccountResponse.account:type_name -> latchkey.v1.Account
+	3,  // 15: latchkey.v1.AccountService.CreateAccount:input_type -> latchkey.v1.CreateAccountRequest
+	5,  // 16: latchkey.v1.AccountService.GetAccount:input_type -> latchkey.v1.GetAccountRequest
+	7,  // 17: latchkey.v1.AccountService.ListAccounts:input_type -> latchkey.v1.ListAccountsRequest
+	9,  // 18: latchkey.v1.AccountService.UpdateAccount:input_type -> latchkey.v1.UpdateAccountRequest
+	11, // 19: latchkey.v1.AccountService.SuspendAccount:input_type -> latchkey.v1.SuspendAccountRequest
+	13, // 20: latchkey.v1.AccountService.RestoreAccount:input_type -> latchkey.v1.RestoreAccountRequest
+	4,  // 21: latchkey.v1.AccountService.CreateAccount:output_type -> latchkey.v1.CreateAccountResponse
+	6,  // 22: latchkey.v1.AccountService.GetAccount:output_type -> latchkey.v1.GetAccountResponse
+	8,  // 23: latchkey.v1.AccountService.ListAccounts:output_type -> latchkey.v1.ListAccountsResponse
+	10, // 24: latchkey.v1.AccountService.UpdateAccount:output_type -> latchkey.v1.UpdateAccountResponse
+	12, // 25: latchkey.v1.AccountService.SuspendAccount:output_type -> latchkey.v1.SuspendAccountResponse
+	14, // 26: latchkey.v1.AccountService.RestoreAccount:output_type -> latchkey.v1.RestoreAccountResponse
+	21, // [21:27] is the sub-list for method output_type
+	15, // [15:21] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_latchkey_v1_account_proto_init() }
@@ -554,13 +1052,14 @@ func file_latchkey_v1_account_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_latchkey_v1_account_proto_rawDesc), len(file_latchkey_v1_account_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   8,
+			NumEnums:      1,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_latchkey_v1_account_proto_goTypes,
 		DependencyIndexes: file_latchkey_v1_account_proto_depIdxs,
+		EnumInfos:         file_latchkey_v1_account_proto_enumTypes,
 		MessageInfos:      file_latchkey_v1_account_proto_msgTypes,
 	}.Build()
 	File_latchkey_v1_account_proto = out.File

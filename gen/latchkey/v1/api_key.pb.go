@@ -448,8 +448,12 @@ type IssueRequest struct {
 	Spec *ApiKeySpec `protobuf:"bytes,2,opt,name=spec,proto3" json:"spec,omitempty"`
 	// Workspaces to grant the key at once, in the same transaction. At most 64.
 	InitialWorkspaceIds []string `protobuf:"bytes,3,rep,name=initial_workspace_ids,json=initialWorkspaceIds,proto3" json:"initial_workspace_ids,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// True: the key gets exactly `spec.permissions`, even none, and the
+	// account's `default_key_permissions` are not applied. False (the
+	// default): an empty `spec.permissions` means the account's defaults.
+	NoDefaultPermissions bool `protobuf:"varint,4,opt,name=no_default_permissions,json=noDefaultPermissions,proto3" json:"no_default_permissions,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *IssueRequest) Reset() {
@@ -501,6 +505,13 @@ func (x *IssueRequest) GetInitialWorkspaceIds() []string {
 		return x.InitialWorkspaceIds
 	}
 	return nil
+}
+
+func (x *IssueRequest) GetNoDefaultPermissions() bool {
+	if x != nil {
+		return x.NoDefaultPermissions
+	}
+	return false
 }
 
 // IssueResponse is the output of ApiKeyService.Issue.
@@ -1473,12 +1484,13 @@ const file_latchkey_v1_api_key_proto_rawDesc = "" +
 	"rotateTime\x12W\n" +
 	"\x1aprevious_token_expire_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x17previousTokenExpireTime\x12;\n" +
 	"\vrevoke_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"revokeTime\"\xa5\x02\n" +
+	"revokeTime\"\xdb\x02\n" +
 	"\fIssueRequest\x12\x86\x01\n" +
 	"\bmetadata\x18\x01 \x01(\v2$.latchkey.v1.AccountResourceMetadataBD\xbaHA\xba\x01;\n" +
 	"\x16metadata.name_required\x12\x10name is required\x1a\x0fthis.name != ''\xc8\x01\x01R\bmetadata\x12+\n" +
 	"\x04spec\x18\x02 \x01(\v2\x17.latchkey.v1.ApiKeySpecR\x04spec\x12_\n" +
-	"\x15initial_workspace_ids\x18\x03 \x03(\tB+\xbaH(\x92\x01%\x10@\x18\x01\"\x1fr\x1d2\x1b^ws_[0-9A-HJKMNP-TV-Z]{26}$R\x13initialWorkspaceIds\"=\n" +
+	"\x15initial_workspace_ids\x18\x03 \x03(\tB+\xbaH(\x92\x01%\x10@\x18\x01\"\x1fr\x1d2\x1b^ws_[0-9A-HJKMNP-TV-Z]{26}$R\x13initialWorkspaceIds\x124\n" +
+	"\x16no_default_permissions\x18\x04 \x01(\bR\x14noDefaultPermissions\"=\n" +
 	"\rIssueResponse\x12,\n" +
 	"\aapi_key\x18\x01 \x01(\v2\x13.latchkey.v1.ApiKeyR\x06apiKey\"A\n" +
 	"\n" +

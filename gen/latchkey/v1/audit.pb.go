@@ -38,13 +38,17 @@ type AuditEvent struct {
 	// `api_key.rotate`, `api_key.revoke`, `workspace.create`,
 	// `workspace.update`, `workspace.archive`, `workspace.grant`,
 	// `workspace.revoke`, `profile.create`, `account.create`,
-	// `account.bootstrap`.
+	// `account.bootstrap`, `account.update`, `account.suspend`,
+	// `account.restore`.
 	Action string `protobuf:"bytes,5,opt,name=action,proto3" json:"action,omitempty"`
 	// The resource changed. For workspace grants: the key or profile granted.
 	Target *BareMetadata `protobuf:"bytes,6,opt,name=target,proto3" json:"target,omitempty"`
 	// The request id of the call that made the change, as sent back in the
 	// `x-request-id` response header.
-	RequestId     string `protobuf:"bytes,7,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,7,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Why, for the actions that take a reason (`account.suspend`,
+	// `account.restore`); empty for the others.
+	Reason        string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -124,6 +128,13 @@ func (x *AuditEvent) GetTarget() *BareMetadata {
 func (x *AuditEvent) GetRequestId() string {
 	if x != nil {
 		return x.RequestId
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetReason() string {
+	if x != nil {
+		return x.Reason
 	}
 	return ""
 }
@@ -260,7 +271,7 @@ var File_latchkey_v1_audit_proto protoreflect.FileDescriptor
 
 const file_latchkey_v1_audit_proto_rawDesc = "" +
 	"\n" +
-	"\x17latchkey/v1/audit.proto\x12\vlatchkey.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1alatchkey/v1/metadata.proto\"\x86\x02\n" +
+	"\x17latchkey/v1/audit.proto\x12\vlatchkey.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1alatchkey/v1/metadata.proto\"\x9e\x02\n" +
 	"\n" +
 	"AuditEvent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
@@ -271,7 +282,8 @@ const file_latchkey_v1_audit_proto_rawDesc = "" +
 	"\x06action\x18\x05 \x01(\tR\x06action\x121\n" +
 	"\x06target\x18\x06 \x01(\v2\x19.latchkey.v1.BareMetadataR\x06target\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\a \x01(\tR\trequestId\"\xf2\x01\n" +
+	"request_id\x18\a \x01(\tR\trequestId\x12\x16\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\"\xf2\x01\n" +
 	"\x16ListAuditEventsRequest\x12'\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12'\n" +

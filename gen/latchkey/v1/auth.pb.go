@@ -39,6 +39,12 @@ const (
 	KeyChangeKind_KEY_CHANGE_KIND_GRANTS_CHANGED KeyChangeKind = 4
 	// A workspace was archived: every key granted it loses it.
 	KeyChangeKind_KEY_CHANGE_KIND_WORKSPACE_ARCHIVED KeyChangeKind = 5
+	// The account was suspended: every key of `account_id` is refused (no
+	// key id is named).
+	KeyChangeKind_KEY_CHANGE_KIND_ACCOUNT_SUSPENDED KeyChangeKind = 6
+	// The account was restored: every key of `account_id` is as it was (no
+	// key id is named).
+	KeyChangeKind_KEY_CHANGE_KIND_ACCOUNT_RESTORED KeyChangeKind = 7
 )
 
 // Enum value maps for KeyChangeKind.
@@ -50,6 +56,8 @@ var (
 		3: "KEY_CHANGE_KIND_KEY_REVOKED",
 		4: "KEY_CHANGE_KIND_GRANTS_CHANGED",
 		5: "KEY_CHANGE_KIND_WORKSPACE_ARCHIVED",
+		6: "KEY_CHANGE_KIND_ACCOUNT_SUSPENDED",
+		7: "KEY_CHANGE_KIND_ACCOUNT_RESTORED",
 	}
 	KeyChangeKind_value = map[string]int32{
 		"KEY_CHANGE_KIND_UNSPECIFIED":        0,
@@ -58,6 +66,8 @@ var (
 		"KEY_CHANGE_KIND_KEY_REVOKED":        3,
 		"KEY_CHANGE_KIND_GRANTS_CHANGED":     4,
 		"KEY_CHANGE_KIND_WORKSPACE_ARCHIVED": 5,
+		"KEY_CHANGE_KIND_ACCOUNT_SUSPENDED":  6,
+		"KEY_CHANGE_KIND_ACCOUNT_RESTORED":   7,
 	}
 )
 
@@ -111,6 +121,10 @@ const (
 	VerifyCode_VERIFY_CODE_WORKSPACE_DENIED VerifyCode = 7
 	// The key lacks one of `permissions`.
 	VerifyCode_VERIFY_CODE_PERMISSION_DENIED VerifyCode = 8
+	// The key's account is suspended (AccountService.SuspendAccount). Given
+	// only to a caller who showed the key's secret, after REVOKED and
+	// EXPIRED, which outlast a suspension.
+	VerifyCode_VERIFY_CODE_ACCOUNT_SUSPENDED VerifyCode = 9
 )
 
 // Enum value maps for VerifyCode.
@@ -125,6 +139,7 @@ var (
 		6: "VERIFY_CODE_IP_NOT_ALLOWED",
 		7: "VERIFY_CODE_WORKSPACE_DENIED",
 		8: "VERIFY_CODE_PERMISSION_DENIED",
+		9: "VERIFY_CODE_ACCOUNT_SUSPENDED",
 	}
 	VerifyCode_value = map[string]int32{
 		"VERIFY_CODE_UNSPECIFIED":       0,
@@ -136,6 +151,7 @@ var (
 		"VERIFY_CODE_IP_NOT_ALLOWED":    6,
 		"VERIFY_CODE_WORKSPACE_DENIED":  7,
 		"VERIFY_CODE_PERMISSION_DENIED": 8,
+		"VERIFY_CODE_ACCOUNT_SUSPENDED": 9,
 	}
 )
 
@@ -834,14 +850,16 @@ const file_latchkey_v1_auth_proto_rawDesc = "" +
 	"\x0eWhoAmIResponse\x12,\n" +
 	"\aapi_key\x18\x01 \x01(\v2\x13.latchkey.v1.ApiKeyR\x06apiKey\x12.\n" +
 	"\aprofile\x18\x02 \x01(\v2\x14.latchkey.v1.ProfileR\aprofile\x12.\n" +
-	"\aaccount\x18\x03 \x01(\v2\x14.latchkey.v1.AccountR\aaccount*\xdf\x01\n" +
+	"\aaccount\x18\x03 \x01(\v2\x14.latchkey.v1.AccountR\aaccount*\xac\x02\n" +
 	"\rKeyChangeKind\x12\x1f\n" +
 	"\x1bKEY_CHANGE_KIND_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bKEY_CHANGE_KIND_KEY_UPDATED\x10\x01\x12\x1f\n" +
 	"\x1bKEY_CHANGE_KIND_KEY_ROTATED\x10\x02\x12\x1f\n" +
 	"\x1bKEY_CHANGE_KIND_KEY_REVOKED\x10\x03\x12\"\n" +
 	"\x1eKEY_CHANGE_KIND_GRANTS_CHANGED\x10\x04\x12&\n" +
-	"\"KEY_CHANGE_KIND_WORKSPACE_ARCHIVED\x10\x05*\x8d\x02\n" +
+	"\"KEY_CHANGE_KIND_WORKSPACE_ARCHIVED\x10\x05\x12%\n" +
+	"!KEY_CHANGE_KIND_ACCOUNT_SUSPENDED\x10\x06\x12$\n" +
+	" KEY_CHANGE_KIND_ACCOUNT_RESTORED\x10\a*\xb0\x02\n" +
 	"\n" +
 	"VerifyCode\x12\x1b\n" +
 	"\x17VERIFY_CODE_UNSPECIFIED\x10\x00\x12\x15\n" +
@@ -852,7 +870,8 @@ const file_latchkey_v1_auth_proto_rawDesc = "" +
 	"\x13VERIFY_CODE_EXPIRED\x10\x05\x12\x1e\n" +
 	"\x1aVERIFY_CODE_IP_NOT_ALLOWED\x10\x06\x12 \n" +
 	"\x1cVERIFY_CODE_WORKSPACE_DENIED\x10\a\x12!\n" +
-	"\x1dVERIFY_CODE_PERMISSION_DENIED\x10\b2\x82\x02\n" +
+	"\x1dVERIFY_CODE_PERMISSION_DENIED\x10\b\x12!\n" +
+	"\x1dVERIFY_CODE_ACCOUNT_SUSPENDED\x10\t2\x82\x02\n" +
 	"\vAuthService\x12F\n" +
 	"\x06Verify\x12\x1a.latchkey.v1.VerifyRequest\x1a\x1b.latchkey.v1.VerifyResponse\"\x03\x90\x02\x02\x12F\n" +
 	"\x06WhoAmI\x12\x1a.latchkey.v1.WhoAmIRequest\x1a\x1b.latchkey.v1.WhoAmIResponse\"\x03\x90\x02\x01\x12c\n" +

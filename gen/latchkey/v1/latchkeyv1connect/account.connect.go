@@ -32,6 +32,15 @@ const (
 	// AccountServiceListAccountsProcedure is the procedure name of the AccountService's ListAccounts
 	// RPC.
 	AccountServiceListAccountsProcedure = "/latchkey.v1.AccountService/ListAccounts"
+	// AccountServiceUpdateAccountProcedure is the procedure name of the AccountService's UpdateAccount
+	// RPC.
+	AccountServiceUpdateAccountProcedure = "/latchkey.v1.AccountService/UpdateAccount"
+	// AccountServiceSuspendAccountProcedure is the procedure name of the AccountService's
+	// SuspendAccount RPC.
+	AccountServiceSuspendAccountProcedure = "/latchkey.v1.AccountService/SuspendAccount"
+	// AccountServiceRestoreAccountProcedure is the procedure name of the AccountService's
+	// RestoreAccount RPC.
+	AccountServiceRestoreAccountProcedure = "/latchkey.v1.AccountService/RestoreAccount"
 )
 
 var (
@@ -58,6 +67,29 @@ var (
 			IdempotencyLevel: connect.IdempotencyNoSideEffects,
 		}
 	})
+	accountServiceUpdateAccountSpec = sync.OnceValue(func() connect.Spec {
+		return connect.Spec{
+			StreamType: connect.StreamTypeUnary,
+			Schema:     v1.File_latchkey_v1_account_proto.Services().ByName("AccountService").Methods().ByName("UpdateAccount"),
+			Procedure:  AccountServiceUpdateAccountProcedure,
+		}
+	})
+	accountServiceSuspendAccountSpec = sync.OnceValue(func() connect.Spec {
+		return connect.Spec{
+			StreamType:       connect.StreamTypeUnary,
+			Schema:           v1.File_latchkey_v1_account_proto.Services().ByName("AccountService").Methods().ByName("SuspendAccount"),
+			Procedure:        AccountServiceSuspendAccountProcedure,
+			IdempotencyLevel: connect.IdempotencyIdempotent,
+		}
+	})
+	accountServiceRestoreAccountSpec = sync.OnceValue(func() connect.Spec {
+		return connect.Spec{
+			StreamType:       connect.StreamTypeUnary,
+			Schema:           v1.File_latchkey_v1_account_proto.Services().ByName("AccountService").Methods().ByName("RestoreAccount"),
+			Procedure:        AccountServiceRestoreAccountProcedure,
+			IdempotencyLevel: connect.IdempotencyIdempotent,
+		}
+	})
 )
 
 // AccountServiceClient is a client for the latchkey.v1.AccountService service.
@@ -80,6 +112,35 @@ type AccountServiceClient interface {
 	//
 	// Permission: `accounts:manage`. Idempotent.
 	ListAccounts(context.Context, *v1.ListAccountsRequest) (*v1.ListAccountsResponse, error)
+	// UpdateAccount changes the fields named in `update_mask`.
+	//
+	// An account's own keys may change `spec.default_key_permissions` with
+	// `api_keys:manage`, within their reach: the defaults as they are and as
+	// they become must both be held by the caller, as if the defaults were a
+	// key it changes and then permissions it gives (PERMISSION_DENIED
+	// otherwise). Every other field, and any field of another account, needs
+	// `accounts:manage` (another account the caller may not read is
+	// NOT_FOUND). Errors: ABORTED for a stale `etag`; INVALID_ARGUMENT
+	// (field `spec.default_key_permissions`) for a permission on accounts in
+	// an account that is not the operator's, since no key of it could hold
+	// one. Not idempotent with a stale `etag`; otherwise idempotent.
+	UpdateAccount(context.Context, *v1.UpdateAccountRequest) (*v1.UpdateAccountResponse, error)
+	// SuspendAccount stops an account at once, without deleting anything:
+	// until it is restored, every key and every person of the account is
+	// refused on every method with PERMISSION_DENIED, and Verify answers its
+	// keys with VERIFY_CODE_ACCOUNT_SUSPENDED. Suspending a suspended account
+	// changes nothing and writes no audit event.
+	//
+	// Permission: `accounts:manage`. Errors: NOT_FOUND; FAILED_PRECONDITION
+	// for the operator account, which nobody could restore. Idempotent.
+	SuspendAccount(context.Context, *v1.SuspendAccountRequest) (*v1.SuspendAccountResponse, error)
+	// RestoreAccount ends a suspension: every key, grant and person of the
+	// account comes back as it was, and a key that expired meanwhile stays
+	// expired. Restoring an active account changes nothing and writes no
+	// audit event.
+	//
+	// Permission: `accounts:manage`. Errors: NOT_FOUND. Idempotent.
+	RestoreAccount(context.Context, *v1.RestoreAccountRequest) (*v1.RestoreAccountResponse, error)
 }
 
 // NewAccountServiceClient constructs a client for the latchkey.v1.AccountService service. Multiple
@@ -108,6 +169,35 @@ type AccountServiceHandler interface {
 	//
 	// Permission: `accounts:manage`. Idempotent.
 	ListAccounts(context.Context, *v1.ListAccountsRequest) (*v1.ListAccountsResponse, error)
+	// UpdateAccount changes the fields named in `update_mask`.
+	//
+	// An account's own keys may change `spec.default_key_permissions` with
+	// `api_keys:manage`, within their reach: the defaults as they are and as
+	// they become must both be held by the caller, as if the defaults were a
+	// key it changes and then permissions it gives (PERMISSION_DENIED
+	// otherwise). Every other field, and any field of another account, needs
+	// `accounts:manage` (another account the caller may not read is
+	// NOT_FOUND). Errors: ABORTED for a stale `etag`; INVALID_ARGUMENT
+	// (field `spec.default_key_permissions`) for a permission on accounts in
+	// an account that is not the operator's, since no key of it could hold
+	// one. Not idempotent with a stale `etag`; otherwise idempotent.
+	UpdateAccount(context.Context, *v1.UpdateAccountRequest) (*v1.UpdateAccountResponse, error)
+	// SuspendAccount stops an account at once, without deleting anything:
+	// until it is restored, every key and every person of the account is
+	// refused on every method with PERMISSION_DENIED, and Verify answers its
+	// keys with VERIFY_CODE_ACCOUNT_SUSPENDED. Suspending a suspended account
+	// changes nothing and writes no audit event.
+	//
+	// Permission: `accounts:manage`. Errors: NOT_FOUND; FAILED_PRECONDITION
+	// for the operator account, which nobody could restore. Idempotent.
+	SuspendAccount(context.Context, *v1.SuspendAccountRequest) (*v1.SuspendAccountResponse, error)
+	// RestoreAccount ends a suspension: every key, grant and person of the
+	// account comes back as it was, and a key that expired meanwhile stays
+	// expired. Restoring an active account changes nothing and writes no
+	// audit event.
+	//
+	// Permission: `accounts:manage`. Errors: NOT_FOUND. Idempotent.
+	RestoreAccount(context.Context, *v1.RestoreAccountRequest) (*v1.RestoreAccountResponse, error)
 }
 
 // RegisterAccountServiceHandler registers svc as the latchkey.v1.AccountService implementation on
@@ -118,6 +208,9 @@ func RegisterAccountServiceHandler(server *connect.Server, svc AccountServiceHan
 		connect.Method{Spec: accountServiceCreateAccountSpec(), Handler: adapter.createAccount},
 		connect.Method{Spec: accountServiceGetAccountSpec(), Handler: adapter.getAccount},
 		connect.Method{Spec: accountServiceListAccountsSpec(), Handler: adapter.listAccounts},
+		connect.Method{Spec: accountServiceUpdateAccountSpec(), Handler: adapter.updateAccount},
+		connect.Method{Spec: accountServiceSuspendAccountSpec(), Handler: adapter.suspendAccount},
+		connect.Method{Spec: accountServiceRestoreAccountSpec(), Handler: adapter.restoreAccount},
 	)
 }
 
@@ -134,6 +227,18 @@ func (UnimplementedAccountServiceHandler) GetAccount(context.Context, *v1.GetAcc
 
 func (UnimplementedAccountServiceHandler) ListAccounts(context.Context, *v1.ListAccountsRequest) (*v1.ListAccountsResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, "latchkey.v1.AccountService.ListAccounts is not implemented")
+}
+
+func (UnimplementedAccountServiceHandler) UpdateAccount(context.Context, *v1.UpdateAccountRequest) (*v1.UpdateAccountResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, "latchkey.v1.AccountService.UpdateAccount is not implemented")
+}
+
+func (UnimplementedAccountServiceHandler) SuspendAccount(context.Context, *v1.SuspendAccountRequest) (*v1.SuspendAccountResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, "latchkey.v1.AccountService.SuspendAccount is not implemented")
+}
+
+func (UnimplementedAccountServiceHandler) RestoreAccount(context.Context, *v1.RestoreAccountRequest) (*v1.RestoreAccountResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, "latchkey.v1.AccountService.RestoreAccount is not implemented")
 }
 
 type accountServiceClient struct {
@@ -159,6 +264,30 @@ func (c *accountServiceClient) GetAccount(ctx context.Context, req *v1.GetAccoun
 func (c *accountServiceClient) ListAccounts(ctx context.Context, req *v1.ListAccountsRequest) (*v1.ListAccountsResponse, error) {
 	var res v1.ListAccountsResponse
 	if err := c.client.CallUnary(ctx, accountServiceListAccountsSpec(), req, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+func (c *accountServiceClient) UpdateAccount(ctx context.Context, req *v1.UpdateAccountRequest) (*v1.UpdateAccountResponse, error) {
+	var res v1.UpdateAccountResponse
+	if err := c.client.CallUnary(ctx, accountServiceUpdateAccountSpec(), req, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+func (c *accountServiceClient) SuspendAccount(ctx context.Context, req *v1.SuspendAccountRequest) (*v1.SuspendAccountResponse, error) {
+	var res v1.SuspendAccountResponse
+	if err := c.client.CallUnary(ctx, accountServiceSuspendAccountSpec(), req, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+func (c *accountServiceClient) RestoreAccount(ctx context.Context, req *v1.RestoreAccountRequest) (*v1.RestoreAccountResponse, error) {
+	var res v1.RestoreAccountResponse
+	if err := c.client.CallUnary(ctx, accountServiceRestoreAccountSpec(), req, &res); err != nil {
 		return nil, err
 	}
 	return &res, nil
@@ -196,6 +325,42 @@ func (h accountServiceHandler) listAccounts(ctx context.Context, _ connect.Spec,
 		return err
 	}
 	res, err := h.svc.ListAccounts(ctx, &req)
+	if err != nil {
+		return err
+	}
+	return stream.Send(res)
+}
+
+func (h accountServiceHandler) updateAccount(ctx context.Context, _ connect.Spec, stream connect.ServerStream) error {
+	var req v1.UpdateAccountRequest
+	if err := stream.Receive(&req); err != nil {
+		return err
+	}
+	res, err := h.svc.UpdateAccount(ctx, &req)
+	if err != nil {
+		return err
+	}
+	return stream.Send(res)
+}
+
+func (h accountServiceHandler) suspendAccount(ctx context.Context, _ connect.Spec, stream connect.ServerStream) error {
+	var req v1.SuspendAccountRequest
+	if err := stream.Receive(&req); err != nil {
+		return err
+	}
+	res, err := h.svc.SuspendAccount(ctx, &req)
+	if err != nil {
+		return err
+	}
+	return stream.Send(res)
+}
+
+func (h accountServiceHandler) restoreAccount(ctx context.Context, _ connect.Spec, stream connect.ServerStream) error {
+	var req v1.RestoreAccountRequest
+	if err := stream.Receive(&req); err != nil {
+		return err
+	}
+	res, err := h.svc.RestoreAccount(ctx, &req)
 	if err != nil {
 		return err
 	}

@@ -125,9 +125,13 @@ type ApiKeyServiceClient interface {
 	// one step, and returns the key with `spec.token` set. The token is shown
 	// only here and in Rotate: store it now.
 	//
-	// Permission: `api_keys:manage`. The new key's permissions must be held by
-	// the caller, and its initial workspaces granted to the caller, unless the
-	// caller holds `workspaces:manage` (no escalation: PERMISSION_DENIED).
+	// An empty `spec.permissions` means the account's
+	// `default_key_permissions`, unless `no_default_permissions` is set.
+	//
+	// Permission: `api_keys:manage`. The new key's permissions (the
+	// account's defaults included) must be held by the caller, and its
+	// initial workspaces granted to the caller, unless the caller holds
+	// `workspaces:manage` (no escalation: PERMISSION_DENIED).
 	// Errors: RESOURCE_EXHAUSTED when the account has `max_active_keys` active
 	// keys; NOT_FOUND for an unknown initial workspace; FAILED_PRECONDITION for
 	// an archived one. Not idempotent: each call makes a new key.
@@ -199,9 +203,13 @@ type ApiKeyServiceHandler interface {
 	// one step, and returns the key with `spec.token` set. The token is shown
 	// only here and in Rotate: store it now.
 	//
-	// Permission: `api_keys:manage`. The new key's permissions must be held by
-	// the caller, and its initial workspaces granted to the caller, unless the
-	// caller holds `workspaces:manage` (no escalation: PERMISSION_DENIED).
+	// An empty `spec.permissions` means the account's
+	// `default_key_permissions`, unless `no_default_permissions` is set.
+	//
+	// Permission: `api_keys:manage`. The new key's permissions (the
+	// account's defaults included) must be held by the caller, and its
+	// initial workspaces granted to the caller, unless the caller holds
+	// `workspaces:manage` (no escalation: PERMISSION_DENIED).
 	// Errors: RESOURCE_EXHAUSTED when the account has `max_active_keys` active
 	// keys; NOT_FOUND for an unknown initial workspace; FAILED_PRECONDITION for
 	// an archived one. Not idempotent: each call makes a new key.

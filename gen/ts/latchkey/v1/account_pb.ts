@@ -2,9 +2,11 @@
 // @generated from file latchkey/v1/account.proto (package latchkey.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "../../buf/validate/validate_pb.js";
+import type { FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { ApiKey } from "./api_key_pb.js";
 import { file_latchkey_v1_api_key } from "./api_key_pb.js";
 import type { AccountResourceMetadata, Order } from "./metadata_pb.js";
@@ -16,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file latchkey/v1/account.proto.
  */
 export const file_latchkey_v1_account: GenFile = /*@__PURE__*/
-  fileDesc("ChlsYXRjaGtleS92MS9hY2NvdW50LnByb3RvEgtsYXRjaGtleS52MSJpCgdBY2NvdW50EjYKCG1ldGFkYXRhGAEgASgLMiQubGF0Y2hrZXkudjEuQWNjb3VudFJlc291cmNlTWV0YWRhdGESJgoEc3BlYxgCIAEoCzIYLmxhdGNoa2V5LnYxLkFjY291bnRTcGVjIjgKC0FjY291bnRTcGVjEhAKCG9wZXJhdG9yGAEgASgIEhcKD21heF9hY3RpdmVfa2V5cxgCIAEoAyJeChRDcmVhdGVBY2NvdW50UmVxdWVzdBIgCgRuYW1lGAEgASgJQhK6SA9yDcisBgHQrAYBEAEYgAESJAoPbWF4X2FjdGl2ZV9rZXlzGAIgASgDQgu6SAgiBhjAhD0oACJrChVDcmVhdGVBY2NvdW50UmVzcG9uc2USJQoHYWNjb3VudBgBIAEoCzIULmxhdGNoa2V5LnYxLkFjY291bnQSKwoOc3lzdGVtX2FwaV9rZXkYAiABKAsyEy5sYXRjaGtleS52MS5BcGlLZXkiRQoRR2V0QWNjb3VudFJlcXVlc3QSMAoCaWQYASABKAlCJLpIIXIfMh1eYWNjdF9bMC05QS1ISktNTlAtVFYtWl17MjZ9JCI7ChJHZXRBY2NvdW50UmVzcG9uc2USJQoHYWNjb3VudBgBIAEoCzIULmxhdGNoa2V5LnYxLkFjY291bnQifwoTTGlzdEFjY291bnRzUmVxdWVzdBIdCglwYWdlX3NpemUYASABKAVCCrpIBxoFGPQDKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAgSKwoFb3JkZXIYAyABKA4yEi5sYXRjaGtleS52MS5PcmRlckIIukgFggECEAEiVwoUTGlzdEFjY291bnRzUmVzcG9uc2USJgoIYWNjb3VudHMYASADKAsyFC5sYXRjaGtleS52MS5BY2NvdW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCTKWAgoOQWNjb3VudFNlcnZpY2USVgoNQ3JlYXRlQWNjb3VudBIhLmxhdGNoa2V5LnYxLkNyZWF0ZUFjY291bnRSZXF1ZXN0GiIubGF0Y2hrZXkudjEuQ3JlYXRlQWNjb3VudFJlc3BvbnNlElIKCkdldEFjY291bnQSHi5sYXRjaGtleS52MS5HZXRBY2NvdW50UmVxdWVzdBofLmxhdGNoa2V5LnYxLkdldEFjY291bnRSZXNwb25zZSIDkAIBElgKDExpc3RBY2NvdW50cxIgLmxhdGNoa2V5LnYxLkxpc3RBY2NvdW50c1JlcXVlc3QaIS5sYXRjaGtleS52MS5MaXN0QWNjb3VudHNSZXNwb25zZSIDkAIBQqUBCg9jb20ubGF0Y2hrZXkudjFCDEFjY291bnRQcm90b1ABWjdnaXRodWIuY29tL2xhdGNoa2V5L2xhdGNoa2V5L2dlbi9sYXRjaGtleS92MTtsYXRjaGtleXYxogIDTFhYqgILTGF0Y2hrZXkuVjHKAgtMYXRjaGtleVxWMeICF0xhdGNoa2V5XFYxXEdQQk1ldGFkYXRh6gIMTGF0Y2hrZXk6OlYxYgZwcm90bzM", [file_buf_validate_validate, file_latchkey_v1_api_key, file_latchkey_v1_metadata, file_latchkey_v1_text]);
+  fileDesc("ChlsYXRjaGtleS92MS9hY2NvdW50LnByb3RvEgtsYXRjaGtleS52MSLdAQoHQWNjb3VudBI2CghtZXRhZGF0YRgBIAEoCzIkLmxhdGNoa2V5LnYxLkFjY291bnRSZXNvdXJjZU1ldGFkYXRhEiYKBHNwZWMYAiABKAsyGC5sYXRjaGtleS52MS5BY2NvdW50U3BlYxIoCgVzdGF0ZRgDIAEoDjIZLmxhdGNoa2V5LnYxLkFjY291bnRTdGF0ZRIwCgxzdXNwZW5kX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDnN1c3BlbmRfcmVhc29uGAUgASgJIpwBCgtBY2NvdW50U3BlYxIQCghvcGVyYXRvchgBIAEoCBIkCg9tYXhfYWN0aXZlX2tleXMYAiABKANCC7pICCIGGMCEPSgAElUKF2RlZmF1bHRfa2V5X3Blcm1pc3Npb25zGAMgAygJQjS6SDGSAS4QQBgBIihyJhiAATIhXihcKnxbYS16MC05X10rOihcKnxbYS16MC05X10rKSkkIrUBChRDcmVhdGVBY2NvdW50UmVxdWVzdBIgCgRuYW1lGAEgASgJQhK6SA9yDcisBgHQrAYBEAEYgAESJAoPbWF4X2FjdGl2ZV9rZXlzGAIgASgDQgu6SAgiBhjAhD0oABJVChdkZWZhdWx0X2tleV9wZXJtaXNzaW9ucxgDIAMoCUI0ukgxkgEuEEAYASIociYYgAEyIV4oXCp8W2EtejAtOV9dKzooXCp8W2EtejAtOV9dKykpJCJrChVDcmVhdGVBY2NvdW50UmVzcG9uc2USJQoHYWNjb3VudBgBIAEoCzIULmxhdGNoa2V5LnYxLkFjY291bnQSKwoOc3lzdGVtX2FwaV9rZXkYAiABKAsyEy5sYXRjaGtleS52MS5BcGlLZXkiRQoRR2V0QWNjb3VudFJlcXVlc3QSMAoCaWQYASABKAlCJLpIIXIfMh1eYWNjdF9bMC05QS1ISktNTlAtVFYtWl17MjZ9JCI7ChJHZXRBY2NvdW50UmVzcG9uc2USJQoHYWNjb3VudBgBIAEoCzIULmxhdGNoa2V5LnYxLkFjY291bnQifwoTTGlzdEFjY291bnRzUmVxdWVzdBIdCglwYWdlX3NpemUYASABKAVCCrpIBxoFGPQDKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAgSKwoFb3JkZXIYAyABKA4yEi5sYXRjaGtleS52MS5PcmRlckIIukgFggECEAEiVwoUTGlzdEFjY291bnRzUmVzcG9uc2USJgoIYWNjb3VudHMYASADKAsyFC5sYXRjaGtleS52MS5BY2NvdW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSL6AwoUVXBkYXRlQWNjb3VudFJlcXVlc3QSMAoCaWQYASABKAlCJLpIIXIfMh1eYWNjdF9bMC05QS1ISktNTlAtVFYtWl17MjZ9JBI2CghtZXRhZGF0YRgCIAEoCzIkLmxhdGNoa2V5LnYxLkFjY291bnRSZXNvdXJjZU1ldGFkYXRhEiYKBHNwZWMYAyABKAsyGC5sYXRjaGtleS52MS5BY2NvdW50U3BlYxK3AgoLdXBkYXRlX21hc2sYBCABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrQoUCukiBAroB+gEKEXVwZGF0ZV9tYXNrLnBhdGhzEmlwYXRocyBtdXN0IGJlIG5vbi1lbXB0eSBhbmQgZWFjaCBvbmUgb2YgbWV0YWRhdGEubmFtZSwgc3BlYy5tYXhfYWN0aXZlX2tleXMsIHNwZWMuZGVmYXVsdF9rZXlfcGVybWlzc2lvbnMaenRoaXMucGF0aHMuc2l6ZSgpID4gMCAmJiB0aGlzLnBhdGhzLmFsbChwLCBwIGluIFsnbWV0YWRhdGEubmFtZScsICdzcGVjLm1heF9hY3RpdmVfa2V5cycsICdzcGVjLmRlZmF1bHRfa2V5X3Blcm1pc3Npb25zJ10pyAEBEhYKBGV0YWcYBSABKAlCCLpIBXIDGIABIj4KFVVwZGF0ZUFjY291bnRSZXNwb25zZRIlCgdhY2NvdW50GAEgASgLMhQubGF0Y2hrZXkudjEuQWNjb3VudCJtChVTdXNwZW5kQWNjb3VudFJlcXVlc3QSMAoCaWQYASABKAlCJLpIIXIfMh1eYWNjdF9bMC05QS1ISktNTlAtVFYtWl17MjZ9JBIiCgZyZWFzb24YAiABKAlCErpID3INyKwGAdCsBgEQARiABCI/ChZTdXNwZW5kQWNjb3VudFJlc3BvbnNlEiUKB2FjY291bnQYASABKAsyFC5sYXRjaGtleS52MS5BY2NvdW50Im0KFVJlc3RvcmVBY2NvdW50UmVxdWVzdBIwCgJpZBgBIAEoCUIkukghch8yHV5hY2N0X1swLTlBLUhKS01OUC1UVi1aXXsyNn0kEiIKBnJlYXNvbhgCIAEoCUISukgPcg3IrAYB0KwGARABGIAEIj8KFlJlc3RvcmVBY2NvdW50UmVzcG9uc2USJQoHYWNjb3VudBgBIAEoCzIULmxhdGNoa2V5LnYxLkFjY291bnQqZAoMQWNjb3VudFN0YXRlEh0KGUFDQ09VTlRfU1RBVEVfVU5TUEVDSUZJRUQQABIYChRBQ0NPVU5UX1NUQVRFX0FDVElWRRABEhsKF0FDQ09VTlRfU1RBVEVfU1VTUEVOREVEEAIyrgQKDkFjY291bnRTZXJ2aWNlElYKDUNyZWF0ZUFjY291bnQSIS5sYXRjaGtleS52MS5DcmVhdGVBY2NvdW50UmVxdWVzdBoiLmxhdGNoa2V5LnYxLkNyZWF0ZUFjY291bnRSZXNwb25zZRJSCgpHZXRBY2NvdW50Eh4ubGF0Y2hrZXkudjEuR2V0QWNjb3VudFJlcXVlc3QaHy5sYXRjaGtleS52MS5HZXRBY2NvdW50UmVzcG9uc2UiA5ACARJYCgxMaXN0QWNjb3VudHMSIC5sYXRjaGtleS52MS5MaXN0QWNjb3VudHNSZXF1ZXN0GiEubGF0Y2hrZXkudjEuTGlzdEFjY291bnRzUmVzcG9uc2UiA5ACARJWCg1VcGRhdGVBY2NvdW50EiEubGF0Y2hrZXkudjEuVXBkYXRlQWNjb3VudFJlcXVlc3QaIi5sYXRjaGtleS52MS5VcGRhdGVBY2NvdW50UmVzcG9uc2USXgoOU3VzcGVuZEFjY291bnQSIi5sYXRjaGtleS52MS5TdXNwZW5kQWNjb3VudFJlcXVlc3QaIy5sYXRjaGtleS52MS5TdXNwZW5kQWNjb3VudFJlc3BvbnNlIgOQAgISXgoOUmVzdG9yZUFjY291bnQSIi5sYXRjaGtleS52MS5SZXN0b3JlQWNjb3VudFJlcXVlc3QaIy5sYXRjaGtleS52MS5SZXN0b3JlQWNjb3VudFJlc3BvbnNlIgOQAgJCpQEKD2NvbS5sYXRjaGtleS52MUIMQWNjb3VudFByb3RvUAFaN2dpdGh1Yi5jb20vbGF0Y2hrZXkvbGF0Y2hrZXkvZ2VuL2xhdGNoa2V5L3YxO2xhdGNoa2V5djGiAgNMWFiqAgtMYXRjaGtleS5WMcoCC0xhdGNoa2V5XFYx4gIXTGF0Y2hrZXlcVjFcR1BCTWV0YWRhdGHqAgxMYXRjaGtleTo6VjFiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_latchkey_v1_api_key, file_latchkey_v1_metadata, file_latchkey_v1_text]);
 
 /**
  * Account is a tenant: every other resource belongs to exactly one account.
@@ -37,6 +39,29 @@ export type Account = Message<"latchkey.v1.Account"> & {
    * @generated from field: latchkey.v1.AccountSpec spec = 2;
    */
   spec?: AccountSpec | undefined;
+
+  /**
+   * Whether the account's keys and people may act. Output only: changed by
+   * SuspendAccount and RestoreAccount.
+   *
+   * @generated from field: latchkey.v1.AccountState state = 3;
+   */
+  state: AccountState;
+
+  /**
+   * When the account was suspended; unset while it is active. Output only.
+   *
+   * @generated from field: google.protobuf.Timestamp suspend_time = 4;
+   */
+  suspendTime?: Timestamp | undefined;
+
+  /**
+   * Why the operator suspended it, as given to SuspendAccount; empty while
+   * it is active. Output only.
+   *
+   * @generated from field: string suspend_reason = 5;
+   */
+  suspendReason: string;
 };
 
 /**
@@ -61,11 +86,22 @@ export type AccountSpec = Message<"latchkey.v1.AccountSpec"> & {
 
   /**
    * The most active keys the account may hold at once; 0 means the
-   * server's default (`--max-active-keys`).
+   * server's default (`--max-active-keys`). At most 1,000,000.
    *
    * @generated from field: int64 max_active_keys = 2;
    */
   maxActiveKeys: bigint;
+
+  /**
+   * The permissions an ApiKeyService.Issue with an empty `spec.permissions`
+   * gives the new key (unless it sets `no_default_permissions`). The caller
+   * of Issue must hold them, exactly as a list given by hand: a caller who
+   * could not give them is refused, never handed fewer. Same syntax and
+   * limits as ApiKeySpec.permissions. Empty: such a key gets none.
+   *
+   * @generated from field: repeated string default_key_permissions = 3;
+   */
+  defaultKeyPermissions: string[];
 };
 
 /**
@@ -97,6 +133,13 @@ export type CreateAccountRequest = Message<"latchkey.v1.CreateAccountRequest"> &
    * @generated from field: int64 max_active_keys = 2;
    */
   maxActiveKeys: bigint;
+
+  /**
+   * The account's `default_key_permissions` (see AccountSpec). Optional.
+   *
+   * @generated from field: repeated string default_key_permissions = 3;
+   */
+  defaultKeyPermissions: string[];
 };
 
 /**
@@ -240,6 +283,214 @@ export const ListAccountsResponseSchema: GenMessage<ListAccountsResponse> = /*@_
   messageDesc(file_latchkey_v1_account, 7);
 
 /**
+ * UpdateAccountRequest is the input of AccountService.UpdateAccount.
+ *
+ * @generated from message latchkey.v1.UpdateAccountRequest
+ */
+export type UpdateAccountRequest = Message<"latchkey.v1.UpdateAccountRequest"> & {
+  /**
+   * The account's id, `acct_<ULID>`.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The new name, read only when `update_mask` names `metadata.name`;
+   * other fields are ignored.
+   *
+   * @generated from field: latchkey.v1.AccountResourceMetadata metadata = 2;
+   */
+  metadata?: AccountResourceMetadata | undefined;
+
+  /**
+   * New spec values, read only at the paths in `update_mask`; `operator`
+   * is ignored.
+   *
+   * @generated from field: latchkey.v1.AccountSpec spec = 3;
+   */
+  spec?: AccountSpec | undefined;
+
+  /**
+   * The fields to change, at least one of: `metadata.name`,
+   * `spec.max_active_keys`, `spec.default_key_permissions`.
+   *
+   * @generated from field: google.protobuf.FieldMask update_mask = 4;
+   */
+  updateMask?: FieldMask | undefined;
+
+  /**
+   * The account's `metadata.etag` as last read. Optional; when set and
+   * stale the update is refused with ABORTED.
+   *
+   * @generated from field: string etag = 5;
+   */
+  etag: string;
+};
+
+/**
+ * Describes the message latchkey.v1.UpdateAccountRequest.
+ * Use `create(UpdateAccountRequestSchema)` to create a new message.
+ */
+export const UpdateAccountRequestSchema: GenMessage<UpdateAccountRequest> = /*@__PURE__*/
+  messageDesc(file_latchkey_v1_account, 8);
+
+/**
+ * UpdateAccountResponse is the output of AccountService.UpdateAccount.
+ *
+ * @generated from message latchkey.v1.UpdateAccountResponse
+ */
+export type UpdateAccountResponse = Message<"latchkey.v1.UpdateAccountResponse"> & {
+  /**
+   * The account after the update.
+   *
+   * @generated from field: latchkey.v1.Account account = 1;
+   */
+  account?: Account | undefined;
+};
+
+/**
+ * Describes the message latchkey.v1.UpdateAccountResponse.
+ * Use `create(UpdateAccountResponseSchema)` to create a new message.
+ */
+export const UpdateAccountResponseSchema: GenMessage<UpdateAccountResponse> = /*@__PURE__*/
+  messageDesc(file_latchkey_v1_account, 9);
+
+/**
+ * SuspendAccountRequest is the input of AccountService.SuspendAccount.
+ *
+ * @generated from message latchkey.v1.SuspendAccountRequest
+ */
+export type SuspendAccountRequest = Message<"latchkey.v1.SuspendAccountRequest"> & {
+  /**
+   * The account's id, `acct_<ULID>`.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Why, for the audit log and `Account.suspend_reason`: 1 to 512
+   * characters on one line, not blank.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message latchkey.v1.SuspendAccountRequest.
+ * Use `create(SuspendAccountRequestSchema)` to create a new message.
+ */
+export const SuspendAccountRequestSchema: GenMessage<SuspendAccountRequest> = /*@__PURE__*/
+  messageDesc(file_latchkey_v1_account, 10);
+
+/**
+ * SuspendAccountResponse is the output of AccountService.SuspendAccount.
+ *
+ * @generated from message latchkey.v1.SuspendAccountResponse
+ */
+export type SuspendAccountResponse = Message<"latchkey.v1.SuspendAccountResponse"> & {
+  /**
+   * The account, in ACCOUNT_STATE_SUSPENDED.
+   *
+   * @generated from field: latchkey.v1.Account account = 1;
+   */
+  account?: Account | undefined;
+};
+
+/**
+ * Describes the message latchkey.v1.SuspendAccountResponse.
+ * Use `create(SuspendAccountResponseSchema)` to create a new message.
+ */
+export const SuspendAccountResponseSchema: GenMessage<SuspendAccountResponse> = /*@__PURE__*/
+  messageDesc(file_latchkey_v1_account, 11);
+
+/**
+ * RestoreAccountRequest is the input of AccountService.RestoreAccount.
+ *
+ * @generated from message latchkey.v1.RestoreAccountRequest
+ */
+export type RestoreAccountRequest = Message<"latchkey.v1.RestoreAccountRequest"> & {
+  /**
+   * The account's id, `acct_<ULID>`.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Why, for the audit log: 1 to 512 characters on one line, not blank.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message latchkey.v1.RestoreAccountRequest.
+ * Use `create(RestoreAccountRequestSchema)` to create a new message.
+ */
+export const RestoreAccountRequestSchema: GenMessage<RestoreAccountRequest> = /*@__PURE__*/
+  messageDesc(file_latchkey_v1_account, 12);
+
+/**
+ * RestoreAccountResponse is the output of AccountService.RestoreAccount.
+ *
+ * @generated from message latchkey.v1.RestoreAccountResponse
+ */
+export type RestoreAccountResponse = Message<"latchkey.v1.RestoreAccountResponse"> & {
+  /**
+   * The account, in ACCOUNT_STATE_ACTIVE.
+   *
+   * @generated from field: latchkey.v1.Account account = 1;
+   */
+  account?: Account | undefined;
+};
+
+/**
+ * Describes the message latchkey.v1.RestoreAccountResponse.
+ * Use `create(RestoreAccountResponseSchema)` to create a new message.
+ */
+export const RestoreAccountResponseSchema: GenMessage<RestoreAccountResponse> = /*@__PURE__*/
+  messageDesc(file_latchkey_v1_account, 13);
+
+/**
+ * AccountState says whether an account's keys and people may act.
+ *
+ * @generated from enum latchkey.v1.AccountState
+ */
+export enum AccountState {
+  /**
+   * Never returned.
+   *
+   * @generated from enum value: ACCOUNT_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The account works.
+   *
+   * @generated from enum value: ACCOUNT_STATE_ACTIVE = 1;
+   */
+  ACTIVE = 1,
+
+  /**
+   * The operator suspended the account: its keys and people are refused
+   * until RestoreAccount, and nothing of it is deleted.
+   *
+   * @generated from enum value: ACCOUNT_STATE_SUSPENDED = 2;
+   */
+  SUSPENDED = 2,
+}
+
+/**
+ * Describes the enum latchkey.v1.AccountState.
+ */
+export const AccountStateSchema: GenEnum<AccountState> = /*@__PURE__*/
+  enumDesc(file_latchkey_v1_account, 0);
+
+/**
  * AccountService manages accounts. Accounts are created by the operator
  * account, which Latchkey makes on its first start.
  *
@@ -289,6 +540,59 @@ export const AccountService: GenService<{
     methodKind: "unary";
     input: typeof ListAccountsRequestSchema;
     output: typeof ListAccountsResponseSchema;
+  },
+  /**
+   * UpdateAccount changes the fields named in `update_mask`.
+   *
+   * An account's own keys may change `spec.default_key_permissions` with
+   * `api_keys:manage`, within their reach: the defaults as they are and as
+   * they become must both be held by the caller, as if the defaults were a
+   * key it changes and then permissions it gives (PERMISSION_DENIED
+   * otherwise). Every other field, and any field of another account, needs
+   * `accounts:manage` (another account the caller may not read is
+   * NOT_FOUND). Errors: ABORTED for a stale `etag`; INVALID_ARGUMENT
+   * (field `spec.default_key_permissions`) for a permission on accounts in
+   * an account that is not the operator's, since no key of it could hold
+   * one. Not idempotent with a stale `etag`; otherwise idempotent.
+   *
+   * @generated from rpc latchkey.v1.AccountService.UpdateAccount
+   */
+  updateAccount: {
+    methodKind: "unary";
+    input: typeof UpdateAccountRequestSchema;
+    output: typeof UpdateAccountResponseSchema;
+  },
+  /**
+   * SuspendAccount stops an account at once, without deleting anything:
+   * until it is restored, every key and every person of the account is
+   * refused on every method with PERMISSION_DENIED, and Verify answers its
+   * keys with VERIFY_CODE_ACCOUNT_SUSPENDED. Suspending a suspended account
+   * changes nothing and writes no audit event.
+   *
+   * Permission: `accounts:manage`. Errors: NOT_FOUND; FAILED_PRECONDITION
+   * for the operator account, which nobody could restore. Idempotent.
+   *
+   * @generated from rpc latchkey.v1.AccountService.SuspendAccount
+   */
+  suspendAccount: {
+    methodKind: "unary";
+    input: typeof SuspendAccountRequestSchema;
+    output: typeof SuspendAccountResponseSchema;
+  },
+  /**
+   * RestoreAccount ends a suspension: every key, grant and person of the
+   * account comes back as it was, and a key that expired meanwhile stays
+   * expired. Restoring an active account changes nothing and writes no
+   * audit event.
+   *
+   * Permission: `accounts:manage`. Errors: NOT_FOUND. Idempotent.
+   *
+   * @generated from rpc latchkey.v1.AccountService.RestoreAccount
+   */
+  restoreAccount: {
+    methodKind: "unary";
+    input: typeof RestoreAccountRequestSchema;
+    output: typeof RestoreAccountResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_latchkey_v1_account, 0);

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file latchkey/v1/audit.proto.
  */
 export const file_latchkey_v1_audit: GenFile = /*@__PURE__*/
-  fileDesc("ChdsYXRjaGtleS92MS9hdWRpdC5wcm90bxILbGF0Y2hrZXkudjEizwEKCkF1ZGl0RXZlbnQSCgoCaWQYASABKAkSEgoKYWNjb3VudF9pZBgCIAEoCRIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIoCgVhY3RvchgEIAEoCzIZLmxhdGNoa2V5LnYxLkJhcmVNZXRhZGF0YRIOCgZhY3Rpb24YBSABKAkSKQoGdGFyZ2V0GAYgASgLMhkubGF0Y2hrZXkudjEuQmFyZU1ldGFkYXRhEhIKCnJlcXVlc3RfaWQYByABKAkizAEKFkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QSHQoJcGFnZV9zaXplGAEgASgFQgq6SAcaBRj0AygAEhwKCnBhZ2VfdG9rZW4YAiABKAlCCLpIBXIDGIAIEkgKCXRhcmdldF9pZBgDIAEoCUI1ukgy2AEBci0yK14oa2V5fHdzfHByb2Z8YWNjdClfWzAtOUEtSEpLTU5QLVRWLVpdezI2fSQSKwoFb3JkZXIYBCABKA4yEi5sYXRjaGtleS52MS5PcmRlckIIukgFggECEAEiYQoXTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USLQoMYXVkaXRfZXZlbnRzGAEgAygLMhcubGF0Y2hrZXkudjEuQXVkaXRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkycQoMQXVkaXRTZXJ2aWNlEmEKD0xpc3RBdWRpdEV2ZW50cxIjLmxhdGNoa2V5LnYxLkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QaJC5sYXRjaGtleS52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZSIDkAIBQqMBCg9jb20ubGF0Y2hrZXkudjFCCkF1ZGl0UHJvdG9QAVo3Z2l0aHViLmNvbS9sYXRjaGtleS9sYXRjaGtleS9nZW4vbGF0Y2hrZXkvdjE7bGF0Y2hrZXl2MaICA0xYWKoCC0xhdGNoa2V5LlYxygILTGF0Y2hrZXlcVjHiAhdMYXRjaGtleVxWMVxHUEJNZXRhZGF0YeoCDExhdGNoa2V5OjpWMWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_timestamp, file_latchkey_v1_metadata]);
+  fileDesc("ChdsYXRjaGtleS92MS9hdWRpdC5wcm90bxILbGF0Y2hrZXkudjEi3wEKCkF1ZGl0RXZlbnQSCgoCaWQYASABKAkSEgoKYWNjb3VudF9pZBgCIAEoCRIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIoCgVhY3RvchgEIAEoCzIZLmxhdGNoa2V5LnYxLkJhcmVNZXRhZGF0YRIOCgZhY3Rpb24YBSABKAkSKQoGdGFyZ2V0GAYgASgLMhkubGF0Y2hrZXkudjEuQmFyZU1ldGFkYXRhEhIKCnJlcXVlc3RfaWQYByABKAkSDgoGcmVhc29uGAggASgJIswBChZMaXN0QXVkaXRFdmVudHNSZXF1ZXN0Eh0KCXBhZ2Vfc2l6ZRgBIAEoBUIKukgHGgUY9AMoABIcCgpwYWdlX3Rva2VuGAIgASgJQgi6SAVyAxiACBJICgl0YXJnZXRfaWQYAyABKAlCNbpIMtgBAXItMiteKGtleXx3c3xwcm9mfGFjY3QpX1swLTlBLUhKS01OUC1UVi1aXXsyNn0kEisKBW9yZGVyGAQgASgOMhIubGF0Y2hrZXkudjEuT3JkZXJCCLpIBYIBAhABImEKF0xpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlEi0KDGF1ZGl0X2V2ZW50cxgBIAMoCzIXLmxhdGNoa2V5LnYxLkF1ZGl0RXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJMnEKDEF1ZGl0U2VydmljZRJhCg9MaXN0QXVkaXRFdmVudHMSIy5sYXRjaGtleS52MS5MaXN0QXVkaXRFdmVudHNSZXF1ZXN0GiQubGF0Y2hrZXkudjEuTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2UiA5ACAUKjAQoPY29tLmxhdGNoa2V5LnYxQgpBdWRpdFByb3RvUAFaN2dpdGh1Yi5jb20vbGF0Y2hrZXkvbGF0Y2hrZXkvZ2VuL2xhdGNoa2V5L3YxO2xhdGNoa2V5djGiAgNMWFiqAgtMYXRjaGtleS5WMcoCC0xhdGNoa2V5XFYx4gIXTGF0Y2hrZXlcVjFcR1BCTWV0YWRhdGHqAgxMYXRjaGtleTo6VjFiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp, file_latchkey_v1_metadata]);
 
 /**
  * AuditEvent records one mutation.
@@ -56,7 +56,8 @@ export type AuditEvent = Message<"latchkey.v1.AuditEvent"> & {
    * `api_key.rotate`, `api_key.revoke`, `workspace.create`,
    * `workspace.update`, `workspace.archive`, `workspace.grant`,
    * `workspace.revoke`, `profile.create`, `account.create`,
-   * `account.bootstrap`.
+   * `account.bootstrap`, `account.update`, `account.suspend`,
+   * `account.restore`.
    *
    * @generated from field: string action = 5;
    */
@@ -76,6 +77,14 @@ export type AuditEvent = Message<"latchkey.v1.AuditEvent"> & {
    * @generated from field: string request_id = 7;
    */
   requestId: string;
+
+  /**
+   * Why, for the actions that take a reason (`account.suspend`,
+   * `account.restore`); empty for the others.
+   *
+   * @generated from field: string reason = 8;
+   */
+  reason: string;
 };
 
 /**
