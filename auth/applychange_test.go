@@ -11,6 +11,7 @@ import (
 // TestApplyChange: a change drops from the cache exactly what it may have
 // made wrong. A key's change drops that key, and the next verification of
 // it reads the store while the others are still answered from the cache; a
+// suspension or a restore drops the keys of that account alone; a
 // change of a person's grants (a profile no key acts through) drops
 // nothing; a change that names no key (an archived workspace) and a reset
 // drop everything.
@@ -18,7 +19,8 @@ func TestApplyChange(t *testing.T) {
 	ctx := context.Background()
 	m := newMemStore()
 	v := newMemVerifier(t, m, nil)
-	a, b := m.put(t, nil, nil), m.put(t, nil, nil)
+	a := m.put(t, nil, nil)
+	b := m.put(t, nil, func(c *latchkey.Credential) { c.Key.AccountID = "acc_other" })
 	// reads verifies a and b and says how many of them read the store.
 	reads := func() int {
 		m.mu.Lock()
@@ -44,6 +46,15 @@ func TestApplyChange(t *testing.T) {
 		{"a key's change drops that key only", func() {
 			v.ApplyChange(latchkey.Change{Kind: latchkey.ChangeKeyUpdated, KeyID: a.KeyID(), ProfileID: "prf_k"})
 		}, 1},
+		{"a suspension drops the account's keys only", func() {
+			v.ApplyChange(latchkey.Change{Kind: latchkey.ChangeAccountSuspended, AccountID: "acc_other"})
+		}, 1},
+		{"a restore drops the account's keys only", func() {
+			v.ApplyChange(latchkey.Change{Kind: latchkey.ChangeAccountRestored, AccountID: "acc_t"})
+		}, 1},
+		{"a suspension of an account with no cached key drops nothing", func() {
+			v.ApplyChange(latchkey.Change{Kind: latchkey.ChangeAccountSuspended, AccountID: "acc_none"})
+		}, 0},
 		{"a person's grants drop nothing", func() { v.ApplyChange(latchkey.Change{Kind: latchkey.ChangeGrantsChanged, ProfileID: "prf_person"}) }, 0},
 		{"an archived workspace drops every key", func() { v.ApplyChange(latchkey.Change{Kind: latchkey.ChangeWorkspaceArchived}) }, 2},
 		{"a reset drops every key", v.ResetChanges, 2},

@@ -3,8 +3,10 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/auth"
@@ -265,6 +267,101 @@ func TestCredentialFromHeaders(t *testing.T) {
 		got, ok := auth.TokenFromHeaders(tc.authorization, tc.apiKey)
 		if got != tc.want || ok != tc.ok {
 			t.Errorf("TokenFromHeaders(%q, %q) = %q, %v; want %q, %v", tc.authorization, tc.apiKey, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// TestUpdateAccount: an account's own keys change its default key
+// permissions with api_keys:manage and within their reach; everything
+// else, and any other account, is the operator's (accounts:manage).
+func TestUpdateAccount(t *testing.T) {
+	a := auth.NewAuthorizer(&grantTable{})
+	defaults := []string{"spec.default_key_permissions"}
+	manager := caller(false, auth.APIKeysManage, "invoices:read")
+	guard, err := a.UpdateAccount(manager, "acc_caller", defaults, []string{"invoices:read"})
+	wantCode(t, "its own defaults, to what it holds", err, "")
+	if guard == nil {
+		t.Fatal("no guard for a change of the account's own defaults")
+	}
+	ctx := context.Background()
+	wantCode(t, "the guard, on defaults it holds", guard(ctx, latchkey.Account{DefaultKeyPermissions: []string{"invoices:read", auth.APIKeysRead}}), "")
+	wantCode(t, "the guard, on none", guard(ctx, latchkey.Account{}), "")
+	err = guard(ctx, latchkey.Account{DefaultKeyPermissions: []string{"invoices:read", "*"}})
+	wantCode(t, "the guard, on defaults beyond it", err, latchkey.CodePermissionDenied)
+	if err == nil || !strings.Contains(err.Error(), "default key permissions hold more than the caller") {
+		t.Errorf("the guard's refusal says why: %v", err)
+	}
+
+	_, err = a.UpdateAccount(manager, "acc_caller", defaults, []string{"invoices:write"})
+	wantCode(t, "its own defaults, to one it lacks", err, latchkey.CodePermissionDenied)
+	_, err = a.UpdateAccount(caller(false, "invoices:*"), "acc_caller", defaults, nil)
+	wantCode(t, "its own defaults, without api_keys:manage", err, latchkey.CodePermissionDenied)
+	for _, path := range []string{"spec.max_active_keys", "metadata.name"} {
+		_, err = a.UpdateAccount(caller(false, "*"), "acc_caller", []string{path}, nil)
+		wantCode(t, "a tenant holding * on its own "+path, err, latchkey.CodePermissionDenied)
+		if err == nil || !strings.Contains(err.Error(), auth.AccountsManage) {
+			t.Errorf("the refusal names accounts:manage: %v", err)
+		}
+	}
+	_, err = a.UpdateAccount(caller(false, "*"), "acc_other", defaults, nil)
+	wantCode(t, "another account, by a tenant", err, latchkey.CodeNotFound)
+
+	op := caller(true, auth.AccountsManage)
+	guard, err = a.UpdateAccount(op, "acc_other", []string{"metadata.name", "spec.max_active_keys", "spec.default_key_permissions"}, []string{"*"})
+	wantCode(t, "another account, by the operator", err, "")
+	if guard != nil {
+		t.Error("the operator's change of another account has a reach guard")
+	}
+	guard, err = a.UpdateAccount(op, "acc_caller", []string{"spec.max_active_keys"}, nil)
+	wantCode(t, "the operator's own quota", err, "")
+	if guard != nil {
+		t.Error("a change of no defaults has a reach guard")
+	}
+	_, err = a.UpdateAccount(op, "acc_caller", defaults, nil)
+	wantCode(t, "the operator's own defaults, without api_keys:manage", err, latchkey.CodePermissionDenied)
+}
+
+func TestOperatorOnly(t *testing.T) {
+	for perm, want := range map[string]bool{"accounts:manage": true, "accounts:*": true, "accounts:read": true, "*": false, "api_keys:manage": false, "accountsx:read": false, "accounts": false} {
+		if got := auth.OperatorOnly(perm); got != want {
+			t.Errorf("OperatorOnly(%q) = %v, want %v", perm, got, want)
+		}
+	}
+}
+
+// TestStillAllowed: a stream's caller is asked again on the credential as
+// the store holds it now.
+func TestStillAllowed(t *testing.T) {
+	a := auth.NewAuthorizer(&grantTable{})
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	watch := latchkeyv1connect.AuthServiceWatchKeyChangesProcedure
+	cred := func(edit func(*latchkey.Credential)) *latchkey.Credential {
+		c := &latchkey.Credential{Key: latchkey.APIKey{Metadata: latchkey.Metadata{ID: "key_w", AccountID: "acc_w"}, Permissions: []string{auth.APIKeysVerify}}}
+		if edit != nil {
+			edit(c)
+		}
+		return c
+	}
+	peer := netip.MustParseAddr("10.0.0.1")
+	for _, tc := range []struct {
+		name    string
+		cred    *latchkey.Credential
+		want    latchkey.Code
+		message string
+	}{
+		{"as it was", cred(nil), "", ""},
+		{"revoked", cred(func(c *latchkey.Credential) { c.Key.RevokeTime = now }), latchkey.CodeUnauthenticated, "revoked"},
+		{"expired", cred(func(c *latchkey.Credential) { c.Key.ExpireTime = now }), latchkey.CodeUnauthenticated, "expired"},
+		{"its account suspended", cred(func(c *latchkey.Credential) { c.AccountSuspended = true }), latchkey.CodePermissionDenied, "account is suspended"},
+		{"revoked in a suspended account", cred(func(c *latchkey.Credential) { c.AccountSuspended, c.Key.RevokeTime = true, now }), latchkey.CodeUnauthenticated, "revoked"},
+		{"walled off", cred(func(c *latchkey.Credential) { c.Key.AllowedCIDRs = []string{"192.0.2.0/24"} }), latchkey.CodePermissionDenied, "address"},
+		{"inside its wall", cred(func(c *latchkey.Credential) { c.Key.AllowedCIDRs = []string{"10.0.0.0/8"} }), "", ""},
+		{"no longer holding the permission", cred(func(c *latchkey.Credential) { c.Key.Permissions = []string{auth.APIKeysRead} }), latchkey.CodePermissionDenied, auth.APIKeysVerify},
+	} {
+		err := a.StillAllowed(tc.cred, watch, peer, now)
+		wantCode(t, tc.name, err, tc.want)
+		if err != nil && !strings.Contains(err.Error(), tc.message) {
+			t.Errorf("%s: %v does not say %q", tc.name, err, tc.message)
 		}
 	}
 }

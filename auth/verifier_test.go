@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -140,6 +141,13 @@ func TestVerifyOutcomes(t *testing.T) {
 		cr.Key.RevokeTime, cr.Key.ExpireTime = c.now.Add(-time.Hour), c.now.Add(-time.Hour)
 	})
 	walled := m.put(t, nil, func(c *latchkey.Credential) { c.Key.AllowedCIDRs = []string{"10.0.0.0/8", "2001:db8::1", "not a cidr"} })
+	suspended := m.put(t, []string{"invoices:read"}, func(c *latchkey.Credential) {
+		c.AccountSuspended = true
+		c.Key.AllowedCIDRs = []string{"10.0.0.0/8"}
+	})
+	suspendedRevoked := m.put(t, nil, func(cr *latchkey.Credential) { cr.AccountSuspended, cr.Key.RevokeTime = true, c.now.Add(-time.Hour) })
+	suspendedExpired := m.put(t, nil, func(cr *latchkey.Credential) { cr.AccountSuspended, cr.Key.ExpireTime = true, c.now })
+	wrongSecretSuspended, _ := token.New("lk", latchkey.EnvironmentLive, suspended.KeyID())
 	tenantStar := m.put(t, []string{"*"}, nil)
 	operatorStar := m.put(t, []string{"*"}, func(c *latchkey.Credential) { c.Operator = true })
 	// A token of the test environment whose secret is the live key's: the
@@ -186,6 +194,12 @@ func TestVerifyOutcomes(t *testing.T) {
 		{"no address, with an allow-list", walled.Reveal(), auth.Requirements{}, auth.OutcomeIPNotAllowed, true},
 		{"no address, without an allow-list", valid.Reveal(), auth.Requirements{}, auth.OutcomeValid, true},
 		{"lacking a permission", valid.Reveal(), auth.Requirements{Permissions: []string{"invoices:read", "invoices:manage"}}, auth.OutcomePermissionDenied, true},
+		{"a suspended account's key", suspended.Reveal(), auth.Requirements{ClientIP: ip("10.0.0.1"), Permissions: []string{"invoices:read"}}, auth.OutcomeAccountSuspended, true},
+		{"suspended wins over the key's own refusals", suspended.Reveal(), auth.Requirements{ClientIP: ip("11.0.0.1"), WorkspaceID: "wks_none", Permissions: []string{"x:y"}}, auth.OutcomeAccountSuspended, true},
+		{"revoked wins over suspended", suspendedRevoked.Reveal(), auth.Requirements{}, auth.OutcomeRevoked, true},
+		{"expired wins over suspended", suspendedExpired.Reveal(), auth.Requirements{}, auth.OutcomeExpired, true},
+		{"a wrong secret of a suspended account's key", wrongSecretSuspended.Reveal(), auth.Requirements{}, auth.OutcomeNotFound, false},
+		{"a suspended account's key asked by another account", suspended.Reveal(), auth.Requirements{AccountID: "acc_other"}, auth.OutcomeNotFound, false},
 		{"a tenant's * asked for accounts", tenantStar.Reveal(), auth.Requirements{Permissions: []string{auth.AccountsManage}}, auth.OutcomePermissionDenied, true},
 		{"the operator's * asked for accounts", operatorStar.Reveal(), auth.Requirements{Permissions: []string{auth.AccountsManage}}, auth.OutcomeValid, true},
 	}
@@ -488,6 +502,7 @@ func TestAuthenticate(t *testing.T) {
 	revoked := m.put(t, nil, func(c *latchkey.Credential) { c.Key.RevokeTime = time.Now().Add(-time.Hour) })
 	expired := m.put(t, nil, func(c *latchkey.Credential) { c.Key.ExpireTime = time.Now().Add(-time.Hour) })
 	walled := m.put(t, nil, func(c *latchkey.Credential) { c.Key.AllowedCIDRs = []string{"10.0.0.0/8"} })
+	suspended := m.put(t, []string{"*"}, func(c *latchkey.Credential) { c.AccountSuspended = true })
 	unknown, _ := token.New("lk", latchkey.EnvironmentLive, latchkey.NewID(latchkey.PrefixAPIKey))
 	v := newMemVerifier(t, m, nil)
 
@@ -506,11 +521,15 @@ func TestAuthenticate(t *testing.T) {
 		{"revoked", revoked.Reveal(), netip.Addr{}, latchkey.CodeUnauthenticated},
 		{"expired", expired.Reveal(), netip.Addr{}, latchkey.CodeUnauthenticated},
 		{"outside the allow-list", walled.Reveal(), netip.MustParseAddr("192.0.2.1"), latchkey.CodePermissionDenied},
+		{"of a suspended account", suspended.Reveal(), netip.Addr{}, latchkey.CodePermissionDenied},
 	} {
 		p, err := v.Authenticate(ctx, tc.raw, tc.peer)
 		if p != nil || latchkey.ErrorCode(err) != tc.want {
 			t.Errorf("%s: Authenticate = %v, %v; want code %q", tc.name, p, err, tc.want)
 		}
+	}
+	if _, err := v.Authenticate(ctx, suspended.Reveal(), netip.Addr{}); err == nil || !strings.Contains(err.Error(), "account is suspended") {
+		t.Errorf("a suspended account's key: %v does not say why", err)
 	}
 	if p, err := v.Authenticate(ctx, walled.Reveal(), netip.MustParseAddr("10.9.9.9")); err != nil || p == nil {
 		t.Errorf("inside the allow-list: Authenticate = %v, %v", p, err)

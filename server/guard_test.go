@@ -47,6 +47,11 @@ func (s *interleavingStore) RotateKey(ctx context.Context, actor latchkey.Actor,
 	return s.Store.RotateKey(ctx, actor, in)
 }
 
+func (s *interleavingStore) UpdateAccount(ctx context.Context, actor latchkey.Actor, in latchkey.AccountUpdate) (latchkey.Account, error) {
+	s.runStep()
+	return s.Store.UpdateAccount(ctx, actor, in)
+}
+
 // TestChangesAreAskedAgainInsideTheWrite: a caller may rotate or update a
 // key that is within its reach when the handler checks, and the key may be
 // made stronger by another writer before the write. The write must then be
@@ -107,6 +112,35 @@ func TestChangesAreAskedAgainInsideTheWrite(t *testing.T) {
 		}
 		if cidrs := got.GetApiKey().GetSpec().GetAllowedCidrs(); len(cidrs) != 0 {
 			t.Fatalf("the stronger key was locked to %v", cidrs)
+		}
+	})
+	t.Run("a change of defaults made stronger meanwhile is refused", func(t *testing.T) {
+		setDefaults := func(c clients, perms ...string) error {
+			_, err := c.accounts.UpdateAccount(t.Context(), &latchkeyv1.UpdateAccountRequest{
+				Id:         tn.account.GetMetadata().GetId(),
+				Spec:       &latchkeyv1.AccountSpec{DefaultKeyPermissions: perms},
+				UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"spec.default_key_permissions"}},
+			})
+			return err
+		}
+		interleave.between(func() {
+			if err := setDefaults(tn.c, "*"); err != nil {
+				t.Errorf("the system key could not set the defaults: %v", err)
+			}
+		})
+		wantCode(t, setDefaults(attacker, "api_keys:manage"), connect.CodePermissionDenied)
+		got, err := tn.c.accounts.GetAccount(t.Context(), &latchkeyv1.GetAccountRequest{Id: tn.account.GetMetadata().GetId()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := got.GetAccount().GetSpec().GetDefaultKeyPermissions(); len(d) != 1 || d[0] != "*" {
+			t.Fatalf("the defaults the system key set became %v", d)
+		}
+		if err := setDefaults(tn.c); err != nil { // back to none, for the subtest below
+			t.Fatal(err)
+		}
+		if err := setDefaults(attacker, "api_keys:manage"); err != nil {
+			t.Fatalf("without another writer: %v", err)
 		}
 	})
 	t.Run("without another writer the same calls succeed", func(t *testing.T) {

@@ -132,8 +132,8 @@ func (h authHandler) WatchKeyChanges(ctx context.Context, req *latchkeyv1.WatchK
 				}
 			}
 			pos = c.Seq
-			if c.KeyID == p.KeyID {
-				recheck = true // the caller's own key changed
+			if c.KeyID == p.KeyID || (c.Kind.IsAccountChange() && c.AccountID == p.AccountID) {
+				recheck = true // the caller's own key, or its account, changed
 			}
 			if scope != "" && c.AccountID != scope {
 				continue
@@ -196,6 +196,8 @@ var changeKinds = map[latchkey.ChangeKind]latchkeyv1.KeyChangeKind{
 	latchkey.ChangeKeyRevoked:        latchkeyv1.KeyChangeKind_KEY_CHANGE_KIND_KEY_REVOKED,
 	latchkey.ChangeGrantsChanged:     latchkeyv1.KeyChangeKind_KEY_CHANGE_KIND_GRANTS_CHANGED,
 	latchkey.ChangeWorkspaceArchived: latchkeyv1.KeyChangeKind_KEY_CHANGE_KIND_WORKSPACE_ARCHIVED,
+	latchkey.ChangeAccountSuspended:  latchkeyv1.KeyChangeKind_KEY_CHANGE_KIND_ACCOUNT_SUSPENDED,
+	latchkey.ChangeAccountRestored:   latchkeyv1.KeyChangeKind_KEY_CHANGE_KIND_ACCOUNT_RESTORED,
 }
 
 func toKeyChangeProto(c latchkey.Change) *latchkeyv1.KeyChange {
