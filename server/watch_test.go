@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -320,6 +321,26 @@ func TestWatchKeyChangesAtOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantCode(t, doomed.end(t), connect.CodePermissionDenied)
+	})
+	t.Run("the stream ends when the watcher's account is suspended", func(t *testing.T) {
+		globex := e.newTenant("globex")
+		_, tok := globex.issue(t, &latchkeyv1.IssueRequest{Spec: &latchkeyv1.ApiKeySpec{Permissions: []string{"api_keys:verify"}}})
+		doomed := openWatch(t, e.as(tok), nil)
+		doomed.first(t)
+		// Another account's suspension leaves the stream alone.
+		initech := e.newTenant("initech")
+		if _, err := e.as(e.operator).accounts.SuspendAccount(t.Context(), &latchkeyv1.SuspendAccountRequest{Id: initech.account.GetMetadata().GetId(), Reason: "not this one"}); err != nil {
+			t.Fatal(err)
+		}
+		doomed.quiet(t, 100*time.Millisecond)
+		if _, err := e.as(e.operator).accounts.SuspendAccount(t.Context(), &latchkeyv1.SuspendAccountRequest{Id: globex.account.GetMetadata().GetId(), Reason: "unpaid"}); err != nil {
+			t.Fatal(err)
+		}
+		err := doomed.end(t)
+		wantCode(t, err, connect.CodePermissionDenied)
+		if !strings.Contains(err.Error(), "account is suspended") {
+			t.Errorf("the stream ended with %v, which does not say why", err)
+		}
 	})
 	t.Run("a stream resuming more than a page behind gets every change", func(t *testing.T) {
 		_, tok := acme.issue(t, &latchkeyv1.IssueRequest{Spec: &latchkeyv1.ApiKeySpec{Permissions: []string{"api_keys:verify"}}})
