@@ -51,18 +51,19 @@ type cache struct {
 	known   *lru.Cache[key, entry]
 	unknown *lru.Cache[key, entry]
 	byKey   map[string]map[key]struct{} // key id → its verdicts
-	// dropped and droppedAll are when a key's verdicts, or all of them,
-	// were last dropped: for Options.Settle after, no verdict of the key
-	// is stored.
-	dropped    map[string]time.Time
-	droppedAll time.Time
+	// dropped, droppedAccount and droppedAll are when a key's verdicts,
+	// an account's or all of them were last dropped: for Options.Settle
+	// after, no verdict of the key (of the account, of any key) is stored.
+	dropped        map[string]time.Time
+	droppedAccount map[string]time.Time
+	droppedAll     time.Time
 	// gen orders fills against drops: a verdict read before a drop
 	// finished is not stored after it.
 	gen atomic.Uint64
 }
 
 func newCache(known, unknown int) *cache {
-	c := &cache{byKey: map[string]map[key]struct{}{}, dropped: map[string]time.Time{}}
+	c := &cache{byKey: map[string]map[key]struct{}{}, dropped: map[string]time.Time{}, droppedAccount: map[string]time.Time{}}
 	c.known, _ = lru.NewWithEvict(known, func(k key, e entry) { c.unindex(k, e.KeyID) })
 	c.unknown, _ = lru.New[key, entry](unknown)
 	return c
@@ -99,6 +100,12 @@ func (c *cache) put(k key, v verdict, gen uint64, now time.Time, ttl, settle tim
 		}
 		delete(c.dropped, v.KeyID)
 	}
+	if at, ok := c.droppedAccount[v.AccountID]; ok {
+		if now.Sub(at) < settle {
+			return
+		}
+		delete(c.droppedAccount, v.AccountID)
+	}
 	if v.KeyID == "" {
 		if v.Code == latchkeyv1.VerifyCode_VERIFY_CODE_NOT_FOUND || v.Code == latchkeyv1.VerifyCode_VERIFY_CODE_MALFORMED {
 			c.unknown.Add(k, e)
@@ -120,17 +127,42 @@ func (c *cache) drop(keyID string, now time.Time) {
 	defer c.mu.Unlock()
 	c.gen.Add(1)
 	c.dropped[keyID] = now
-	if len(c.dropped) > 4096 { // forget the settled ones
-		for id, at := range c.dropped {
-			if now.Sub(at) > time.Minute {
-				delete(c.dropped, id)
-			}
-		}
-	}
+	forgetSettled(c.dropped, now)
 	for k := range c.byKey[keyID] {
 		c.known.Remove(k) // its eviction callback unindexes it
 	}
 	delete(c.byKey, keyID)
+}
+
+// dropAccount removes every verdict of a key of the account accountID,
+// at now, for a suspension or a restore. It walks the whole cache, which
+// is rare enough (an operator's act) to cost less than the misses that
+// dropping everything would make. Verdicts of tokens that name no key
+// (the unknown cache) are no key's, and stay.
+func (c *cache) dropAccount(accountID string, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen.Add(1)
+	c.droppedAccount[accountID] = now
+	forgetSettled(c.droppedAccount, now)
+	for _, k := range c.known.Keys() {
+		// A verdict of a key always names the key's account (Verify sets
+		// both); one that did not might be of this account, and goes too.
+		if e, ok := c.known.Peek(k); ok && (e.AccountID == accountID || e.AccountID == "") {
+			c.known.Remove(k) // its eviction callback unindexes it
+		}
+	}
+}
+
+// forgetSettled forgets, once there are many, the drops long settled.
+func forgetSettled(dropped map[string]time.Time, now time.Time) {
+	if len(dropped) > 4096 {
+		for id, at := range dropped {
+			if now.Sub(at) > time.Minute {
+				delete(dropped, id)
+			}
+		}
+	}
 }
 
 // dropAll removes every verdict, at now; with settle, no verdict is stored

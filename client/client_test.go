@@ -2,9 +2,14 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -232,7 +237,155 @@ func TestVerify(t *testing.T) {
 			}
 		}
 	})
+	t.Run("a suspension ends the cached verdicts of the account's keys, a restore brings them back", func(t *testing.T) {
+		// A service that verifies the keys of every account (its own key
+		// is of the operator account) hears of it on the change stream: a
+		// cached VALID verdict of the account's key becomes
+		// VERIFY_CODE_ACCOUNT_SUSPENDED promptly, the middleware refuses it
+		// with 403, and after the restore it is VALID again, while another
+		// account's cached verdict stays. The account's own service, whose
+		// key is of the account too, may not verify at all meanwhile: it
+		// fails closed (ErrUnavailable) instead of answering from its
+		// cache. The account is the subtest's own: the tests share one
+		// server, and suspending their account would refuse every other
+		// test's keys.
+		ctx := t.Context()
+		acct, err := server.NewAccount("suspended by the client test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, svc, err := server.IssueOperator(&latchkeyv1.ApiKeySpec{Permissions: []string{"api_keys:verify"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, ownKey, err := server.IssueWith(acct.SystemKey, &latchkeyv1.ApiKeySpec{Permissions: []string{"api_keys:verify"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// One server, no replicas to settle: a short Settle lets the
+		// suspended verdict be cached too, so that the restore must drop
+		// it, and lets the account's own service cache again soon after
+		// its stream is back.
+		newService := func(key string) *client.Client {
+			c, err := client.New(ctx, client.Options{URL: latchkeyURL, Key: key, Settle: 20 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			return c
+		}
+		c, own := newService(svc), newService(ownKey)
+		waitFresh(t, c)
+		_, tok, err := server.IssueWith(acct.SystemKey, &latchkeyv1.ApiKeySpec{Permissions: []string{"invoices:read"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, other := mustIssue(t, "invoices:read") // of the tests' account
+		need := client.Requirements{Permissions: []string{"invoices:read"}}
+		// cachedAs waits until tok's verdict at c is want and answered
+		// from c's cache.
+		cachedAs := func(t *testing.T, c *client.Client, tok string, want latchkeyv1.VerifyCode) {
+			t.Helper()
+			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+				res, err := c.Verify(ctx, tok, need)
+				wantCode(t, res, err, want)
+				before := c.Calls()
+				res, err = c.Verify(ctx, tok, need)
+				wantCode(t, res, err, want)
+				if c.Calls() == before {
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("a %v verdict was never cached", want)
+				}
+			}
+		}
+		// until asks for tok's verdict until it is want, and returns how long
+		// that took from since; it may pass through from only, within a
+		// second.
+		until := func(t *testing.T, since time.Time, from, want latchkeyv1.VerifyCode) time.Duration {
+			t.Helper()
+			for {
+				res, err := c.Verify(ctx, tok, need)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Code == want {
+					wantCode(t, res, err, want)
+					return time.Since(since)
+				}
+				if res.Code != from {
+					t.Fatalf("verdict %v between %v and %v", res.Code, from, want)
+				}
+				if time.Since(since) > time.Second {
+					t.Fatalf("still %v a second after the call answered; want %v", from, want)
+				}
+			}
+		}
+		mux := c.Middleware(client.Route{Permissions: []string{"invoices:read"}})(whoHandler)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+
+		var suspendLags, restoreLags []time.Duration
+		for i := range 5 {
+			cachedAs(t, c, tok, latchkeyv1.VerifyCode_VERIFY_CODE_VALID)
+			cachedAs(t, c, other, latchkeyv1.VerifyCode_VERIFY_CODE_VALID)
+			cachedAs(t, own, tok, latchkeyv1.VerifyCode_VERIFY_CODE_VALID)
+			if err := server.Suspend(acct.ID, fmt.Sprintf("client test %d", i)); err != nil {
+				t.Fatal(err)
+			}
+			suspended := time.Now()
+			suspendLags = append(suspendLags, until(t, suspended, latchkeyv1.VerifyCode_VERIFY_CODE_VALID, latchkeyv1.VerifyCode_VERIFY_CODE_ACCOUNT_SUSPENDED))
+			for {
+				res, err := own.Verify(ctx, tok, need)
+				if errors.Is(err, client.ErrUnavailable) {
+					break
+				}
+				wantCode(t, res, err, latchkeyv1.VerifyCode_VERIFY_CODE_VALID) // from its cache, until its stream ends
+				if time.Since(suspended) > time.Second {
+					t.Fatal("a second after the suspension, the account's own service still admits its key from the cache")
+				}
+			}
+			// The suspension names its account: the other account's verdict
+			// is still the cached one.
+			before := c.Calls()
+			res, err := c.Verify(ctx, other, need)
+			wantCode(t, res, err, latchkeyv1.VerifyCode_VERIFY_CODE_VALID)
+			if c.Calls() != before {
+				t.Fatal("another account's cached verdict was dropped by the suspension")
+			}
+			status, body, _ := get(t, srv.URL, map[string]string{"Authorization": "Bearer " + tok})
+			var wire struct{ Code, Message string }
+			if err := json.Unmarshal([]byte(body), &wire); err != nil || status != http.StatusForbidden ||
+				wire.Code != "permission_denied" || !strings.Contains(wire.Message, "suspended") {
+				t.Fatalf("the middleware answered a suspended account's key with HTTP %d %s; want 403, permission_denied, suspended", status, body)
+			}
+			cachedAs(t, c, tok, latchkeyv1.VerifyCode_VERIFY_CODE_ACCOUNT_SUSPENDED)
+			if err := server.Restore(acct.ID, fmt.Sprintf("client test %d", i)); err != nil {
+				t.Fatal(err)
+			}
+			restored := time.Now()
+			restoreLags = append(restoreLags, until(t, restored, latchkeyv1.VerifyCode_VERIFY_CODE_ACCOUNT_SUSPENDED, latchkeyv1.VerifyCode_VERIFY_CODE_VALID))
+			for {
+				res, err := own.Verify(ctx, tok, need)
+				if err == nil {
+					wantCode(t, res, err, latchkeyv1.VerifyCode_VERIFY_CODE_VALID)
+					break
+				}
+				if !errors.Is(err, client.ErrUnavailable) || time.Since(restored) > time.Second {
+					t.Fatalf("after the restore, the account's own service: %v", err)
+				}
+			}
+		}
+		t.Logf("suspension reached the client's cache within %v, the restore within %v (worst of %d each)",
+			slices.Max(suspendLags), slices.Max(restoreLags), len(suspendLags))
+	})
 	t.Run("concurrent misses are one call", func(t *testing.T) {
+		// A client of its own: the archive above made c drop everything
+		// and store nothing for Options.Settle, so that a caller scheduled
+		// after the one call answered would miss again and make a second.
+		// newClient returns once its cache stores verdicts.
+		c := newClient(t, client.Options{})
 		_, fresh := mustIssue(t)
 		before := c.Calls()
 		var wg sync.WaitGroup

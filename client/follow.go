@@ -9,10 +9,13 @@ import (
 )
 
 // follow keeps the change stream open until ctx ends, dropping the
-// verdicts of every key that changes. A stream that ends is opened again
-// at once, then with a growing pause; every cached verdict is dropped on
-// reconnecting, since changes made while it was away reached nobody, and
-// the cache is bypassed until the new stream has spoken.
+// verdicts of every key that changes: the key a change names, every key of
+// an account suspended or restored, and every key for a change that names
+// neither (an archived workspace, or a kind this client does not know). A
+// stream that ends is opened again at once, then with a growing pause;
+// every cached verdict is dropped on reconnecting, since changes made while
+// it was away reached nobody, and the cache is bypassed until the new
+// stream has spoken.
 func (c *Client) follow(ctx context.Context) {
 	defer close(c.done)
 	backoff := 10 * time.Millisecond
@@ -55,6 +58,13 @@ func (c *Client) followOnce(ctx context.Context) (heard bool, err error) {
 			c.reconnecting = true
 			heard = true
 		}
+		if ch := res.GetChange(); accountChange(ch.GetKind()) && ch.GetAccountId() != "" {
+			// A suspension or a restore names its account and no key:
+			// every key of that account, and only those, changed verdict.
+			c.cache.dropAccount(ch.GetAccountId(), time.Now())
+			c.heard.Store(time.Now().UnixNano())
+			continue
+		}
 		switch {
 		case res.GetChange() != nil:
 			if id := res.GetChange().GetApiKeyId(); id != "" {
@@ -69,6 +79,13 @@ func (c *Client) followOnce(ctx context.Context) (heard bool, err error) {
 		}
 		c.heard.Store(time.Now().UnixNano())
 	}
+}
+
+// accountChange reports whether k changed every key of its account at
+// once, and no other account's key.
+func accountChange(k latchkeyv1.KeyChangeKind) bool {
+	return k == latchkeyv1.KeyChangeKind_KEY_CHANGE_KIND_ACCOUNT_SUSPENDED ||
+		k == latchkeyv1.KeyChangeKind_KEY_CHANGE_KIND_ACCOUNT_RESTORED
 }
 
 // fresh reports whether the stream has spoken within StaleAfter, so that

@@ -54,7 +54,8 @@ func KeyFrom(ctx context.Context) (Result, bool) {
 // `api_key` query parameter when Options.QueryParameter is on). It answers
 // 401 (unauthenticated) for a missing, malformed, unknown, revoked or
 // expired key, 403 (permission_denied) for the key's address, workspace
-// or permissions, and 503 (unavailable) when Latchkey cannot answer. The
+// or permissions or a suspended account, and 503 (unavailable) when
+// Latchkey cannot answer. The
 // admitted key is in the request's context (KeyFrom).
 func (c *Client) Middleware(route Route) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
@@ -97,6 +98,8 @@ func refusal(res Result) (status int, code, msg string) {
 		return http.StatusForbidden, "permission_denied", "the API key is not granted this workspace"
 	case latchkeyv1.VerifyCode_VERIFY_CODE_PERMISSION_DENIED:
 		return http.StatusForbidden, "permission_denied", "the API key lacks a permission this route needs"
+	case latchkeyv1.VerifyCode_VERIFY_CODE_ACCOUNT_SUSPENDED:
+		return http.StatusForbidden, "permission_denied", "the API key's account is suspended"
 	case latchkeyv1.VerifyCode_VERIFY_CODE_REVOKED:
 		return http.StatusUnauthorized, "unauthenticated", "the API key is revoked"
 	case latchkeyv1.VerifyCode_VERIFY_CODE_EXPIRED:

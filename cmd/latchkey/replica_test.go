@@ -56,8 +56,10 @@ func newPostgresDB(t *testing.T) (string, *pgx.Conn) {
 // connections killed, with them killed over and over, and with
 // notifications turned off so that the poll alone carries changes. A
 // rotation without grace, a permission withdrawn, a workspace grant
-// withdrawn and a workspace archived are measured the same way. No lag
-// may reach the sync bound. A fourth replica, cut off from the database,
+// withdrawn and a workspace archived are measured the same way, and so are
+// an account suspended and restored by the operator: the time until the
+// others answer VERIFY_CODE_ACCOUNT_SUSPENDED for its key, then VALID
+// again. No lag may reach the sync bound. A fourth replica, cut off from the database,
 // must stop trusting its cache once the bound has passed.
 func TestReplicas(t *testing.T) {
 	dsn, db := newPostgresDB(t)
@@ -105,6 +107,7 @@ func TestReplicas(t *testing.T) {
 	}
 
 	workspaces := latchkeyv1connect.NewWorkspaceServiceClient(replicas[0].client(tenant))
+	accounts := latchkeyv1connect.NewAccountServiceClient(replicas[0].client(operator))
 
 	// measure warms the other replicas' caches with req, which must pass,
 	// makes a change on the first replica with apply, and returns how long
@@ -137,6 +140,53 @@ func TestReplicas(t *testing.T) {
 					}
 				}
 			})
+		}
+		wg.Wait()
+		return lags
+	}
+	const valid = latchkeyv1.VerifyCode_VERIFY_CODE_VALID
+	// measureCode is measure for a change that brings a verdict of its
+	// own: local (the first replica) and each of vs answer req with from
+	// (twice, the second from the cache), apply makes the change on the
+	// first replica, and each of vs is asked until it answers to. The lag
+	// is from apply's answer to that answer; any other answer meanwhile, an
+	// error included, fails the test. local must answer to at once: the
+	// change is in force on its writer before the call answers.
+	measureCode := func(t *testing.T, local latchkeyv1connect.AuthServiceClient, vs []latchkeyv1connect.AuthServiceClient, req *latchkeyv1.VerifyRequest, from, to latchkeyv1.VerifyCode, apply func(t *testing.T)) []time.Duration {
+		t.Helper()
+		for _, v := range append([]latchkeyv1connect.AuthServiceClient{local}, vs...) {
+			for range 2 {
+				if r, err := v.Verify(t.Context(), req); err != nil || r.GetCode() != from {
+					t.Fatalf("before the change, a replica answers %v, %v; want %v", r.GetCode(), err, from)
+				}
+			}
+		}
+		apply(t)
+		changed := time.Now()
+		lags := make([]time.Duration, len(vs))
+		var wg sync.WaitGroup
+		for i, v := range vs {
+			wg.Go(func() {
+				for {
+					r, err := v.Verify(context.Background(), req)
+					if err == nil && r.GetCode() == to {
+						lags[i] = time.Since(changed)
+						return
+					}
+					if err != nil || r.GetCode() != from {
+						t.Errorf("between %v and %v, a replica answered %v, %v", from, to, r.GetCode(), err)
+						lags[i] = time.Since(changed)
+						return
+					}
+					if time.Since(changed) > 5*bound {
+						lags[i] = time.Since(changed)
+						return
+					}
+				}
+			})
+		}
+		if r, err := local.Verify(t.Context(), req); err != nil || r.GetCode() != to {
+			t.Errorf("right after the call answered, the replica that made it answers %v, %v; want %v", r.GetCode(), err, to)
 		}
 		wg.Wait()
 		return lags
@@ -258,6 +308,44 @@ func TestReplicas(t *testing.T) {
 				report(t, c.name, lags)
 			})
 		}
+	})
+	t.Run("account suspended and restored, with notifications", func(t *testing.T) {
+		// An account of its own, so that suspending it refuses nothing the
+		// other subtests use. Its keys are verified with the operator's
+		// key, as a service that checks every account's keys does: a key
+		// of the suspended account could not call Verify at all.
+		res, err := accounts.CreateAccount(t.Context(), &latchkeyv1.CreateAccountRequest{Name: "suspended", MaxActiveKeys: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		accountID := res.GetAccount().GetMetadata().GetId()
+		req := &latchkeyv1.VerifyRequest{Token: res.GetSystemApiKey().GetSpec().GetToken()}
+		var opVerifiers []latchkeyv1connect.AuthServiceClient
+		for _, r := range replicas[1:] {
+			opVerifiers = append(opVerifiers, latchkeyv1connect.NewAuthServiceClient(r.client(operator)))
+		}
+		local := latchkeyv1connect.NewAuthServiceClient(replicas[0].client(operator))
+		var suspended, restored []time.Duration
+		for i := range 10 {
+			suspended = append(suspended, measureCode(t, local, opVerifiers, req, valid, latchkeyv1.VerifyCode_VERIFY_CODE_ACCOUNT_SUSPENDED, func(t *testing.T) {
+				if _, err := accounts.SuspendAccount(t.Context(), &latchkeyv1.SuspendAccountRequest{Id: accountID, Reason: fmt.Sprintf("lag %d", i)}); err != nil {
+					t.Fatal(err)
+				}
+			})...)
+			// Another account's keys are untouched by the suspension.
+			for _, v := range verifiers {
+				if r, err := v.Verify(t.Context(), &latchkeyv1.VerifyRequest{Token: tenant}); err != nil || !r.GetValid() {
+					t.Fatalf("while another account is suspended, a replica refuses the tenant's key: %v, %v", r.GetCode(), err)
+				}
+			}
+			restored = append(restored, measureCode(t, local, opVerifiers, req, latchkeyv1.VerifyCode_VERIFY_CODE_ACCOUNT_SUSPENDED, valid, func(t *testing.T) {
+				if _, err := accounts.RestoreAccount(t.Context(), &latchkeyv1.RestoreAccountRequest{Id: accountID, Reason: fmt.Sprintf("lag %d", i)}); err != nil {
+					t.Fatal(err)
+				}
+			})...)
+		}
+		report(t, "account suspended", suspended)
+		report(t, "account restored", restored)
 	})
 	t.Run("a change stream on one replica sees a revocation made on another", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)

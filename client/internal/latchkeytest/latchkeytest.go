@@ -33,7 +33,10 @@ type Server struct {
 	TenantKey string
 	// ServiceKey holds api_keys:verify, as a protected service's key does.
 	ServiceKey string
-	stop       func()
+	// operator is the operator's key, for the few tests that need it
+	// (accounts of their own, suspensions); it is never printed.
+	operator string
+	stop     func()
 }
 
 var operatorLine = regexp.MustCompile(`^operator key \(shown once\): (lk_live_\S+)$`)
@@ -85,14 +88,13 @@ func Start() (*Server, error) {
 		for lines.Scan() {
 		}
 	}()
-	s.URL = "http://" + addr
-	created, err := latchkeyv1connect.NewAccountServiceClient(s.Admin(operator)).CreateAccount(context.Background(),
-		&latchkeyv1.CreateAccountRequest{Name: "client tests", MaxActiveKeys: 100_000})
+	s.URL, s.operator = "http://"+addr, operator
+	created, err := s.NewAccount("client tests")
 	if err != nil {
 		s.Stop()
 		return nil, err
 	}
-	s.TenantKey = created.GetSystemApiKey().GetSpec().GetToken()
+	s.TenantKey = created.SystemKey
 	if _, s.ServiceKey, err = s.Issue(&latchkeyv1.ApiKeySpec{Permissions: []string{"api_keys:verify"}}); err != nil {
 		s.Stop()
 		return nil, err
@@ -118,13 +120,61 @@ func (s *Server) Admin(key string) *connect.Client {
 
 // Issue makes a key of the tests' account and returns its id and token.
 func (s *Server) Issue(spec *latchkeyv1.ApiKeySpec) (string, string, error) {
-	res, err := latchkeyv1connect.NewApiKeyServiceClient(s.Admin(s.TenantKey)).Issue(context.Background(), &latchkeyv1.IssueRequest{
+	return s.IssueWith(s.TenantKey, spec)
+}
+
+// IssueWith makes a key of the account of key (a system key, or one
+// that may issue spec) and returns its id and token.
+func (s *Server) IssueWith(key string, spec *latchkeyv1.ApiKeySpec) (string, string, error) {
+	res, err := latchkeyv1connect.NewApiKeyServiceClient(s.Admin(key)).Issue(context.Background(), &latchkeyv1.IssueRequest{
 		Metadata: &latchkeyv1.AccountResourceMetadata{Name: "client test"}, Spec: spec,
 	})
 	if err != nil {
 		return "", "", err
 	}
 	return res.GetApiKey().GetMetadata().GetId(), res.GetApiKey().GetSpec().GetToken(), nil
+}
+
+// IssueOperator makes a key of the operator account, as a service that
+// verifies the keys of every account holds (a tenant's key verifies only
+// its own account's keys), and returns its id and token.
+func (s *Server) IssueOperator(spec *latchkeyv1.ApiKeySpec) (string, string, error) {
+	return s.IssueWith(s.operator, spec)
+}
+
+// Account is a tenant account made by NewAccount.
+type Account struct {
+	ID string
+	// SystemKey is the account's system key, which issues its other keys
+	// (IssueWith).
+	SystemKey string
+}
+
+// NewAccount creates a tenant account with the operator's key. A test
+// that suspends an account makes one of its own: the tests share the
+// server, and suspending theirs would refuse every other test's keys.
+func (s *Server) NewAccount(name string) (Account, error) {
+	res, err := latchkeyv1connect.NewAccountServiceClient(s.Admin(s.operator)).CreateAccount(context.Background(),
+		&latchkeyv1.CreateAccountRequest{Name: name, MaxActiveKeys: 100_000})
+	if err != nil {
+		return Account{}, err
+	}
+	return Account{ID: res.GetAccount().GetMetadata().GetId(), SystemKey: res.GetSystemApiKey().GetSpec().GetToken()}, nil
+}
+
+// Suspend suspends an account with the operator's key: every key of it is
+// refused, and Verify answers VERIFY_CODE_ACCOUNT_SUSPENDED for them.
+func (s *Server) Suspend(accountID, reason string) error {
+	_, err := latchkeyv1connect.NewAccountServiceClient(s.Admin(s.operator)).SuspendAccount(context.Background(),
+		&latchkeyv1.SuspendAccountRequest{Id: accountID, Reason: reason})
+	return err
+}
+
+// Restore ends an account's suspension with the operator's key.
+func (s *Server) Restore(accountID, reason string) error {
+	_, err := latchkeyv1connect.NewAccountServiceClient(s.Admin(s.operator)).RestoreAccount(context.Background(),
+		&latchkeyv1.RestoreAccountRequest{Id: accountID, Reason: reason})
+	return err
 }
 
 // Revoke revokes a key of the tests' account.
