@@ -35,6 +35,7 @@ type config struct {
 	logFormat       string
 	logLevel        slog.Level
 	metricsAddr     string
+	pprof           bool
 }
 
 // parseConfig reads flags, falling back to LATCHKEY_* environment
@@ -60,6 +61,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.drainDelay, "drain-delay", 0, "how long a shutdown keeps answering, with health NOT_SERVING, before it stops taking calls")
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "address of a separate listener serving Prometheus metrics at /metrics, such as 127.0.0.1:9090 (default: none)")
+	fs.BoolVar(&c.pprof, "pprof", false, "also serve Go's profiles (net/http/pprof) at /debug/pprof/ on the --metrics-addr listener, for finding what a server spends its CPU on (default off: they show the process's internals and cost CPU while they run)")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "least level logged: debug (every call), info, warn or error")
 
 	// Environment first, so that flags given on the command line win.
@@ -116,6 +118,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if c.readTimeout < c.headerTimeout {
 		return c, errors.New("--read-timeout covers the headers too and cannot be shorter than --read-header-timeout")
+	}
+	if c.pprof && c.metricsAddr == "" {
+		return c, errors.New("--pprof serves on the --metrics-addr listener: give that too")
 	}
 	if c.logFormat != "json" && c.logFormat != "text" {
 		return c, errors.New("--log-format must be json or text")

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -186,4 +187,44 @@ func TestMetrics(t *testing.T) {
 			t.Fatal("/metrics answered on the API port")
 		}
 	})
+}
+
+// TestPprof: Go's profiles are served on the metrics listener with
+// --pprof only, never on the API port, and --pprof needs --metrics-addr.
+func TestPprof(t *testing.T) {
+	get := func(url string) int {
+		t.Helper()
+		res, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	for _, on := range []bool{false, true} {
+		args := []string{"--db", filepath.Join(t.TempDir(), "latchkey.db"), "--metrics-addr", "127.0.0.1:0"}
+		want := http.StatusNotFound
+		if on {
+			args, want = append(args, "--pprof"), http.StatusOK
+		}
+		srv := startServe(t, args...)
+		metrics := "http://" + metricsAddr(t, srv)
+		if code := get(metrics + "/debug/pprof/"); code != want {
+			t.Errorf("--pprof %v: GET /debug/pprof/ on the metrics listener answered %d, want %d", on, code, want)
+		}
+		if on {
+			if code := get(metrics + "/debug/pprof/heap"); code != http.StatusOK {
+				t.Errorf("GET /debug/pprof/heap answered %d", code)
+			}
+		}
+		if code := get("http://" + srv.addr + "/debug/pprof/"); code == http.StatusOK {
+			t.Errorf("--pprof %v: the API port serves /debug/pprof/", on)
+		}
+		if err := srv.stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := parseConfig([]string{"--pprof"}, func(string) string { return "" }, io.Discard); err == nil {
+		t.Error("--pprof without --metrics-addr was accepted")
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"time"
 
@@ -131,7 +132,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	if metrics != nil {
-		stopMetrics, err := serveMetrics(cfg.metricsAddr, metrics, logger)
+		stopMetrics, err := serveMetrics(cfg.metricsAddr, metrics, cfg.pprof, logger)
 		if err != nil {
 			return err
 		}
@@ -197,17 +198,25 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 }
 
 // serveMetrics serves /metrics on addr, on a listener of its own, until
-// the returned function stops it.
-func serveMetrics(addr string, metrics *telemetry.Metrics, logger *slog.Logger) (stop func(), err error) {
+// the returned function stops it; with profiles, Go's profiles at
+// /debug/pprof/ too.
+func serveMetrics(addr string, metrics *telemetry.Metrics, profiles bool, logger *slog.Logger) (stop func(), err error) {
 	listener, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics listener: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics.Handler)
+	if profiles {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(listener)
-	logger.Info("serving metrics", "addr", listener.Addr().String())
+	logger.Info("serving metrics", "addr", listener.Addr().String(), "pprof", profiles)
 	return func() { srv.Close() }, nil
 }
 
