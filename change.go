@@ -31,6 +31,10 @@ const (
 	// ChangeAccountRestored: the account's suspension ended, which gives
 	// every key of it its own verdict back; only AccountID names it.
 	ChangeAccountRestored ChangeKind = "account.restored"
+	// ChangePersonChanged: a user profile's permissions, binding or
+	// suspension changed. No key's verdict depends on it, so only
+	// ProfileID names it; the caches of signed-in people follow it.
+	ChangePersonChanged ChangeKind = "profile.person_changed"
 )
 
 // IsAccountChange reports whether k changed a whole account's keys at

@@ -65,6 +65,43 @@ type Profile struct {
 	// are its own profile's; the system profile holds `*`; a user holds
 	// none until given some.
 	Permissions []string
+	// SuspendTime is when a user profile was suspended, zero while it is
+	// active.
+	SuspendTime time.Time
+	// Identity is the OpenID identity bound to a user profile at the
+	// person's first sign-in; zero until then.
+	Identity Identity
+}
+
+// Suspended reports whether the profile is suspended.
+func (p *Profile) Suspended() bool { return !p.SuspendTime.IsZero() }
+
+// Identity is a person's identity at an OpenID Provider: the provider's
+// issuer and the person's subject there, which together name the person
+// for good (an email may change hands; a subject does not).
+type Identity struct {
+	Issuer  string
+	Subject string
+	// BindTime is when the identity was bound to a profile.
+	BindTime time.Time
+}
+
+// SignIn is a verified sign-in: the identity and the email the provider
+// vouches for (when EmailVerified), which binds an unbound user profile of
+// the same email at the first sign-in.
+type SignIn struct {
+	Issuer, Subject string
+	Email           string
+	EmailVerified   bool
+}
+
+// PersonProfile is a user profile bound to a person, with what
+// authentication needs of its account.
+type PersonProfile struct {
+	Profile
+	AccountName      string
+	AccountOperator  bool
+	AccountSuspended bool
 }
 
 // WorkspaceStatus is the life-cycle state of a workspace.

@@ -68,6 +68,26 @@ type Store interface {
 	// ListProfiles lists an account's profiles. Errors:
 	// CodeInvalidArgument (field page_token).
 	ListProfiles(ctx context.Context, q ProfileQuery) (Page[Profile], error)
+	// UpdateProfile changes the fields of a user profile named in
+	// in.Paths, recording a change (ChangePersonChanged). Errors:
+	// CodeNotFound; CodeAborted when in.ETag is set and stale;
+	// CodeFailedPrecondition for a profile that is not a user's;
+	// CodeAlreadyExists (field spec.email) for an email another user of
+	// the account has; CodeInvalidArgument (field update_mask) for a path
+	// that cannot be updated; and in.Guard's error, which aborts it.
+	UpdateProfile(ctx context.Context, actor Actor, in ProfileUpdate) (Profile, error)
+	// SuspendProfile suspends a user profile, or with suspend false
+	// restores it, recording a change (ChangePersonChanged) and its audit
+	// event. A profile already in that state is returned unchanged and
+	// nothing is written. Errors: CodeNotFound; CodeFailedPrecondition for
+	// a profile that is not a user's; and guard's error, which aborts it.
+	SuspendProfile(ctx context.Context, actor Actor, accountID, id string, suspend bool, guard ProfileGuard) (Profile, error)
+	// SignIn returns the user profiles bound to the identity, in every
+	// account, oldest account first. With a verified email it first binds
+	// to the identity every unbound user profile of that email in an
+	// account where no profile is bound to it yet, with an audit event
+	// each (ChangePersonChanged too). Errors: only the common ones.
+	SignIn(ctx context.Context, in SignIn) ([]PersonProfile, error)
 
 	// CreateWorkspace creates a workspace. Errors: CodeNotFound for an
 	// unknown account.
@@ -172,7 +192,10 @@ type NewAccount struct {
 	Operator              bool
 	MaxActiveKeys         int64
 	DefaultKeyPermissions []string
-	SystemKey             NewAPIKey
+	// OwnerEmail, when set, makes a user profile holding `*` with the
+	// account, bound at its owner's first sign-in.
+	OwnerEmail string
+	SystemKey  NewAPIKey
 }
 
 // AccountUpdate changes the fields of an account named in Paths
@@ -236,6 +259,25 @@ type GrantReader interface {
 // gap between an authorization decided on one read and a write made after
 // another writer changed the key.
 type KeyGuard func(ctx context.Context, key APIKey, grants GrantReader) error
+
+// ProfileUpdate changes the fields of a user profile named in Paths
+// ("metadata.name", "metadata.labels", "metadata.external_id",
+// "spec.email", "spec.name", "spec.permissions").
+type ProfileUpdate struct {
+	AccountID string
+	ID        string
+	ETag      string
+	Paths     []string
+	Profile   Profile // the new values of the fields in Paths
+	// Guard, when set, decides inside the transaction whether the update
+	// may go ahead.
+	Guard ProfileGuard
+}
+
+// ProfileGuard decides, inside a write's transaction and on the profile
+// as that transaction sees it, whether the write may go ahead; as
+// KeyGuard for keys.
+type ProfileGuard func(ctx context.Context, p Profile, grants GrantReader) error
 
 // KeyRotation is the input of RotateKey.
 type KeyRotation struct {

@@ -72,6 +72,14 @@ func (a *Authorizer) KeyGuard(p *Principal) latchkey.KeyGuard {
 	}
 }
 
+// ProfileGuard is KeyGuard for a person's profile: the store runs it
+// inside the write, on the profile as the write sees it.
+func (a *Authorizer) ProfileGuard(p *Principal) latchkey.ProfileGuard {
+	return func(ctx context.Context, prof latchkey.Profile, grants latchkey.GrantReader) error {
+		return change(ctx, grants, p, Target{ProfileID: prof.ID, Permissions: prof.Permissions})
+	}
+}
+
 func change(ctx context.Context, grants latchkey.GrantReader, p *Principal, t Target) error {
 	for _, perm := range t.Permissions {
 		// A permission that is not effective in the account (accounts:* of

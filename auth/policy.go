@@ -23,6 +23,9 @@ var policy = map[string]string{
 
 	latchkeyv1connect.AuthServiceVerifyProcedure: APIKeysVerify,
 	latchkeyv1connect.AuthServiceWhoAmIProcedure: AnyCaller,
+	// A person's own profiles, for an account switcher: the one call a
+	// person with several accounts makes without naming one.
+	latchkeyv1connect.AuthServiceListMyProfilesProcedure: AnyCaller,
 	// Watching reveals no more than Verify: which keys of the caller's
 	// account changed, never how.
 	latchkeyv1connect.AuthServiceWatchKeyChangesProcedure: APIKeysVerify,
@@ -39,6 +42,9 @@ var policy = map[string]string{
 	latchkeyv1connect.ProfileServiceGrantProfileWorkspaceProcedure:  ProfilesManage,
 	latchkeyv1connect.ProfileServiceRevokeProfileWorkspaceProcedure: ProfilesManage,
 	latchkeyv1connect.ProfileServiceListProfileWorkspacesProcedure:  ProfilesRead,
+	latchkeyv1connect.ProfileServiceUpdateProfileProcedure:          ProfilesManage,
+	latchkeyv1connect.ProfileServiceSuspendProfileProcedure:         ProfilesManage,
+	latchkeyv1connect.ProfileServiceRestoreProfileProcedure:         ProfilesManage,
 
 	latchkeyv1connect.AccountServiceCreateAccountProcedure: AccountsManage,
 	// Any key may read its own account; Authorizer.ReadAccount asks

@@ -15,6 +15,8 @@ type Method int
 const (
 	// MethodAPIKey: the caller presented an API key.
 	MethodAPIKey Method = iota + 1
+	// MethodOIDC: a person presented a JWT of the OpenID Provider.
+	MethodOIDC
 )
 
 // String returns the method's name, for logs.
@@ -22,6 +24,8 @@ func (m Method) String() string {
 	switch m {
 	case MethodAPIKey:
 		return "api_key"
+	case MethodOIDC:
+		return "oidc"
 	default:
 		return "unknown"
 	}
@@ -33,7 +37,8 @@ func (m Method) String() string {
 type Principal struct {
 	AccountID string
 	ProfileID string
-	// Name names the caller in audit events: an API key's name.
+	// Name names the caller in audit events: an API key's name, a
+	// person's display name or email.
 	Name string
 	// Permissions are the profile's; an API key's are its own profile's.
 	Permissions []string

@@ -161,6 +161,9 @@ func (v *Verifier) ApplyChange(c latchkey.Change) {
 	if c.Kind == latchkey.ChangeGrantsChanged && c.ProfileID != "" {
 		return // a person's grants: no key of the cache acts through them
 	}
+	if c.Kind == latchkey.ChangePersonChanged {
+		return // a person's profile: no key of the cache acts through it
+	}
 	v.InvalidateAll()
 	v.m.dropped("all", c.Source)
 }

@@ -21,9 +21,9 @@ import (
 // contract lists the services and methods that API.md names.
 var contract = map[string][]string{
 	"ApiKeyService":    {"Issue", "Get", "List", "Update", "Rotate", "Revoke", "GrantWorkspace", "RevokeWorkspace", "ListGrantedWorkspaces"},
-	"AuthService":      {"Verify", "WhoAmI", "WatchKeyChanges"}, // WatchKeyChanges: version two
+	"AuthService":      {"Verify", "WhoAmI", "WatchKeyChanges", "ListMyProfiles"}, // the last two: version two
 	"WorkspaceService": {"CreateWorkspace", "GetWorkspace", "ListWorkspaces", "UpdateWorkspace", "ArchiveWorkspace"},
-	"ProfileService":   {"CreateProfile", "GetProfile", "ListProfiles", "GrantProfileWorkspace", "RevokeProfileWorkspace", "ListProfileWorkspaces"},
+	"ProfileService":   {"CreateProfile", "GetProfile", "ListProfiles", "GrantProfileWorkspace", "RevokeProfileWorkspace", "ListProfileWorkspaces", "SuspendProfile", "RestoreProfile", "UpdateProfile"}, // the last three: version two (UpdateProfile: permissions "changed under the reach rules")
 	"AccountService":   {"CreateAccount", "GetAccount", "ListAccounts", "UpdateAccount", "SuspendAccount", "RestoreAccount"}, // the last three: version two
 	"AuditService":     {"ListAuditEvents"},
 }

@@ -28,6 +28,7 @@ func (h accountHandler) CreateAccount(ctx context.Context, req *latchkeyv1.Creat
 		Name:                  req.GetName(),
 		MaxActiveKeys:         req.GetMaxActiveKeys(),
 		DefaultKeyPermissions: req.GetDefaultKeyPermissions(),
+		OwnerEmail:            req.GetOwnerEmail(),
 		SystemKey:             key,
 	})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 
+	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/auth"
 	latchkeyv1 "github.com/latchkey/latchkey/gen/latchkey/v1"
 )
@@ -69,4 +70,46 @@ func (h authHandler) WhoAmI(ctx context.Context, _ *latchkeyv1.WhoAmIRequest) (*
 		res.ApiKey = h.apiKeyProto(ctx, key, nil)
 	}
 	return res, nil
+}
+
+// ListMyProfiles answers a person's profiles in every account (read
+// afresh), or a key's own profile.
+func (h authHandler) ListMyProfiles(ctx context.Context, _ *latchkeyv1.ListMyProfilesRequest) (*latchkeyv1.ListMyProfilesResponse, error) {
+	out := &latchkeyv1.ListMyProfilesResponse{}
+	if raw, ok := ctx.Value(signInKey{}).(string); ok {
+		profiles, err := h.people.Profiles(ctx, raw)
+		if err != nil {
+			return nil, err
+		}
+		for _, pp := range profiles {
+			out.Profiles = append(out.Profiles, myProfile(pp.Profile, pp.AccountName, pp.AccountSuspended))
+		}
+		return out, nil
+	}
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	prof, err := h.store.GetProfile(ctx, p.AccountID, p.ProfileID)
+	if err != nil {
+		return nil, err
+	}
+	account, err := h.store.GetAccount(ctx, p.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	out.Profiles = append(out.Profiles, myProfile(prof, account.Name, account.Suspended()))
+	return out, nil
+}
+
+func myProfile(prof latchkey.Profile, accountName string, suspended bool) *latchkeyv1.MyProfile {
+	state := latchkeyv1.AccountState_ACCOUNT_STATE_ACTIVE
+	if suspended {
+		state = latchkeyv1.AccountState_ACCOUNT_STATE_SUSPENDED
+	}
+	return &latchkeyv1.MyProfile{
+		Profile:      toProfileProto(prof),
+		Account:      &latchkeyv1.BareMetadata{Id: prof.AccountID, Name: accountName},
+		AccountState: state,
+	}
 }

@@ -124,6 +124,14 @@ var authzTable = map[string]authzRule{
 		_, err := c.auth.WhoAmI(ctx, &latchkeyv1.WhoAmIRequest{})
 		return err
 	}},
+	// Any caller lists the profiles it may act as: a key, its own.
+	latchkeyv1connect.AuthServiceListMyProfilesProcedure: {call: func(ctx context.Context, c clients, _ fixture) error {
+		res, err := c.auth.ListMyProfiles(ctx, &latchkeyv1.ListMyProfilesRequest{})
+		if err == nil && len(res.GetProfiles()) != 1 {
+			return fmt.Errorf("a key lists %d profiles, want its own", len(res.GetProfiles()))
+		}
+		return err
+	}},
 	// A stream of the caller's own account's changes: it opens with a
 	// heartbeat, and a refusal ends it before that.
 	latchkeyv1connect.AuthServiceWatchKeyChangesProcedure: {perm: auth.APIKeysVerify, call: func(ctx context.Context, c clients, _ fixture) error {
@@ -197,6 +205,27 @@ var authzTable = map[string]authzRule{
 	}},
 	latchkeyv1connect.ProfileServiceRevokeProfileWorkspaceProcedure: {perm: auth.ProfilesManage, also: []string{auth.WorkspacesManage}, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
 		_, err := c.profiles.RevokeProfileWorkspace(ctx, &latchkeyv1.RevokeProfileWorkspaceRequest{Id: fx.profile, WorkspaceId: fx.workspace})
+		return err
+	}},
+	latchkeyv1connect.ProfileServiceUpdateProfileProcedure: {perm: auth.ProfilesManage, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
+		_, err := c.profiles.UpdateProfile(ctx, &latchkeyv1.UpdateProfileRequest{
+			Id:         fx.profile,
+			Spec:       &latchkeyv1.ProfileSpec{Name: "changed"},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"spec.name"}},
+		})
+		return err
+	}},
+	// The person is suspended and restored at once, so that the rows
+	// after this one find the fixture as it was.
+	latchkeyv1connect.ProfileServiceSuspendProfileProcedure: {perm: auth.ProfilesManage, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
+		if _, err := c.profiles.SuspendProfile(ctx, &latchkeyv1.SuspendProfileRequest{Id: fx.profile}); err != nil {
+			return err
+		}
+		_, err := c.profiles.RestoreProfile(ctx, &latchkeyv1.RestoreProfileRequest{Id: fx.profile})
+		return err
+	}},
+	latchkeyv1connect.ProfileServiceRestoreProfileProcedure: {perm: auth.ProfilesManage, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {
+		_, err := c.profiles.RestoreProfile(ctx, &latchkeyv1.RestoreProfileRequest{Id: fx.profile})
 		return err
 	}},
 	latchkeyv1connect.ProfileServiceListProfileWorkspacesProcedure: {perm: auth.ProfilesRead, otherAccount: connect.CodeNotFound, call: func(ctx context.Context, c clients, fx fixture) error {

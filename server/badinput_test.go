@@ -209,6 +209,29 @@ func badInputs(tg targets) map[string][]badInput {
 			{"spec.name", &latchkeyv1.CreateProfileRequest{Metadata: meta(func(*latchkeyv1.AccountResourceMetadata) {}), Spec: &latchkeyv1.ProfileSpec{Email: "new@example.com", Name: long(129)}}},
 			{"spec.name", &latchkeyv1.CreateProfileRequest{Metadata: meta(func(*latchkeyv1.AccountResourceMetadata) {}), Spec: &latchkeyv1.ProfileSpec{Email: "new@example.com", Name: "A\u200Dnn"}}},
 			{"spec.name", &latchkeyv1.CreateProfileRequest{Metadata: meta(func(*latchkeyv1.AccountResourceMetadata) {}), Spec: &latchkeyv1.ProfileSpec{Email: "new@example.com", Name: "\u2003"}}},
+			{"spec.permissions", &latchkeyv1.CreateProfileRequest{Metadata: meta(func(*latchkeyv1.AccountResourceMetadata) {}), Spec: &latchkeyv1.ProfileSpec{Email: "new@example.com", Permissions: []string{"x:y", "x:y"}}}},
+			{"spec.permissions", &latchkeyv1.CreateProfileRequest{Metadata: meta(func(*latchkeyv1.AccountResourceMetadata) {}), Spec: &latchkeyv1.ProfileSpec{Email: "new@example.com", Permissions: []string{"invoices:"}}}},
+		},
+		latchkeyv1connect.ProfileServiceUpdateProfileProcedure: {
+			{"id", &latchkeyv1.UpdateProfileRequest{Id: tg.key, UpdateMask: mask("spec.name")}},
+			{"metadata.name", &latchkeyv1.UpdateProfileRequest{Id: tg.profile, UpdateMask: mask("metadata.name")}},
+			{"metadata.name", &latchkeyv1.UpdateProfileRequest{Id: tg.profile, UpdateMask: mask("metadata.name"), Metadata: &latchkeyv1.AccountResourceMetadata{Name: "a\u202Eb"}}},
+			{"metadata.external_id", &latchkeyv1.UpdateProfileRequest{Id: tg.profile, UpdateMask: mask("metadata.external_id"), Metadata: meta(func(m *latchkeyv1.AccountResourceMetadata) { m.ExternalId = long(257) })}},
+			{"metadata.labels", &latchkeyv1.UpdateProfileRequest{Id: tg.profile, UpdateMask: mask("metadata.labels"), Metadata: meta(func(m *latchkeyv1.AccountResourceMetadata) { m.Labels = map[string]string{"A": "b"} })}},
+			{"spec.type", &latchkeyv1.UpdateProfileRequest{Id: tg.profile, UpdateMask: mask("spec.name"), Spec: &latchkeyv1.ProfileSpec{Type: 42}}},
+			{"spec.email", &latchkeyv1.UpdateProfileRequest{Id: tg.profile, UpdateMask: mask("spec.email"), Spec: &latchkeyv1.ProfileSpec{Email: "not an email"}}},
+			{"spec.email", &latchkeyv1.UpdateProfileRequest{Id: tg.profile, UpdateMask: mask("spec.email")}},
+			{"spec.name", &latchkeyv1.UpdateProfileRequest{Id: tg.profile, UpdateMask: mask("spec.name"), Spec: &latchkeyv1.ProfileSpec{Name: "\u2003"}}},
+			{"spec.permissions", &latchkeyv1.UpdateProfileRequest{Id: tg.profile, UpdateMask: mask("spec.permissions"), Spec: &latchkeyv1.ProfileSpec{Permissions: []string{"Read"}}}},
+			{"update_mask", &latchkeyv1.UpdateProfileRequest{Id: tg.profile}},
+			{"update_mask", &latchkeyv1.UpdateProfileRequest{Id: tg.profile, UpdateMask: mask("spec.type")}},
+			{"etag", &latchkeyv1.UpdateProfileRequest{Id: tg.profile, UpdateMask: mask("spec.name"), Etag: long(129)}},
+		},
+		latchkeyv1connect.ProfileServiceSuspendProfileProcedure: {
+			{"id", &latchkeyv1.SuspendProfileRequest{Id: "prof_"}},
+		},
+		latchkeyv1connect.ProfileServiceRestoreProfileProcedure: {
+			{"id", &latchkeyv1.RestoreProfileRequest{Id: tg.account}},
 		},
 		latchkeyv1connect.ProfileServiceGetProfileProcedure: {
 			{"id", &latchkeyv1.GetProfileRequest{Id: "prof_" + long(26)}},
@@ -249,6 +272,8 @@ func badInputs(tg targets) map[string][]badInput {
 			{"default_key_permissions", &latchkeyv1.CreateAccountRequest{Name: "n", DefaultKeyPermissions: []string{"a:b", "a:b"}}},
 			// No key of a tenant could hold it, so every Issue would fail.
 			{"default_key_permissions", &latchkeyv1.CreateAccountRequest{Name: "n", DefaultKeyPermissions: []string{"accounts:manage"}}},
+			{"owner_email", &latchkeyv1.CreateAccountRequest{Name: "n", OwnerEmail: "owner"}},
+			{"owner_email", &latchkeyv1.CreateAccountRequest{Name: "n", OwnerEmail: long(250) + "@x.io"}},
 		},
 		latchkeyv1connect.AccountServiceUpdateAccountProcedure: {
 			{"id", &latchkeyv1.UpdateAccountRequest{Id: "acct", UpdateMask: mask("metadata.name"), Metadata: &latchkeyv1.AccountResourceMetadata{Name: "n"}}},
@@ -286,6 +311,9 @@ func badInputs(tg targets) map[string][]badInput {
 			{"page_token", &latchkeyv1.ListAccountsRequest{PageToken: long(1025)}},
 			{"order", &latchkeyv1.ListAccountsRequest{Order: 3}},
 		},
+
+		// No field, so no bad input: the row says the method was looked at.
+		latchkeyv1connect.AuthServiceListMyProfilesProcedure: {},
 
 		latchkeyv1connect.AuditServiceListAuditEventsProcedure: {
 			{"page_size", &latchkeyv1.ListAuditEventsRequest{PageSize: 501}},

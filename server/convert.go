@@ -77,13 +77,22 @@ func toAPIKeyProto(k latchkey.APIKey, createdBy *latchkeyv1.Profile, now time.Ti
 }
 
 func toProfileProto(p latchkey.Profile) *latchkeyv1.Profile {
+	info := &latchkeyv1.ProfileInfo{State: latchkeyv1.ProfileState_PROFILE_STATE_ACTIVE, SuspendTime: timestampOrNil(p.SuspendTime)}
+	if p.Suspended() {
+		info.State = latchkeyv1.ProfileState_PROFILE_STATE_SUSPENDED
+	}
+	if p.Identity.Subject != "" {
+		info.Identity = &latchkeyv1.ProfileIdentity{Issuer: p.Identity.Issuer, Subject: p.Identity.Subject, BindTime: timestampOrNil(p.Identity.BindTime)}
+	}
 	return &latchkeyv1.Profile{
 		Metadata: toMetadataProto(p.Metadata),
 		Spec: &latchkeyv1.ProfileSpec{
-			Type:  latchkeyv1.ProfileType(p.Type),
-			Email: p.Email,
-			Name:  p.DisplayName,
+			Type:        latchkeyv1.ProfileType(p.Type),
+			Email:       p.Email,
+			Name:        p.DisplayName,
+			Permissions: p.Permissions,
 		},
+		Info: info,
 	}
 }
 

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"github.com/latchkey/latchkey/auth"
+
 	"net/http"
 
 	connectcors "connectrpc.com/cors"
@@ -18,7 +20,7 @@ func CORS(origins []string) func(http.Handler) http.Handler {
 	c := cors.New(cors.Options{
 		AllowedOrigins: origins,
 		AllowedMethods: connectcors.AllowedMethods(),
-		AllowedHeaders: append(connectcors.AllowedHeaders(), "Authorization", "X-Api-Key", "X-Request-Id"),
+		AllowedHeaders: append(connectcors.AllowedHeaders(), "Authorization", "X-Api-Key", "X-Request-Id", auth.AccountHeader),
 		ExposedHeaders: append(connectcors.ExposedHeaders(), "X-Request-Id"),
 		MaxAge:         7200,
 	})

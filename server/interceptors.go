@@ -7,12 +7,14 @@ import (
 	"net/netip"
 	"regexp"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect/v2"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/auth"
+	"github.com/latchkey/latchkey/gen/latchkey/v1/latchkeyv1connect"
 )
 
 type requestIDKey struct{}
@@ -85,7 +87,18 @@ func (s *Server) authenticate(next connect.ServerFunc) connect.ServerFunc {
 		if !ok {
 			return latchkey.Errorf(latchkey.CodeUnauthenticated, "missing credential: send Authorization: Bearer <token> or x-api-key: <token>")
 		}
-		p, err := s.verifier.Authenticate(ctx, raw, peerAddr(info.PeerAddr))
+		account := info.RequestHeader().Get(auth.AccountHeader)
+		if auth.LooksLikeJWT(raw) {
+			if s.people == nil {
+				return latchkey.Errorf(latchkey.CodeUnauthenticated, "the credential is a JWT, but sign-in is not configured on this server (--oidc-issuer): send an API key")
+			}
+			if spec.Procedure == latchkeyv1connect.AuthServiceListMyProfilesProcedure {
+				// The account switcher's call: a person with no account
+				// chosen yet, or none at all, may make it.
+				return next(withSignIn(ctx, raw), spec, stream)
+			}
+		}
+		p, err := s.principalOf(ctx, raw, account, peerAddr(info.PeerAddr))
 		if err != nil {
 			return err
 		}
@@ -97,6 +110,32 @@ func (s *Server) authenticate(next connect.ServerFunc) connect.ServerFunc {
 		}
 		return next(auth.WithPrincipal(ctx, p), spec, stream)
 	}
+}
+
+// principalOf authenticates a bearer credential: a person's JWT in the
+// account the latchkey-account header names, or an API key, which may
+// send the header only to name its own account.
+func (s *Server) principalOf(ctx context.Context, raw, account string, peer netip.Addr) (*auth.Principal, error) {
+	if auth.LooksLikeJWT(raw) {
+		return s.people.Authenticate(ctx, raw, account)
+	}
+	p, err := s.verifier.Authenticate(ctx, raw, peer)
+	if err != nil {
+		return nil, err
+	}
+	if account != "" && account != p.AccountID {
+		return nil, latchkey.Errorf(latchkey.CodePermissionDenied,
+			"the API key belongs to another account than the %s header names", strings.ToLower(auth.AccountHeader))
+	}
+	return p, nil
+}
+
+type signInKey struct{}
+
+// withSignIn carries a person's raw JWT to ListMyProfiles, the one
+// handler that authenticates a person itself.
+func withSignIn(ctx context.Context, raw string) context.Context {
+	return context.WithValue(ctx, signInKey{}, raw)
 }
 
 // peerAddr parses the transport's "host:port" (or bare host) peer address.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"slices"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/auth"
@@ -16,6 +17,9 @@ func (h profileHandler) CreateProfile(ctx context.Context, req *latchkeyv1.Creat
 	if err != nil {
 		return nil, err
 	}
+	if err := h.authz.GivePermissions(p, req.GetSpec().GetPermissions()); err != nil {
+		return nil, err
+	}
 	meta := fromMetadataProto(req.GetMetadata())
 	meta.AccountID = p.AccountID
 	prof, err := h.store.CreateProfile(ctx, p.Actor(requestIDFrom(ctx)), latchkey.Profile{
@@ -23,6 +27,7 @@ func (h profileHandler) CreateProfile(ctx context.Context, req *latchkeyv1.Creat
 		Type:        latchkey.ProfileTypeUser,
 		Email:       req.GetSpec().GetEmail(),
 		DisplayName: req.GetSpec().GetName(),
+		Permissions: req.GetSpec().GetPermissions(),
 	})
 	if err != nil {
 		return nil, err
@@ -136,4 +141,96 @@ func (h profileHandler) ListProfileWorkspaces(ctx context.Context, req *latchkey
 		return nil, err
 	}
 	return &latchkeyv1.ListProfileWorkspacesResponse{Workspaces: toWorkspaceProtos(page.Items), NextPageToken: page.NextToken}, nil
+}
+
+func (h profileHandler) UpdateProfile(ctx context.Context, req *latchkeyv1.UpdateProfileRequest) (*latchkeyv1.UpdateProfileResponse, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	paths := req.GetUpdateMask().GetPaths()
+	spec, meta := req.GetSpec(), fromMetadataProto(req.GetMetadata())
+	if slices.Contains(paths, "metadata.name") && meta.Name == "" {
+		return nil, latchkey.InvalidField("metadata.name", "a profile's name cannot be cleared")
+	}
+	if slices.Contains(paths, "spec.email") && spec.GetEmail() == "" {
+		return nil, latchkey.InvalidField("spec.email", "a user profile's email cannot be cleared")
+	}
+	target, err := h.profileTarget(ctx, p, req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	if err := h.authz.Change(ctx, p, target); err != nil {
+		return nil, err
+	}
+	if slices.Contains(paths, "spec.permissions") {
+		if err := h.authz.GivePermissions(p, spec.GetPermissions()); err != nil {
+			return nil, err
+		}
+	}
+	prof, err := h.store.UpdateProfile(ctx, p.Actor(requestIDFrom(ctx)), latchkey.ProfileUpdate{
+		AccountID: p.AccountID,
+		ID:        req.GetId(),
+		ETag:      req.GetEtag(),
+		Paths:     paths,
+		Profile: latchkey.Profile{
+			Metadata:    meta,
+			Email:       spec.GetEmail(),
+			DisplayName: spec.GetName(),
+			Permissions: spec.GetPermissions(),
+		},
+		Guard: h.authz.ProfileGuard(p),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &latchkeyv1.UpdateProfileResponse{Profile: toProfileProto(prof)}, nil
+}
+
+func (h profileHandler) SuspendProfile(ctx context.Context, req *latchkeyv1.SuspendProfileRequest) (*latchkeyv1.SuspendProfileResponse, error) {
+	prof, err := h.setSuspension(ctx, req.GetId(), true)
+	if err != nil {
+		return nil, err
+	}
+	return &latchkeyv1.SuspendProfileResponse{Profile: prof}, nil
+}
+
+func (h profileHandler) RestoreProfile(ctx context.Context, req *latchkeyv1.RestoreProfileRequest) (*latchkeyv1.RestoreProfileResponse, error) {
+	prof, err := h.setSuspension(ctx, req.GetId(), false)
+	if err != nil {
+		return nil, err
+	}
+	return &latchkeyv1.RestoreProfileResponse{Profile: prof}, nil
+}
+
+// setSuspension suspends or restores a person, under the reach rule: a
+// caller stops or brings back only people whose permissions and
+// workspaces are within its own.
+func (h profileHandler) setSuspension(ctx context.Context, id string, suspend bool) (*latchkeyv1.Profile, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	target, err := h.profileTarget(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.authz.Change(ctx, p, target); err != nil {
+		return nil, err
+	}
+	prof, err := h.store.SuspendProfile(ctx, p.Actor(requestIDFrom(ctx)), p.AccountID, id, suspend, h.authz.ProfileGuard(p))
+	if err != nil {
+		return nil, err
+	}
+	return toProfileProto(prof), nil
+}
+
+// profileTarget returns a profile of the caller's account as the target
+// of a change.
+func (h profileHandler) profileTarget(ctx context.Context, p *auth.Principal, id string) (auth.Target, error) {
+	prof, err := h.store.GetProfile(ctx, p.AccountID, id)
+	if err != nil {
+		return auth.Target{}, err
+	}
+	return auth.Target{ProfileID: prof.ID, Permissions: prof.Permissions}, nil
 }

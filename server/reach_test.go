@@ -57,6 +57,7 @@ var reachTargets = map[string]reachPrincipal{
 	"user in w1":             {workspaces: []string{"w1"}},
 	"user in another space":  {workspaces: []string{"w2"}},
 	"user in archived space": {workspaces: []string{"archived"}},
+	"user holding beyond":    {perms: []string{"invoices:write"}},
 }
 
 // within lists, for each target, the callers whose reach holds it. Every
@@ -73,6 +74,7 @@ var within = map[string][]string{
 	"user in w1":             {"limited", "workspace manager", "wide", "system key"},
 	"user in another space":  {"workspace manager", "wide", "system key"},
 	"user in archived space": {"limited", "workspace manager", "wide", "system key"},
+	"user holding beyond":    {"wide", "system key"},
 }
 
 // reachTarget is one target made fresh for one cell of the matrix.
@@ -90,7 +92,10 @@ type reachRule struct {
 	// systemOutcome is the outcome for the system key on itself, where the
 	// method has a rule of its own (the system key cannot be revoked).
 	systemOutcome connect.Code
-	noTarget      string
+	// usersOnly marks the methods that take a user's profile only: within
+	// reach, any other profile answers FAILED_PRECONDITION.
+	usersOnly bool
+	noTarget  string
 }
 
 // reachTable has a row for every method that is not free of side
@@ -131,6 +136,23 @@ var reachTable = map[string]reachRule{
 	}},
 	latchkeyv1connect.ProfileServiceRevokeProfileWorkspaceProcedure: {profiles: true, call: func(ctx context.Context, c clients, tg reachTarget) error {
 		_, err := c.profiles.RevokeProfileWorkspace(ctx, &latchkeyv1.RevokeProfileWorkspaceRequest{Id: tg.profile, WorkspaceId: tg.w1})
+		return err
+	}},
+
+	latchkeyv1connect.ProfileServiceUpdateProfileProcedure: {profiles: true, usersOnly: true, call: func(ctx context.Context, c clients, tg reachTarget) error {
+		_, err := c.profiles.UpdateProfile(ctx, &latchkeyv1.UpdateProfileRequest{
+			Id:         tg.profile,
+			Spec:       &latchkeyv1.ProfileSpec{Name: "changed"},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"spec.name"}},
+		})
+		return err
+	}},
+	latchkeyv1connect.ProfileServiceSuspendProfileProcedure: {profiles: true, usersOnly: true, call: func(ctx context.Context, c clients, tg reachTarget) error {
+		_, err := c.profiles.SuspendProfile(ctx, &latchkeyv1.SuspendProfileRequest{Id: tg.profile})
+		return err
+	}},
+	latchkeyv1connect.ProfileServiceRestoreProfileProcedure: {profiles: true, usersOnly: true, call: func(ctx context.Context, c clients, tg reachTarget) error {
+		_, err := c.profiles.RestoreProfile(ctx, &latchkeyv1.RestoreProfileRequest{Id: tg.profile})
 		return err
 	}},
 
@@ -222,7 +244,7 @@ func TestReachMatrix(t *testing.T) {
 		case strings.HasPrefix(name, "user "):
 			res, err := tn.c.profiles.CreateProfile(t.Context(), &latchkeyv1.CreateProfileRequest{
 				Metadata: &latchkeyv1.AccountResourceMetadata{Name: name},
-				Spec:     &latchkeyv1.ProfileSpec{Email: fmt.Sprintf("user%d@example.com", len(users))},
+				Spec:     &latchkeyv1.ProfileSpec{Email: fmt.Sprintf("user%d@example.com", len(users)), Permissions: tp.perms},
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -289,6 +311,9 @@ func TestReachMatrix(t *testing.T) {
 				if after := reachSnapshot(t, tn, c.tg); after != before {
 					t.Errorf("a refused call changed the target:\nbefore %s\nafter  %s", before, after)
 				}
+			case rule.usersOnly && !strings.HasPrefix(c.target, "user "):
+				allowed++
+				wantCode(t, err, connect.CodeFailedPrecondition)
 			case c.target == "system key" && c.caller == "system key" && rule.systemOutcome != 0:
 				allowed++
 				wantCode(t, err, rule.systemOutcome)

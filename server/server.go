@@ -58,6 +58,10 @@ type Config struct {
 	// TracerProvider, when set, gets a span for every RPC (otelconnect),
 	// continuing the caller's W3C trace context.
 	TracerProvider trace.TracerProvider
+	// Identities, when set, verifies the JWTs of people signing in with
+	// an OpenID Provider (auth/oidc); without it a JWT is refused, saying
+	// that sign-in is not configured.
+	Identities auth.IdentityVerifier
 	// WatchHeartbeat is how often a change stream with nothing to send
 	// sends a heartbeat, and asks again whether its caller may go on;
 	// DefaultWatchHeartbeat when zero.
@@ -69,6 +73,7 @@ type Server struct {
 	store         latchkey.Store
 	tokens        *minter
 	verifier      *auth.Verifier
+	people        *auth.People // nil without Config.Identities
 	changes       latchkey.ChangeFeed
 	authz         *auth.Authorizer
 	maxActiveKeys int64
@@ -128,10 +133,16 @@ func New(cfg Config) (*Server, error) {
 		Fresh: func(now time.Time) bool { return changes.Fresh(now) },
 	})
 	profiles := newProfileCache(cfg.Store)
+	sinks := changeSinks{verifier, profiles}
+	var people *auth.People
+	if cfg.Identities != nil {
+		people = auth.NewPeople(cfg.Identities, cfg.Store, cfg.Now, func(now time.Time) bool { return changes.Fresh(now) })
+		sinks = append(sinks, people)
+	}
 	// The bell comes last: a stream it wakes finds the caches already
 	// rid of what the change made wrong.
 	bell := newChangeBell()
-	changes, err := cfg.Store.Follow(changeSinks{verifier, profiles, bell})
+	changes, err := cfg.Store.Follow(append(sinks, bell))
 	if err != nil {
 		verifier.Close(context.Background())
 		return nil, fmt.Errorf("server: follow the store's changes: %w", err)
@@ -140,6 +151,7 @@ func New(cfg Config) (*Server, error) {
 		store:         cfg.Store,
 		tokens:        &minter{prefix: cfg.TokenPrefix, hasher: cfg.Hasher},
 		verifier:      verifier,
+		people:        people,
 		changes:       changes,
 		authz:         auth.NewAuthorizer(cfg.Store),
 		maxActiveKeys: cfg.MaxActiveKeys,

@@ -90,7 +90,7 @@ func (h authHandler) WatchKeyChanges(ctx context.Context, req *latchkeyv1.WatchK
 	}
 	// A key may hold a few streams at once, not thousands: each costs a
 	// read of the log on every change of the installation.
-	release, err := h.watchers.acquire(p.KeyID)
+	release, err := h.watchers.acquire(watcherID(p))
 	if err != nil {
 		return err
 	}
@@ -132,11 +132,14 @@ func (h authHandler) WatchKeyChanges(ctx context.Context, req *latchkeyv1.WatchK
 				}
 			}
 			pos = c.Seq
-			if c.KeyID == p.KeyID || (c.Kind.IsAccountChange() && c.AccountID == p.AccountID) {
-				recheck = true // the caller's own key, or its account, changed
+			if (c.KeyID != "" && c.KeyID == p.KeyID) || c.ProfileID == p.ProfileID || (c.Kind.IsAccountChange() && c.AccountID == p.AccountID) {
+				recheck = true // the caller's own key, profile or account changed
 			}
 			if scope != "" && c.AccountID != scope {
 				continue
+			}
+			if _, ok := changeKinds[c.Kind]; !ok {
+				continue // a person's change, which no key's verdict depends on
 			}
 			if err := stream.Send(&latchkeyv1.WatchKeyChangesResponse{Event: &latchkeyv1.WatchKeyChangesResponse_Change{
 				Change: toKeyChangeProto(c),
@@ -167,11 +170,20 @@ func (h authHandler) WatchKeyChanges(ctx context.Context, req *latchkeyv1.WatchK
 	}
 }
 
-// stillAllowed asks whether the caller's key, as the store holds it now,
-// may go on watching.
+// watcherID names the caller for the bound on its streams: its key, or a
+// person's profile.
+func watcherID(p *auth.Principal) string {
+	if p.Method == auth.MethodAPIKey {
+		return p.KeyID
+	}
+	return p.ProfileID
+}
+
+// stillAllowed asks whether the caller's key or profile, as the store
+// holds it now, may go on watching.
 func (h authHandler) stillAllowed(ctx context.Context, p *auth.Principal, peer netip.Addr) error {
 	if p.Method != auth.MethodAPIKey {
-		return nil
+		return h.personStillAllowed(ctx, p)
 	}
 	cred, err := h.store.GetCredential(ctx, p.KeyID)
 	if err != nil {
@@ -210,4 +222,28 @@ func toKeyChangeProto(c latchkey.Change) *latchkeyv1.KeyChange {
 		WorkspaceId: c.WorkspaceID,
 		ChangeTime:  timestamppb.New(c.Time),
 	}
+}
+
+// personStillAllowed asks whether a person's profile and account, as the
+// store holds them now, may go on: neither suspended, and the profile
+// still holding what the stream needs.
+func (h authHandler) personStillAllowed(ctx context.Context, p *auth.Principal) error {
+	prof, err := h.store.GetProfile(ctx, p.AccountID, p.ProfileID)
+	if err != nil {
+		if latchkey.ErrorCode(err) == latchkey.CodeNotFound {
+			return latchkey.Errorf(latchkey.CodeUnauthenticated, "your profile is gone")
+		}
+		return err
+	}
+	account, err := h.store.GetAccount(ctx, p.AccountID)
+	if err != nil {
+		return err
+	}
+	now, err := auth.PersonPrincipal(&latchkey.PersonProfile{
+		Profile: prof, AccountName: account.Name, AccountOperator: account.Operator, AccountSuspended: account.Suspended(),
+	})
+	if err != nil {
+		return err
+	}
+	return h.authz.Call(now, latchkeyv1connect.AuthServiceWatchKeyChangesProcedure)
 }

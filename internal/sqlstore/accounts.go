@@ -79,6 +79,20 @@ func (s *Store) createAccount(ctx context.Context, tx Tx, actor *latchkey.Actor,
 	if actor == nil {
 		actor = &latchkey.Actor{Profile: latchkey.Bare{ID: system.ID, Name: system.Name}}
 	}
+	if in.OwnerEmail != "" {
+		owner := latchkey.Profile{
+			Metadata:    latchkey.Metadata{ID: latchkey.NewID(latchkey.PrefixProfile), AccountID: account.ID, Name: in.OwnerEmail},
+			Type:        latchkey.ProfileTypeUser,
+			Email:       in.OwnerEmail,
+			Permissions: []string{"*"},
+		}
+		if owner, err = s.insertProfile(ctx, tx, owner); err != nil {
+			return latchkey.Account{}, latchkey.APIKey{}, err
+		}
+		if err := s.audit(ctx, tx, account.ID, *actor, latchkey.ActionProfileCreate, latchkey.Bare{ID: owner.ID, Name: owner.Name}); err != nil {
+			return latchkey.Account{}, latchkey.APIKey{}, err
+		}
+	}
 	key := in.SystemKey.Key
 	key.AccountID = account.ID
 	key.ProfileID = system.ID

@@ -9,7 +9,8 @@ import (
 	"github.com/latchkey/latchkey/internal/cursor"
 )
 
-const profileColumns = "id, account_id, type, name, display_name, email, external_id, labels, permissions, create_time, update_time, etag"
+const profileColumns = `id, account_id, type, name, display_name, email, external_id, labels, permissions,
+	suspend_time, identity_issuer, identity_subject, bind_time, create_time, update_time, etag`
 
 // CreateProfile creates a profile; a user's email must be unique in its
 // account.
@@ -40,7 +41,8 @@ func (s *Store) insertProfile(ctx context.Context, tx Tx, p latchkey.Profile) (l
 	if p.Email != "" {
 		email = sql.NullString{String: p.Email, Valid: true}
 	}
-	_, err := tx.ExecContext(ctx, "INSERT INTO profiles ("+profileColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	_, err := tx.ExecContext(ctx, `INSERT INTO profiles (id, account_id, type, name, display_name, email, external_id,
+		labels, permissions, create_time, update_time, etag) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		p.ID, p.AccountID, int(p.Type), p.Name, p.DisplayName, email, p.ExternalID, labelsJSON(p.Labels),
 		stringsJSON(p.Permissions), now.UnixNano(), now.UnixNano(), p.ETag)
 	if s.dialect.IsUniqueViolation(err) {
@@ -98,11 +100,15 @@ func scanProfile(row scanner) (latchkey.Profile, error) {
 	var typ int
 	var email sql.NullString
 	var labels, permissions string
-	var created, updated sql.NullInt64
-	err := row.Scan(&p.ID, &p.AccountID, &typ, &p.Name, &p.DisplayName, &email, &p.ExternalID, &labels, &permissions, &created, &updated, &p.ETag)
+	var issuer, subject sql.NullString
+	var suspended, bound, created, updated sql.NullInt64
+	err := row.Scan(&p.ID, &p.AccountID, &typ, &p.Name, &p.DisplayName, &email, &p.ExternalID, &labels, &permissions,
+		&suspended, &issuer, &subject, &bound, &created, &updated, &p.ETag)
 	if err != nil {
 		return p, err
 	}
+	p.SuspendTime = fromNanos(suspended)
+	p.Identity = latchkey.Identity{Issuer: issuer.String, Subject: subject.String, BindTime: fromNanos(bound)}
 	if p.Permissions, err = decodeStrings(permissions); err != nil {
 		return p, err
 	}

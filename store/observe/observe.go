@@ -107,6 +107,24 @@ func (s *Store) RestoreAccount(ctx context.Context, actor latchkey.Actor, id, re
 	return s.inner.RestoreAccount(ctx, actor, id, reason)
 }
 
+// UpdateProfile is the inner store's, observed.
+func (s *Store) UpdateProfile(ctx context.Context, actor latchkey.Actor, in latchkey.ProfileUpdate) (r0 latchkey.Profile, err error) {
+	defer s.observe(ctx, "UpdateProfile", time.Now(), &err)
+	return s.inner.UpdateProfile(ctx, actor, in)
+}
+
+// SuspendProfile is the inner store's, observed.
+func (s *Store) SuspendProfile(ctx context.Context, actor latchkey.Actor, accountID, id string, suspend bool, guard latchkey.ProfileGuard) (r0 latchkey.Profile, err error) {
+	defer s.observe(ctx, "SuspendProfile", time.Now(), &err)
+	return s.inner.SuspendProfile(ctx, actor, accountID, id, suspend, guard)
+}
+
+// SignIn is the inner store's, observed.
+func (s *Store) SignIn(ctx context.Context, in latchkey.SignIn) (r0 []latchkey.PersonProfile, err error) {
+	defer s.observe(ctx, "SignIn", time.Now(), &err)
+	return s.inner.SignIn(ctx, in)
+}
+
 // CreateProfile is the inner store's, observed.
 func (s *Store) CreateProfile(ctx context.Context, actor latchkey.Actor, in latchkey.Profile) (r0 latchkey.Profile, err error) {
 	defer s.observe(ctx, "CreateProfile", time.Now(), &err)

@@ -243,8 +243,12 @@ type CreateAccountRequest struct {
 	MaxActiveKeys int64 `protobuf:"varint,2,opt,name=max_active_keys,json=maxActiveKeys,proto3" json:"max_active_keys,omitempty"`
 	// The account's `default_key_permissions` (see AccountSpec). Optional.
 	DefaultKeyPermissions []string `protobuf:"bytes,3,rep,name=default_key_permissions,json=defaultKeyPermissions,proto3" json:"default_key_permissions,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// The email of the account's owner, optional: a USER profile with `*`
+	// is made with the account, and the first person to sign in with this
+	// email verified becomes it (see ProfileInfo.identity).
+	OwnerEmail    string `protobuf:"bytes,4,opt,name=owner_email,json=ownerEmail,proto3" json:"owner_email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateAccountRequest) Reset() {
@@ -296,6 +300,13 @@ func (x *CreateAccountRequest) GetDefaultKeyPermissions() []string {
 		return x.DefaultKeyPermissions
 	}
 	return nil
+}
+
+func (x *CreateAccountRequest) GetOwnerEmail() string {
+	if x != nil {
+		return x.OwnerEmail
+	}
+	return ""
 }
 
 // CreateAccountResponse is the output of AccountService.CreateAccount.
@@ -913,11 +924,14 @@ const file_latchkey_v1_account_proto_rawDesc = "" +
 	"\vAccountSpec\x12\x1a\n" +
 	"\boperator\x18\x01 \x01(\bR\boperator\x123\n" +
 	"\x0fmax_active_keys\x18\x02 \x01(\x03B\v\xbaH\b\"\x06\x18\xc0\x84=(\x00R\rmaxActiveKeys\x12l\n" +
-	"\x17default_key_permissions\x18\x03 \x03(\tB4\xbaH1\x92\x01.\x10@\x18\x01\"(r&\x18\x80\x012!^(\\*|[a-z0-9_]+:(\\*|[a-z0-9_]+))$R\x15defaultKeyPermissions\"\xe1\x01\n" +
+	"\x17default_key_permissions\x18\x03 \x03(\tB4\xbaH1\x92\x01.\x10@\x18\x01\"(r&\x18\x80\x012!^(\\*|[a-z0-9_]+:(\\*|[a-z0-9_]+))$R\x15defaultKeyPermissions\"\x91\x02\n" +
 	"\x14CreateAccountRequest\x12&\n" +
 	"\x04name\x18\x01 \x01(\tB\x12\xbaH\x0fr\rȬ\x06\x01Ь\x06\x01\x10\x01\x18\x80\x01R\x04name\x123\n" +
 	"\x0fmax_active_keys\x18\x02 \x01(\x03B\v\xbaH\b\"\x06\x18\xc0\x84=(\x00R\rmaxActiveKeys\x12l\n" +
-	"\x17default_key_permissions\x18\x03 \x03(\tB4\xbaH1\x92\x01.\x10@\x18\x01\"(r&\x18\x80\x012!^(\\*|[a-z0-9_]+:(\\*|[a-z0-9_]+))$R\x15defaultKeyPermissions\"\x82\x01\n" +
+	"\x17default_key_permissions\x18\x03 \x03(\tB4\xbaH1\x92\x01.\x10@\x18\x01\"(r&\x18\x80\x012!^(\\*|[a-z0-9_]+:(\\*|[a-z0-9_]+))$R\x15defaultKeyPermissions\x12.\n" +
+	"\vowner_email\x18\x04 \x01(\tB\r\xbaH\n" +
+	"\xd8\x01\x01r\x05\x18\xfe\x01`\x01R\n" +
+	"ownerEmail\"\x82\x01\n" +
 	"\x15CreateAccountResponse\x12.\n" +
 	"\aaccount\x18\x01 \x01(\v2\x14.latchkey.v1.AccountR\aaccount\x129\n" +
 	"\x0esystem_api_key\x18\x02 \x01(\v2\x13.latchkey.v1.ApiKeyR\fsystemApiKey\"I\n" +

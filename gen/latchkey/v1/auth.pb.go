@@ -740,11 +740,11 @@ func (*WhoAmIRequest) Descriptor() ([]byte, []int) {
 // WhoAmIResponse is the output of AuthService.WhoAmI.
 type WhoAmIResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The calling key, without its token.
+	// The calling key, without its token; unset for a person.
 	ApiKey *ApiKey `protobuf:"bytes,1,opt,name=api_key,json=apiKey,proto3" json:"api_key,omitempty"`
-	// The calling key's own profile.
+	// The caller's profile: the calling key's own, or the person's.
 	Profile *Profile `protobuf:"bytes,2,opt,name=profile,proto3" json:"profile,omitempty"`
-	// The calling key's account.
+	// The caller's account.
 	Account       *Account `protobuf:"bytes,3,opt,name=account,proto3" json:"account,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -801,11 +801,159 @@ func (x *WhoAmIResponse) GetAccount() *Account {
 	return nil
 }
 
+// ListMyProfilesRequest is the input of AuthService.ListMyProfiles.
+type ListMyProfilesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMyProfilesRequest) Reset() {
+	*x = ListMyProfilesRequest{}
+	mi := &file_latchkey_v1_auth_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMyProfilesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMyProfilesRequest) ProtoMessage() {}
+
+func (x *ListMyProfilesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_latchkey_v1_auth_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMyProfilesRequest.ProtoReflect.Descriptor instead.
+func (*ListMyProfilesRequest) Descriptor() ([]byte, []int) {
+	return file_latchkey_v1_auth_proto_rawDescGZIP(), []int{9}
+}
+
+// ListMyProfilesResponse is the output of AuthService.ListMyProfiles.
+type ListMyProfilesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The caller's profiles, one per account, oldest account first.
+	Profiles      []*MyProfile `protobuf:"bytes,1,rep,name=profiles,proto3" json:"profiles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMyProfilesResponse) Reset() {
+	*x = ListMyProfilesResponse{}
+	mi := &file_latchkey_v1_auth_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMyProfilesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMyProfilesResponse) ProtoMessage() {}
+
+func (x *ListMyProfilesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_latchkey_v1_auth_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMyProfilesResponse.ProtoReflect.Descriptor instead.
+func (*ListMyProfilesResponse) Descriptor() ([]byte, []int) {
+	return file_latchkey_v1_auth_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ListMyProfilesResponse) GetProfiles() []*MyProfile {
+	if x != nil {
+		return x.Profiles
+	}
+	return nil
+}
+
+// MyProfile is one profile the caller may act as.
+type MyProfile struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The profile.
+	Profile *Profile `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	// Its account's id and name.
+	Account *BareMetadata `protobuf:"bytes,2,opt,name=account,proto3" json:"account,omitempty"`
+	// The account's state: a suspended account's profile is listed, and
+	// refused on every other method.
+	AccountState  AccountState `protobuf:"varint,3,opt,name=account_state,json=accountState,proto3,enum=latchkey.v1.AccountState" json:"account_state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MyProfile) Reset() {
+	*x = MyProfile{}
+	mi := &file_latchkey_v1_auth_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MyProfile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MyProfile) ProtoMessage() {}
+
+func (x *MyProfile) ProtoReflect() protoreflect.Message {
+	mi := &file_latchkey_v1_auth_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MyProfile.ProtoReflect.Descriptor instead.
+func (*MyProfile) Descriptor() ([]byte, []int) {
+	return file_latchkey_v1_auth_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *MyProfile) GetProfile() *Profile {
+	if x != nil {
+		return x.Profile
+	}
+	return nil
+}
+
+func (x *MyProfile) GetAccount() *BareMetadata {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
+func (x *MyProfile) GetAccountState() AccountState {
+	if x != nil {
+		return x.AccountState
+	}
+	return AccountState_ACCOUNT_STATE_UNSPECIFIED
+}
+
 var File_latchkey_v1_auth_proto protoreflect.FileDescriptor
 
 const file_latchkey_v1_auth_proto_rawDesc = "" +
 	"\n" +
-	"\x16latchkey/v1/auth.proto\x12\vlatchkey.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19latchkey/v1/account.proto\x1a\x19latchkey/v1/api_key.proto\x1a\x19latchkey/v1/profile.proto\"`\n" +
+	"\x16latchkey/v1/auth.proto\x12\vlatchkey.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19latchkey/v1/account.proto\x1a\x19latchkey/v1/api_key.proto\x1a\x1alatchkey/v1/metadata.proto\x1a\x19latchkey/v1/profile.proto\"`\n" +
 	"\x16WatchKeyChangesRequest\x123\n" +
 	"\x0eafter_sequence\x18\x01 \x01(\x03B\a\xbaH\x04\"\x02(\x00H\x00R\rafterSequence\x88\x01\x01B\x11\n" +
 	"\x0f_after_sequence\"\xd7\x01\n" +
@@ -850,7 +998,14 @@ const file_latchkey_v1_auth_proto_rawDesc = "" +
 	"\x0eWhoAmIResponse\x12,\n" +
 	"\aapi_key\x18\x01 \x01(\v2\x13.latchkey.v1.ApiKeyR\x06apiKey\x12.\n" +
 	"\aprofile\x18\x02 \x01(\v2\x14.latchkey.v1.ProfileR\aprofile\x12.\n" +
-	"\aaccount\x18\x03 \x01(\v2\x14.latchkey.v1.AccountR\aaccount*\xac\x02\n" +
+	"\aaccount\x18\x03 \x01(\v2\x14.latchkey.v1.AccountR\aaccount\"\x17\n" +
+	"\x15ListMyProfilesRequest\"L\n" +
+	"\x16ListMyProfilesResponse\x122\n" +
+	"\bprofiles\x18\x01 \x03(\v2\x16.latchkey.v1.MyProfileR\bprofiles\"\xb0\x01\n" +
+	"\tMyProfile\x12.\n" +
+	"\aprofile\x18\x01 \x01(\v2\x14.latchkey.v1.ProfileR\aprofile\x123\n" +
+	"\aaccount\x18\x02 \x01(\v2\x19.latchkey.v1.BareMetadataR\aaccount\x12>\n" +
+	"\raccount_state\x18\x03 \x01(\x0e2\x19.latchkey.v1.AccountStateR\faccountState*\xac\x02\n" +
 	"\rKeyChangeKind\x12\x1f\n" +
 	"\x1bKEY_CHANGE_KIND_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bKEY_CHANGE_KIND_KEY_UPDATED\x10\x01\x12\x1f\n" +
@@ -871,10 +1026,11 @@ const file_latchkey_v1_auth_proto_rawDesc = "" +
 	"\x1aVERIFY_CODE_IP_NOT_ALLOWED\x10\x06\x12 \n" +
 	"\x1cVERIFY_CODE_WORKSPACE_DENIED\x10\a\x12!\n" +
 	"\x1dVERIFY_CODE_PERMISSION_DENIED\x10\b\x12!\n" +
-	"\x1dVERIFY_CODE_ACCOUNT_SUSPENDED\x10\t2\x82\x02\n" +
+	"\x1dVERIFY_CODE_ACCOUNT_SUSPENDED\x10\t2\xe2\x02\n" +
 	"\vAuthService\x12F\n" +
 	"\x06Verify\x12\x1a.latchkey.v1.VerifyRequest\x1a\x1b.latchkey.v1.VerifyResponse\"\x03\x90\x02\x02\x12F\n" +
-	"\x06WhoAmI\x12\x1a.latchkey.v1.WhoAmIRequest\x1a\x1b.latchkey.v1.WhoAmIResponse\"\x03\x90\x02\x01\x12c\n" +
+	"\x06WhoAmI\x12\x1a.latchkey.v1.WhoAmIRequest\x1a\x1b.latchkey.v1.WhoAmIResponse\"\x03\x90\x02\x01\x12^\n" +
+	"\x0eListMyProfiles\x12\".latchkey.v1.ListMyProfilesRequest\x1a#.latchkey.v1.ListMyProfilesResponse\"\x03\x90\x02\x01\x12c\n" +
 	"\x0fWatchKeyChanges\x12#.latchkey.v1.WatchKeyChangesRequest\x1a$.latchkey.v1.WatchKeyChangesResponse\"\x03\x90\x02\x010\x01B\xa2\x01\n" +
 	"\x0fcom.latchkey.v1B\tAuthProtoP\x01Z7github.com/latchkey/latchkey/gen/latchkey/v1;latchkeyv1\xa2\x02\x03LXX\xaa\x02\vLatchkey.V1\xca\x02\vLatchkey\\V1\xe2\x02\x17Latchkey\\V1\\GPBMetadata\xea\x02\fLatchkey::V1b\x06proto3"
 
@@ -891,7 +1047,7 @@ func file_latchkey_v1_auth_proto_rawDescGZIP() []byte {
 }
 
 var file_latchkey_v1_auth_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_latchkey_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_latchkey_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_latchkey_v1_auth_proto_goTypes = []any{
 	(KeyChangeKind)(0),              // 0: latchkey.v1.KeyChangeKind
 	(VerifyCode)(0),                 // 1: latchkey.v1.VerifyCode
@@ -904,33 +1060,44 @@ var file_latchkey_v1_auth_proto_goTypes = []any{
 	(*VerifyResponse)(nil),          // 8: latchkey.v1.VerifyResponse
 	(*WhoAmIRequest)(nil),           // 9: latchkey.v1.WhoAmIRequest
 	(*WhoAmIResponse)(nil),          // 10: latchkey.v1.WhoAmIResponse
-	(*timestamppb.Timestamp)(nil),   // 11: google.protobuf.Timestamp
-	(*ApiKey)(nil),                  // 12: latchkey.v1.ApiKey
-	(*Profile)(nil),                 // 13: latchkey.v1.Profile
-	(*Account)(nil),                 // 14: latchkey.v1.Account
+	(*ListMyProfilesRequest)(nil),   // 11: latchkey.v1.ListMyProfilesRequest
+	(*ListMyProfilesResponse)(nil),  // 12: latchkey.v1.ListMyProfilesResponse
+	(*MyProfile)(nil),               // 13: latchkey.v1.MyProfile
+	(*timestamppb.Timestamp)(nil),   // 14: google.protobuf.Timestamp
+	(*ApiKey)(nil),                  // 15: latchkey.v1.ApiKey
+	(*Profile)(nil),                 // 16: latchkey.v1.Profile
+	(*Account)(nil),                 // 17: latchkey.v1.Account
+	(*BareMetadata)(nil),            // 18: latchkey.v1.BareMetadata
+	(AccountState)(0),               // 19: latchkey.v1.AccountState
 }
 var file_latchkey_v1_auth_proto_depIdxs = []int32{
 	4,  // 0: latchkey.v1.WatchKeyChangesResponse.change:type_name -> latchkey.v1.KeyChange
 	5,  // 1: latchkey.v1.WatchKeyChangesResponse.heartbeat:type_name -> latchkey.v1.KeyChangesHeartbeat
 	6,  // 2: latchkey.v1.WatchKeyChangesResponse.reset_cache:type_name -> latchkey.v1.KeyChangesReset
 	0,  // 3: latchkey.v1.KeyChange.kind:type_name -> latchkey.v1.KeyChangeKind
-	11, // 4: latchkey.v1.KeyChange.change_time:type_name -> google.protobuf.Timestamp
+	14, // 4: latchkey.v1.KeyChange.change_time:type_name -> google.protobuf.Timestamp
 	1,  // 5: latchkey.v1.VerifyResponse.code:type_name -> latchkey.v1.VerifyCode
-	12, // 6: latchkey.v1.VerifyResponse.api_key:type_name -> latchkey.v1.ApiKey
-	12, // 7: latchkey.v1.WhoAmIResponse.api_key:type_name -> latchkey.v1.ApiKey
-	13, // 8: latchkey.v1.WhoAmIResponse.profile:type_name -> latchkey.v1.Profile
-	14, // 9: latchkey.v1.WhoAmIResponse.account:type_name -> latchkey.v1.Account
-	7,  // 10: latchkey.v1.AuthService.Verify:input_type -> latchkey.v1.VerifyRequest
-	9,  // 11: latchkey.v1.AuthService.WhoAmI:input_type -> latchkey.v1.WhoAmIRequest
-	2,  // 12: latchkey.v1.AuthService.WatchKeyChanges:input_type -> latchkey.v1.WatchKeyChangesRequest
-	8,  // 13: latchkey.v1.AuthService.Verify:output_type -> latchkey.v1.VerifyResponse
-	10, // 14: latchkey.v1.AuthService.WhoAmI:output_type -> latchkey.v1.WhoAmIResponse
-	3,  // 15: latchkey.v1.AuthService.WatchKeyChanges:output_type -> latchkey.v1.WatchKeyChangesResponse
-	13, // [13:16] is the sub-list for method output_type
-	10, // [10:13] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	15, // 6: latchkey.v1.VerifyResponse.api_key:type_name -> latchkey.v1.ApiKey
+	15, // 7: latchkey.v1.WhoAmIResponse.api_key:type_name -> latchkey.v1.ApiKey
+	16, // 8: latchkey.v1.WhoAmIResponse.profile:type_name -> latchkey.v1.Profile
+	17, // 9: latchkey.v1.WhoAmIResponse.account:type_name -> latchkey.v1.Account
+	13, // 10: latchkey.v1.ListMyProfilesResponse.profiles:type_name -> latchkey.v1.MyProfile
+	16, // 11: latchkey.v1.MyProfile.profile:type_name -> latchkey.v1.Profile
+	18, // 12: latchkey.v1.MyProfile.account:type_name -> latchkey.v1.BareMetadata
+	19, // 13: latchkey.v1.MyProfile.account_state:type_name -> latchkey.v1.AccountState
+	7,  // 14: latchkey.v1.AuthService.Verify:input_type -> latchkey.v1.VerifyRequest
+	9,  // 15: latchkey.v1.AuthService.WhoAmI:input_type -> latchkey.v1.WhoAmIRequest
+	11, // 16: latchkey.v1.AuthService.ListMyProfiles:input_type -> latchkey.v1.ListMyProfilesRequest
+	2,  // 17: latchkey.v1.AuthService.WatchKeyChanges:input_type -> latchkey.v1.WatchKeyChangesRequest
+	8,  // 18: latchkey.v1.AuthService.Verify:output_type -> latchkey.v1.VerifyResponse
+	10, // 19: latchkey.v1.AuthService.WhoAmI:output_type -> latchkey.v1.WhoAmIResponse
+	12, // 20: latchkey.v1.AuthService.ListMyProfiles:output_type -> latchkey.v1.ListMyProfilesResponse
+	3,  // 21: latchkey.v1.AuthService.WatchKeyChanges:output_type -> latchkey.v1.WatchKeyChangesResponse
+	18, // [18:22] is the sub-list for method output_type
+	14, // [14:18] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_latchkey_v1_auth_proto_init() }
@@ -940,6 +1107,7 @@ func file_latchkey_v1_auth_proto_init() {
 	}
 	file_latchkey_v1_account_proto_init()
 	file_latchkey_v1_api_key_proto_init()
+	file_latchkey_v1_metadata_proto_init()
 	file_latchkey_v1_profile_proto_init()
 	file_latchkey_v1_auth_proto_msgTypes[0].OneofWrappers = []any{}
 	file_latchkey_v1_auth_proto_msgTypes[1].OneofWrappers = []any{
@@ -953,7 +1121,7 @@ func file_latchkey_v1_auth_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_latchkey_v1_auth_proto_rawDesc), len(file_latchkey_v1_auth_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   9,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

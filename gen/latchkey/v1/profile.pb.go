@@ -10,6 +10,8 @@ import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -21,6 +23,59 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// ProfileState says whether a profile may act.
+type ProfileState int32
+
+const (
+	// Never returned.
+	ProfileState_PROFILE_STATE_UNSPECIFIED ProfileState = 0
+	// The profile acts.
+	ProfileState_PROFILE_STATE_ACTIVE ProfileState = 1
+	// ProfileService.SuspendProfile stopped the person.
+	ProfileState_PROFILE_STATE_SUSPENDED ProfileState = 2
+)
+
+// Enum value maps for ProfileState.
+var (
+	ProfileState_name = map[int32]string{
+		0: "PROFILE_STATE_UNSPECIFIED",
+		1: "PROFILE_STATE_ACTIVE",
+		2: "PROFILE_STATE_SUSPENDED",
+	}
+	ProfileState_value = map[string]int32{
+		"PROFILE_STATE_UNSPECIFIED": 0,
+		"PROFILE_STATE_ACTIVE":      1,
+		"PROFILE_STATE_SUSPENDED":   2,
+	}
+)
+
+func (x ProfileState) Enum() *ProfileState {
+	p := new(ProfileState)
+	*p = x
+	return p
+}
+
+func (x ProfileState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ProfileState) Descriptor() protoreflect.EnumDescriptor {
+	return file_latchkey_v1_profile_proto_enumTypes[0].Descriptor()
+}
+
+func (ProfileState) Type() protoreflect.EnumType {
+	return &file_latchkey_v1_profile_proto_enumTypes[0]
+}
+
+func (x ProfileState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ProfileState.Descriptor instead.
+func (ProfileState) EnumDescriptor() ([]byte, []int) {
+	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{0}
+}
 
 // ProfileType is the kind of principal a profile stands for.
 type ProfileType int32
@@ -63,11 +118,11 @@ func (x ProfileType) String() string {
 }
 
 func (ProfileType) Descriptor() protoreflect.EnumDescriptor {
-	return file_latchkey_v1_profile_proto_enumTypes[0].Descriptor()
+	return file_latchkey_v1_profile_proto_enumTypes[1].Descriptor()
 }
 
 func (ProfileType) Type() protoreflect.EnumType {
-	return &file_latchkey_v1_profile_proto_enumTypes[0]
+	return &file_latchkey_v1_profile_proto_enumTypes[1]
 }
 
 func (x ProfileType) Number() protoreflect.EnumNumber {
@@ -76,7 +131,7 @@ func (x ProfileType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ProfileType.Descriptor instead.
 func (ProfileType) EnumDescriptor() ([]byte, []int) {
-	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{0}
+	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{1}
 }
 
 // Profile is a principal at the account level.
@@ -85,7 +140,9 @@ type Profile struct {
 	// The profile's metadata.
 	Metadata *AccountResourceMetadata `protobuf:"bytes,1,opt,name=metadata,proto3" json:"metadata,omitempty"`
 	// What the profile is.
-	Spec          *ProfileSpec `protobuf:"bytes,2,opt,name=spec,proto3" json:"spec,omitempty"`
+	Spec *ProfileSpec `protobuf:"bytes,2,opt,name=spec,proto3" json:"spec,omitempty"`
+	// What Latchkey keeps about it. Output only.
+	Info          *ProfileInfo `protobuf:"bytes,3,opt,name=info,proto3" json:"info,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -134,6 +191,146 @@ func (x *Profile) GetSpec() *ProfileSpec {
 	return nil
 }
 
+func (x *Profile) GetInfo() *ProfileInfo {
+	if x != nil {
+		return x.Info
+	}
+	return nil
+}
+
+// ProfileInfo is what Latchkey records about a profile. Output only.
+type ProfileInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Whether the profile may act. Only user profiles are suspended; the
+	// profiles of keys follow their keys.
+	State ProfileState `protobuf:"varint,1,opt,name=state,proto3,enum=latchkey.v1.ProfileState" json:"state,omitempty"`
+	// When the profile was suspended; unset while it is active.
+	SuspendTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=suspend_time,json=suspendTime,proto3" json:"suspend_time,omitempty"`
+	// The identity a person signs in with, once bound: unset until the
+	// person's first sign-in with a verified email equal to `spec.email`.
+	// From then on the profile matches this issuer and subject only, so a
+	// changed email never moves it to someone else.
+	Identity      *ProfileIdentity `protobuf:"bytes,3,opt,name=identity,proto3" json:"identity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProfileInfo) Reset() {
+	*x = ProfileInfo{}
+	mi := &file_latchkey_v1_profile_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProfileInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProfileInfo) ProtoMessage() {}
+
+func (x *ProfileInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_latchkey_v1_profile_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProfileInfo.ProtoReflect.Descriptor instead.
+func (*ProfileInfo) Descriptor() ([]byte, []int) {
+	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ProfileInfo) GetState() ProfileState {
+	if x != nil {
+		return x.State
+	}
+	return ProfileState_PROFILE_STATE_UNSPECIFIED
+}
+
+func (x *ProfileInfo) GetSuspendTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SuspendTime
+	}
+	return nil
+}
+
+func (x *ProfileInfo) GetIdentity() *ProfileIdentity {
+	if x != nil {
+		return x.Identity
+	}
+	return nil
+}
+
+// ProfileIdentity is the identity of an OpenID Provider bound to a user
+// profile.
+type ProfileIdentity struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The provider's issuer URL.
+	Issuer string `protobuf:"bytes,1,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	// The person's subject at that provider.
+	Subject string `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`
+	// When the binding was made, at the person's first sign-in.
+	BindTime      *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=bind_time,json=bindTime,proto3" json:"bind_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProfileIdentity) Reset() {
+	*x = ProfileIdentity{}
+	mi := &file_latchkey_v1_profile_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProfileIdentity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProfileIdentity) ProtoMessage() {}
+
+func (x *ProfileIdentity) ProtoReflect() protoreflect.Message {
+	mi := &file_latchkey_v1_profile_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProfileIdentity.ProtoReflect.Descriptor instead.
+func (*ProfileIdentity) Descriptor() ([]byte, []int) {
+	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ProfileIdentity) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+func (x *ProfileIdentity) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *ProfileIdentity) GetBindTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.BindTime
+	}
+	return nil
+}
+
 // ProfileSpec describes a profile.
 type ProfileSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -146,14 +343,20 @@ type ProfileSpec struct {
 	// The principal's display name, up to 128 characters. Optional; when
 	// set, the rules of AccountResourceMetadata.name apply: no control or
 	// format characters (Unicode Cc, Cf), no line breaks, not blank.
-	Name          string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// What the profile may do, with the syntax and implication of
+	// ApiKeySpec.permissions (at most 64, no duplicates). A person holds
+	// these; an API key's profile holds its key's; the system profile `*`.
+	// Set on a user profile by CreateProfile and UpdateProfile, under the
+	// no-escalation rule.
+	Permissions   []string `protobuf:"bytes,4,rep,name=permissions,proto3" json:"permissions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ProfileSpec) Reset() {
 	*x = ProfileSpec{}
-	mi := &file_latchkey_v1_profile_proto_msgTypes[1]
+	mi := &file_latchkey_v1_profile_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -165,7 +368,7 @@ func (x *ProfileSpec) String() string {
 func (*ProfileSpec) ProtoMessage() {}
 
 func (x *ProfileSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_latchkey_v1_profile_proto_msgTypes[1]
+	mi := &file_latchkey_v1_profile_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -178,7 +381,7 @@ func (x *ProfileSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileSpec.ProtoReflect.Descriptor instead.
 func (*ProfileSpec) Descriptor() ([]byte, []int) {
-	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{1}
+	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ProfileSpec) GetType() ProfileType {
@@ -202,6 +405,13 @@ func (x *ProfileSpec) GetName() string {
 	return ""
 }
 
+func (x *ProfileSpec) GetPermissions() []string {
+	if x != nil {
+		return x.Permissions
+	}
+	return nil
+}
+
 // CreateProfileRequest is the input of ProfileService.CreateProfile.
 type CreateProfileRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -215,7 +425,7 @@ type CreateProfileRequest struct {
 
 func (x *CreateProfileRequest) Reset() {
 	*x = CreateProfileRequest{}
-	mi := &file_latchkey_v1_profile_proto_msgTypes[2]
+	mi := &file_latchkey_v1_profile_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -227,7 +437,7 @@ func (x *CreateProfileRequest) String() string {
 func (*CreateProfileRequest) ProtoMessage() {}
 
 func (x *CreateProfileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_latchkey_v1_profile_proto_msgTypes[2]
+	mi := &file_latchkey_v1_profile_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -240,7 +450,7 @@ func (x *CreateProfileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateProfileRequest.ProtoReflect.Descriptor instead.
 func (*CreateProfileRequest) Descriptor() ([]byte, []int) {
-	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{2}
+	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateProfileRequest) GetMetadata() *AccountResourceMetadata {
@@ -268,7 +478,7 @@ type CreateProfileResponse struct {
 
 func (x *CreateProfileResponse) Reset() {
 	*x = CreateProfileResponse{}
-	mi := &file_latchkey_v1_profile_proto_msgTypes[3]
+	mi := &file_latchkey_v1_profile_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -280,7 +490,7 @@ func (x *CreateProfileResponse) String() string {
 func (*CreateProfileResponse) ProtoMessage() {}
 
 func (x *CreateProfileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_latchkey_v1_profile_proto_msgTypes[3]
+	mi := &file_latchkey_v1_profile_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -293,7 +503,7 @@ func (x *CreateProfileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateProfileResponse.ProtoReflect.Descriptor instead.
 func (*CreateProfileResponse) Descriptor() ([]byte, []int) {
-	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{3}
+	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CreateProfileResponse) GetProfile() *Profile {
@@ -314,7 +524,7 @@ type GetProfileRequest struct {
 
 func (x *GetProfileRequest) Reset() {
 	*x = GetProfileRequest{}
-	mi := &file_latchkey_v1_profile_proto_msgTypes[4]
+	mi := &file_latchkey_v1_profile_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -326,7 +536,7 @@ func (x *GetProfileRequest) String() string {
 func (*GetProfileRequest) ProtoMessage() {}
 
 func (x *GetProfileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_latchkey_v1_profile_proto_msgTypes[4]
+	mi := &file_latchkey_v1_profile_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -339,7 +549,7 @@ func (x *GetProfileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProfileRequest.ProtoReflect.Descriptor instead.
 func (*GetProfileRequest) Descriptor() ([]byte, []int) {
-	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{4}
+	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetProfileRequest) GetId() string {
@@ -360,7 +570,7 @@ type GetProfileResponse struct {
 
 func (x *GetProfileResponse) Reset() {
 	*x = GetProfileResponse{}
-	mi := &file_latchkey_v1_profile_proto_msgTypes[5]
+	mi := &file_latchkey_v1_profile_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -372,7 +582,7 @@ func (x *GetProfileResponse) String() string {
 func (*GetProfileResponse) ProtoMessage() {}
 
 func (x *GetProfileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_latchkey_v1_profile_proto_msgTypes[5]
+	mi := &file_latchkey_v1_profile_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -385,7 +595,7 @@ func (x *GetProfileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProfileResponse.ProtoReflect.Descriptor instead.
 func (*GetProfileResponse) Descriptor() ([]byte, []int) {
-	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{5}
+	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetProfileResponse) GetProfile() *Profile {
@@ -414,7 +624,7 @@ type ListProfilesRequest struct {
 
 func (x *ListProfilesRequest) Reset() {
 	*x = ListProfilesRequest{}
-	mi := &file_latchkey_v1_profile_proto_msgTypes[6]
+	mi := &file_latchkey_v1_profile_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -426,7 +636,7 @@ func (x *ListProfilesRequest) String() string {
 func (*ListProfilesRequest) ProtoMessage() {}
 
 func (x *ListProfilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_latchkey_v1_profile_proto_msgTypes[6]
+	mi := &file_latchkey_v1_profile_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -439,7 +649,7 @@ func (x *ListProfilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProfilesRequest.ProtoReflect.Descriptor instead.
 func (*ListProfilesRequest) Descriptor() ([]byte, []int) {
-	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{6}
+	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListProfilesRequest) GetPageSize() int32 {
@@ -490,7 +700,7 @@ type ListProfilesResponse struct {
 
 func (x *ListProfilesResponse) Reset() {
 	*x = ListProfilesResponse{}
-	mi := &file_latchkey_v1_profile_proto_msgTypes[7]
+	mi := &file_latchkey_v1_profile_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -502,7 +712,7 @@ func (x *ListProfilesResponse) String() string {
 func (*ListProfilesResponse) ProtoMessage() {}
 
 func (x *ListProfilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_latchkey_v1_profile_proto_msgTypes[7]
+	mi := &file_latchkey_v1_profile_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -515,7 +725,7 @@ func (x *ListProfilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProfilesResponse.ProtoReflect.Descriptor instead.
 func (*ListProfilesResponse) Descriptor() ([]byte, []int) {
-	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{7}
+	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListProfilesResponse) GetProfiles() []*Profile {
@@ -546,7 +756,7 @@ type GrantProfileWorkspaceRequest struct {
 
 func (x *GrantProfileWorkspaceRequest) Reset() {
 	*x = GrantProfileWorkspaceRequest{}
-	mi := &file_latchkey_v1_profile_proto_msgTypes[8]
+	mi := &file_latchkey_v1_profile_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -558,7 +768,7 @@ func (x *GrantProfileWorkspaceRequest) String() string {
 func (*GrantProfileWorkspaceRequest) ProtoMessage() {}
 
 func (x *GrantProfileWorkspaceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_latchkey_v1_profile_proto_msgTypes[8]
+	mi := &file_latchkey_v1_profile_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -571,7 +781,7 @@ func (x *GrantProfileWorkspaceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantProfileWorkspaceRequest.ProtoReflect.Descriptor instead.
 func (*GrantProfileWorkspaceRequest) Descriptor() ([]byte, []int) {
-	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{8}
+	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GrantProfileWorkspaceRequest) GetId() string {
@@ -600,7 +810,7 @@ type GrantProfileWorkspaceResponse struct {
 
 func (x *GrantProfileWorkspaceResponse) Reset() {
 	*x = GrantProfileWorkspaceResponse{}
-	mi := &file_latchkey_v1_profile_proto_msgTypes[9]
+	mi := &file_latchkey_v1_profile_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -612,7 +822,7 @@ func (x *GrantProfileWorkspaceResponse) String() string {
 func (*GrantProfileWorkspaceResponse) ProtoMessage() {}
 
 func (x *GrantProfileWorkspaceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_latchkey_v1_profile_proto_msgTypes[9]
+	mi := &file_latchkey_v1_profile_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -625,7 +835,7 @@ func (x *GrantProfileWorkspaceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantProfileWorkspaceResponse.ProtoReflect.Descriptor instead.
 func (*GrantProfileWorkspaceResponse) Descriptor() ([]byte, []int) {
-	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{9}
+	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GrantProfileWorkspaceResponse) GetProfile() *Profile {
@@ -649,7 +859,7 @@ type RevokeProfileWorkspaceRequest struct {
 
 func (x *RevokeProfileWorkspaceRequest) Reset() {
 	*x = RevokeProfileWorkspaceRequest{}
-	mi := &file_latchkey_v1_profile_proto_msgTypes[10]
+	mi := &file_latchkey_v1_profile_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -661,7 +871,7 @@ func (x *RevokeProfileWorkspaceRequest) String() string {
 func (*RevokeProfileWorkspaceRequest) ProtoMessage() {}
 
 func (x *RevokeProfileWorkspaceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_latchkey_v1_profile_proto_msgTypes[10]
+	mi := &file_latchkey_v1_profile_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -674,7 +884,7 @@ func (x *RevokeProfileWorkspaceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeProfileWorkspaceRequest.ProtoReflect.Descriptor instead.
 func (*RevokeProfileWorkspaceRequest) Descriptor() ([]byte, []int) {
-	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{10}
+	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RevokeProfileWorkspaceRequest) GetId() string {
@@ -703,7 +913,7 @@ type RevokeProfileWorkspaceResponse struct {
 
 func (x *RevokeProfileWorkspaceResponse) Reset() {
 	*x = RevokeProfileWorkspaceResponse{}
-	mi := &file_latchkey_v1_profile_proto_msgTypes[11]
+	mi := &file_latchkey_v1_profile_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -715,7 +925,7 @@ func (x *RevokeProfileWorkspaceResponse) String() string {
 func (*RevokeProfileWorkspaceResponse) ProtoMessage() {}
 
 func (x *RevokeProfileWorkspaceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_latchkey_v1_profile_proto_msgTypes[11]
+	mi := &file_latchkey_v1_profile_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -728,7 +938,7 @@ func (x *RevokeProfileWorkspaceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeProfileWorkspaceResponse.ProtoReflect.Descriptor instead.
 func (*RevokeProfileWorkspaceResponse) Descriptor() ([]byte, []int) {
-	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{11}
+	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RevokeProfileWorkspaceResponse) GetProfile() *Profile {
@@ -754,7 +964,7 @@ type ListProfileWorkspacesRequest struct {
 
 func (x *ListProfileWorkspacesRequest) Reset() {
 	*x = ListProfileWorkspacesRequest{}
-	mi := &file_latchkey_v1_profile_proto_msgTypes[12]
+	mi := &file_latchkey_v1_profile_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -766,7 +976,7 @@ func (x *ListProfileWorkspacesRequest) String() string {
 func (*ListProfileWorkspacesRequest) ProtoMessage() {}
 
 func (x *ListProfileWorkspacesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_latchkey_v1_profile_proto_msgTypes[12]
+	mi := &file_latchkey_v1_profile_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -779,7 +989,7 @@ func (x *ListProfileWorkspacesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProfileWorkspacesRequest.ProtoReflect.Descriptor instead.
 func (*ListProfileWorkspacesRequest) Descriptor() ([]byte, []int) {
-	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{12}
+	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListProfileWorkspacesRequest) GetId() string {
@@ -817,7 +1027,7 @@ type ListProfileWorkspacesResponse struct {
 
 func (x *ListProfileWorkspacesResponse) Reset() {
 	*x = ListProfileWorkspacesResponse{}
-	mi := &file_latchkey_v1_profile_proto_msgTypes[13]
+	mi := &file_latchkey_v1_profile_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -829,7 +1039,7 @@ func (x *ListProfileWorkspacesResponse) String() string {
 func (*ListProfileWorkspacesResponse) ProtoMessage() {}
 
 func (x *ListProfileWorkspacesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_latchkey_v1_profile_proto_msgTypes[13]
+	mi := &file_latchkey_v1_profile_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -842,7 +1052,7 @@ func (x *ListProfileWorkspacesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProfileWorkspacesResponse.ProtoReflect.Descriptor instead.
 func (*ListProfileWorkspacesResponse) Descriptor() ([]byte, []int) {
-	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{13}
+	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListProfileWorkspacesResponse) GetWorkspaces() []*Workspace {
@@ -859,19 +1069,346 @@ func (x *ListProfileWorkspacesResponse) GetNextPageToken() string {
 	return ""
 }
 
+// UpdateProfileRequest is the input of ProfileService.UpdateProfile.
+type UpdateProfileRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The profile's id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// New metadata values, read only at the paths in `update_mask`.
+	Metadata *AccountResourceMetadata `protobuf:"bytes,2,opt,name=metadata,proto3" json:"metadata,omitempty"`
+	// New spec values, read only at the paths in `update_mask`; `type` is
+	// ignored.
+	Spec *ProfileSpec `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
+	// The fields to change, at least one of: `metadata.name`,
+	// `metadata.labels`, `metadata.external_id`, `spec.email`, `spec.name`,
+	// `spec.permissions`. A new email does not move a binding already made
+	// (see ProfileInfo.identity).
+	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,4,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	// The profile's `metadata.etag` as last read. Optional; when set and
+	// stale the update is refused with ABORTED.
+	Etag          string `protobuf:"bytes,5,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateProfileRequest) Reset() {
+	*x = UpdateProfileRequest{}
+	mi := &file_latchkey_v1_profile_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateProfileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateProfileRequest) ProtoMessage() {}
+
+func (x *UpdateProfileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_latchkey_v1_profile_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateProfileRequest.ProtoReflect.Descriptor instead.
+func (*UpdateProfileRequest) Descriptor() ([]byte, []int) {
+	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *UpdateProfileRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *UpdateProfileRequest) GetMetadata() *AccountResourceMetadata {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+func (x *UpdateProfileRequest) GetSpec() *ProfileSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+func (x *UpdateProfileRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+func (x *UpdateProfileRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+// UpdateProfileResponse is the output of ProfileService.UpdateProfile.
+type UpdateProfileResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The profile after the update.
+	Profile       *Profile `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateProfileResponse) Reset() {
+	*x = UpdateProfileResponse{}
+	mi := &file_latchkey_v1_profile_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateProfileResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateProfileResponse) ProtoMessage() {}
+
+func (x *UpdateProfileResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_latchkey_v1_profile_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateProfileResponse.ProtoReflect.Descriptor instead.
+func (*UpdateProfileResponse) Descriptor() ([]byte, []int) {
+	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *UpdateProfileResponse) GetProfile() *Profile {
+	if x != nil {
+		return x.Profile
+	}
+	return nil
+}
+
+// SuspendProfileRequest is the input of ProfileService.SuspendProfile.
+type SuspendProfileRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The profile's id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SuspendProfileRequest) Reset() {
+	*x = SuspendProfileRequest{}
+	mi := &file_latchkey_v1_profile_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SuspendProfileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SuspendProfileRequest) ProtoMessage() {}
+
+func (x *SuspendProfileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_latchkey_v1_profile_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SuspendProfileRequest.ProtoReflect.Descriptor instead.
+func (*SuspendProfileRequest) Descriptor() ([]byte, []int) {
+	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SuspendProfileRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// SuspendProfileResponse is the output of ProfileService.SuspendProfile.
+type SuspendProfileResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The profile, in PROFILE_STATE_SUSPENDED.
+	Profile       *Profile `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SuspendProfileResponse) Reset() {
+	*x = SuspendProfileResponse{}
+	mi := &file_latchkey_v1_profile_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SuspendProfileResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SuspendProfileResponse) ProtoMessage() {}
+
+func (x *SuspendProfileResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_latchkey_v1_profile_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SuspendProfileResponse.ProtoReflect.Descriptor instead.
+func (*SuspendProfileResponse) Descriptor() ([]byte, []int) {
+	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *SuspendProfileResponse) GetProfile() *Profile {
+	if x != nil {
+		return x.Profile
+	}
+	return nil
+}
+
+// RestoreProfileRequest is the input of ProfileService.RestoreProfile.
+type RestoreProfileRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The profile's id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestoreProfileRequest) Reset() {
+	*x = RestoreProfileRequest{}
+	mi := &file_latchkey_v1_profile_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreProfileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreProfileRequest) ProtoMessage() {}
+
+func (x *RestoreProfileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_latchkey_v1_profile_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreProfileRequest.ProtoReflect.Descriptor instead.
+func (*RestoreProfileRequest) Descriptor() ([]byte, []int) {
+	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *RestoreProfileRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// RestoreProfileResponse is the output of ProfileService.RestoreProfile.
+type RestoreProfileResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The profile, in PROFILE_STATE_ACTIVE.
+	Profile       *Profile `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestoreProfileResponse) Reset() {
+	*x = RestoreProfileResponse{}
+	mi := &file_latchkey_v1_profile_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreProfileResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreProfileResponse) ProtoMessage() {}
+
+func (x *RestoreProfileResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_latchkey_v1_profile_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreProfileResponse.ProtoReflect.Descriptor instead.
+func (*RestoreProfileResponse) Descriptor() ([]byte, []int) {
+	return file_latchkey_v1_profile_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RestoreProfileResponse) GetProfile() *Profile {
+	if x != nil {
+		return x.Profile
+	}
+	return nil
+}
+
 var File_latchkey_v1_profile_proto protoreflect.FileDescriptor
 
 const file_latchkey_v1_profile_proto_rawDesc = "" +
 	"\n" +
-	"\x19latchkey/v1/profile.proto\x12\vlatchkey.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1alatchkey/v1/metadata.proto\x1a\x16latchkey/v1/text.proto\x1a\x1blatchkey/v1/workspace.proto\"y\n" +
+	"\x19latchkey/v1/profile.proto\x12\vlatchkey.v1\x1a\x1bbuf/validate/validate.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1alatchkey/v1/metadata.proto\x1a\x16latchkey/v1/text.proto\x1a\x1blatchkey/v1/workspace.proto\"\xa7\x01\n" +
 	"\aProfile\x12@\n" +
 	"\bmetadata\x18\x01 \x01(\v2$.latchkey.v1.AccountResourceMetadataR\bmetadata\x12,\n" +
-	"\x04spec\x18\x02 \x01(\v2\x18.latchkey.v1.ProfileSpecR\x04spec\"\x93\x01\n" +
+	"\x04spec\x18\x02 \x01(\v2\x18.latchkey.v1.ProfileSpecR\x04spec\x12,\n" +
+	"\x04info\x18\x03 \x01(\v2\x18.latchkey.v1.ProfileInfoR\x04info\"\xb7\x01\n" +
+	"\vProfileInfo\x12/\n" +
+	"\x05state\x18\x01 \x01(\x0e2\x19.latchkey.v1.ProfileStateR\x05state\x12=\n" +
+	"\fsuspend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vsuspendTime\x128\n" +
+	"\bidentity\x18\x03 \x01(\v2\x1c.latchkey.v1.ProfileIdentityR\bidentity\"|\n" +
+	"\x0fProfileIdentity\x12\x16\n" +
+	"\x06issuer\x18\x01 \x01(\tR\x06issuer\x12\x18\n" +
+	"\asubject\x18\x02 \x01(\tR\asubject\x127\n" +
+	"\tbind_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bbindTime\"\xeb\x01\n" +
 	"\vProfileSpec\x126\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x18.latchkey.v1.ProfileTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04type\x12#\n" +
 	"\x05email\x18\x02 \x01(\tB\r\xbaH\n" +
 	"\xd8\x01\x01r\x05\x18\xfe\x01`\x01R\x05email\x12'\n" +
-	"\x04name\x18\x03 \x01(\tB\x13\xbaH\x10\xd8\x01\x01r\vȬ\x06\x01Ь\x06\x01\x18\x80\x01R\x04name\"\xa3\x03\n" +
+	"\x04name\x18\x03 \x01(\tB\x13\xbaH\x10\xd8\x01\x01r\vȬ\x06\x01Ь\x06\x01\x18\x80\x01R\x04name\x12V\n" +
+	"\vpermissions\x18\x04 \x03(\tB4\xbaH1\x92\x01.\x10@\x18\x01\"(r&\x18\x80\x012!^(\\*|[a-z0-9_]+:(\\*|[a-z0-9_]+))$R\vpermissions\"\xa3\x03\n" +
 	"\x14CreateProfileRequest\x12\x86\x01\n" +
 	"\bmetadata\x18\x01 \x01(\v2$.latchkey.v1.AccountResourceMetadataBD\xbaHA\xba\x01;\n" +
 	"\x16metadata.name_required\x12\x10name is required\x1a\x0fthis.name != ''\xc8\x01\x01R\bmetadata\x12\x81\x02\n" +
@@ -915,19 +1452,44 @@ const file_latchkey_v1_profile_proto_rawDesc = "" +
 	"\n" +
 	"workspaces\x18\x01 \x03(\v2\x16.latchkey.v1.WorkspaceR\n" +
 	"workspaces\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*u\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xe0\x04\n" +
+	"\x14UpdateProfileRequest\x124\n" +
+	"\x02id\x18\x01 \x01(\tB$\xbaH!r\x1f2\x1d^prof_[0-9A-HJKMNP-TV-Z]{26}$R\x02id\x12@\n" +
+	"\bmetadata\x18\x02 \x01(\v2$.latchkey.v1.AccountResourceMetadataR\bmetadata\x12,\n" +
+	"\x04spec\x18\x03 \x01(\v2\x18.latchkey.v1.ProfileSpecR\x04spec\x12\x83\x03\n" +
+	"\vupdate_mask\x18\x04 \x01(\v2\x1a.google.protobuf.FieldMaskB\xc5\x02\xbaH\xc1\x02\xba\x01\xba\x02\n" +
+	"\x11update_mask.paths\x12\x85\x01paths must be non-empty and each one of metadata.name, metadata.labels, metadata.external_id, spec.email, spec.name, spec.permissions\x1a\x9c\x01this.paths.size() > 0 && this.paths.all(p, p in ['metadata.name', 'metadata.labels', 'metadata.external_id', 'spec.email', 'spec.name', 'spec.permissions'])\xc8\x01\x01R\n" +
+	"updateMask\x12\x1c\n" +
+	"\x04etag\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x04etag\"G\n" +
+	"\x15UpdateProfileResponse\x12.\n" +
+	"\aprofile\x18\x01 \x01(\v2\x14.latchkey.v1.ProfileR\aprofile\"M\n" +
+	"\x15SuspendProfileRequest\x124\n" +
+	"\x02id\x18\x01 \x01(\tB$\xbaH!r\x1f2\x1d^prof_[0-9A-HJKMNP-TV-Z]{26}$R\x02id\"H\n" +
+	"\x16SuspendProfileResponse\x12.\n" +
+	"\aprofile\x18\x01 \x01(\v2\x14.latchkey.v1.ProfileR\aprofile\"M\n" +
+	"\x15RestoreProfileRequest\x124\n" +
+	"\x02id\x18\x01 \x01(\tB$\xbaH!r\x1f2\x1d^prof_[0-9A-HJKMNP-TV-Z]{26}$R\x02id\"H\n" +
+	"\x16RestoreProfileResponse\x12.\n" +
+	"\aprofile\x18\x01 \x01(\v2\x14.latchkey.v1.ProfileR\aprofile*d\n" +
+	"\fProfileState\x12\x1d\n" +
+	"\x19PROFILE_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14PROFILE_STATE_ACTIVE\x10\x01\x12\x1b\n" +
+	"\x17PROFILE_STATE_SUSPENDED\x10\x02*u\n" +
 	"\vProfileType\x12\x1c\n" +
 	"\x18PROFILE_TYPE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11PROFILE_TYPE_USER\x10\x01\x12\x18\n" +
 	"\x14PROFILE_TYPE_API_KEY\x10\x02\x12\x17\n" +
-	"\x13PROFILE_TYPE_SYSTEM\x10\x032\xf8\x04\n" +
+	"\x13PROFILE_TYPE_SYSTEM\x10\x032\x90\a\n" +
 	"\x0eProfileService\x12V\n" +
 	"\rCreateProfile\x12!.latchkey.v1.CreateProfileRequest\x1a\".latchkey.v1.CreateProfileResponse\x12R\n" +
 	"\n" +
 	"GetProfile\x12\x1e.latchkey.v1.GetProfileRequest\x1a\x1f.latchkey.v1.GetProfileResponse\"\x03\x90\x02\x01\x12X\n" +
 	"\fListProfiles\x12 .latchkey.v1.ListProfilesRequest\x1a!.latchkey.v1.ListProfilesResponse\"\x03\x90\x02\x01\x12s\n" +
 	"\x15GrantProfileWorkspace\x12).latchkey.v1.GrantProfileWorkspaceRequest\x1a*.latchkey.v1.GrantProfileWorkspaceResponse\"\x03\x90\x02\x02\x12v\n" +
-	"\x16RevokeProfileWorkspace\x12*.latchkey.v1.RevokeProfileWorkspaceRequest\x1a+.latchkey.v1.RevokeProfileWorkspaceResponse\"\x03\x90\x02\x02\x12s\n" +
+	"\x16RevokeProfileWorkspace\x12*.latchkey.v1.RevokeProfileWorkspaceRequest\x1a+.latchkey.v1.RevokeProfileWorkspaceResponse\"\x03\x90\x02\x02\x12V\n" +
+	"\rUpdateProfile\x12!.latchkey.v1.UpdateProfileRequest\x1a\".latchkey.v1.UpdateProfileResponse\x12^\n" +
+	"\x0eSuspendProfile\x12\".latchkey.v1.SuspendProfileRequest\x1a#.latchkey.v1.SuspendProfileResponse\"\x03\x90\x02\x02\x12^\n" +
+	"\x0eRestoreProfile\x12\".latchkey.v1.RestoreProfileRequest\x1a#.latchkey.v1.RestoreProfileResponse\"\x03\x90\x02\x02\x12s\n" +
 	"\x15ListProfileWorkspaces\x12).latchkey.v1.ListProfileWorkspacesRequest\x1a*.latchkey.v1.ListProfileWorkspacesResponse\"\x03\x90\x02\x01B\xa5\x01\n" +
 	"\x0fcom.latchkey.v1B\fProfileProtoP\x01Z7github.com/latchkey/latchkey/gen/latchkey/v1;latchkeyv1\xa2\x02\x03LXX\xaa\x02\vLatchkey.V1\xca\x02\vLatchkey\\V1\xe2\x02\x17Latchkey\\V1\\GPBMetadata\xea\x02\fLatchkey::V1b\x06proto3"
 
@@ -943,59 +1505,87 @@ func file_latchkey_v1_profile_proto_rawDescGZIP() []byte {
 	return file_latchkey_v1_profile_proto_rawDescData
 }
 
-var file_latchkey_v1_profile_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_latchkey_v1_profile_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_latchkey_v1_profile_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_latchkey_v1_profile_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_latchkey_v1_profile_proto_goTypes = []any{
-	(ProfileType)(0),                       // 0: latchkey.v1.ProfileType
-	(*Profile)(nil),                        // 1: latchkey.v1.Profile
-	(*ProfileSpec)(nil),                    // 2: latchkey.v1.ProfileSpec
-	(*CreateProfileRequest)(nil),           // 3: latchkey.v1.CreateProfileRequest
-	(*CreateProfileResponse)(nil),          // 4: latchkey.v1.CreateProfileResponse
-	(*GetProfileRequest)(nil),              // 5: latchkey.v1.GetProfileRequest
-	(*GetProfileResponse)(nil),             // 6: latchkey.v1.GetProfileResponse
-	(*ListProfilesRequest)(nil),            // 7: latchkey.v1.ListProfilesRequest
-	(*ListProfilesResponse)(nil),           // 8: latchkey.v1.ListProfilesResponse
-	(*GrantProfileWorkspaceRequest)(nil),   // 9: latchkey.v1.GrantProfileWorkspaceRequest
-	(*GrantProfileWorkspaceResponse)(nil),  // 10: latchkey.v1.GrantProfileWorkspaceResponse
-	(*RevokeProfileWorkspaceRequest)(nil),  // 11: latchkey.v1.RevokeProfileWorkspaceRequest
-	(*RevokeProfileWorkspaceResponse)(nil), // 12: latchkey.v1.RevokeProfileWorkspaceResponse
-	(*ListProfileWorkspacesRequest)(nil),   // 13: latchkey.v1.ListProfileWorkspacesRequest
-	(*ListProfileWorkspacesResponse)(nil),  // 14: latchkey.v1.ListProfileWorkspacesResponse
-	(*AccountResourceMetadata)(nil),        // 15: latchkey.v1.AccountResourceMetadata
-	(Order)(0),                             // 16: latchkey.v1.Order
-	(*Workspace)(nil),                      // 17: latchkey.v1.Workspace
+	(ProfileState)(0),                      // 0: latchkey.v1.ProfileState
+	(ProfileType)(0),                       // 1: latchkey.v1.ProfileType
+	(*Profile)(nil),                        // 2: latchkey.v1.Profile
+	(*ProfileInfo)(nil),                    // 3: latchkey.v1.ProfileInfo
+	(*ProfileIdentity)(nil),                // 4: latchkey.v1.ProfileIdentity
+	(*ProfileSpec)(nil),                    // 5: latchkey.v1.ProfileSpec
+	(*CreateProfileRequest)(nil),           // 6: latchkey.v1.CreateProfileRequest
+	(*CreateProfileResponse)(nil),          // 7: latchkey.v1.CreateProfileResponse
+	(*GetProfileRequest)(nil),              // 8: latchkey.v1.GetProfileRequest
+	(*GetProfileResponse)(nil),             // 9: latchkey.v1.GetProfileResponse
+	(*ListProfilesRequest)(nil),            // 10: latchkey.v1.ListProfilesRequest
+	(*ListProfilesResponse)(nil),           // 11: latchkey.v1.ListProfilesResponse
+	(*GrantProfileWorkspaceRequest)(nil),   // 12: latchkey.v1.GrantProfileWorkspaceRequest
+	(*GrantProfileWorkspaceResponse)(nil),  // 13: latchkey.v1.GrantProfileWorkspaceResponse
+	(*RevokeProfileWorkspaceRequest)(nil),  // 14: latchkey.v1.RevokeProfileWorkspaceRequest
+	(*RevokeProfileWorkspaceResponse)(nil), // 15: latchkey.v1.RevokeProfileWorkspaceResponse
+	(*ListProfileWorkspacesRequest)(nil),   // 16: latchkey.v1.ListProfileWorkspacesRequest
+	(*ListProfileWorkspacesResponse)(nil),  // 17: latchkey.v1.ListProfileWorkspacesResponse
+	(*UpdateProfileRequest)(nil),           // 18: latchkey.v1.UpdateProfileRequest
+	(*UpdateProfileResponse)(nil),          // 19: latchkey.v1.UpdateProfileResponse
+	(*SuspendProfileRequest)(nil),          // 20: latchkey.v1.SuspendProfileRequest
+	(*SuspendProfileResponse)(nil),         // 21: latchkey.v1.SuspendProfileResponse
+	(*RestoreProfileRequest)(nil),          // 22: latchkey.v1.RestoreProfileRequest
+	(*RestoreProfileResponse)(nil),         // 23: latchkey.v1.RestoreProfileResponse
+	(*AccountResourceMetadata)(nil),        // 24: latchkey.v1.AccountResourceMetadata
+	(*timestamppb.Timestamp)(nil),          // 25: google.protobuf.Timestamp
+	(Order)(0),                             // 26: latchkey.v1.Order
+	(*Workspace)(nil),                      // 27: latchkey.v1.Workspace
+	(*fieldmaskpb.FieldMask)(nil),          // 28: google.protobuf.FieldMask
 }
 var file_latchkey_v1_profile_proto_depIdxs = []int32{
-	15, // 0: latchkey.v1.Profile.metadata:type_name -> latchkey.v1.AccountResourceMetadata
-	2,  // 1: latchkey.v1.Profile.spec:type_name -> latchkey.v1.ProfileSpec
-	0,  // 2: latchkey.v1.ProfileSpec.type:type_name -> latchkey.v1.ProfileType
-	15, // 3: latchkey.v1.CreateProfileRequest.metadata:type_name -> latchkey.v1.AccountResourceMetadata
-	2,  // 4: latchkey.v1.CreateProfileRequest.spec:type_name -> latchkey.v1.ProfileSpec
-	1,  // 5: latchkey.v1.CreateProfileResponse.profile:type_name -> latchkey.v1.Profile
-	1,  // 6: latchkey.v1.GetProfileResponse.profile:type_name -> latchkey.v1.Profile
-	0,  // 7: latchkey.v1.ListProfilesRequest.type:type_name -> latchkey.v1.ProfileType
-	16, // 8: latchkey.v1.ListProfilesRequest.order:type_name -> latchkey.v1.Order
-	1,  // 9: latchkey.v1.ListProfilesResponse.profiles:type_name -> latchkey.v1.Profile
-	1,  // 10: latchkey.v1.GrantProfileWorkspaceResponse.profile:type_name -> latchkey.v1.Profile
-	1,  // 11: latchkey.v1.RevokeProfileWorkspaceResponse.profile:type_name -> latchkey.v1.Profile
-	17, // 12: latchkey.v1.ListProfileWorkspacesResponse.workspaces:type_name -> latchkey.v1.Workspace
-	3,  // 13: latchkey.v1.ProfileService.CreateProfile:input_type -> latchkey.v1.CreateProfileRequest
-	5,  // 14: latchkey.v1.ProfileService.GetProfile:input_type -> latchkey.v1.GetProfileRequest
-	7,  // 15: latchkey.v1.ProfileService.ListProfiles:input_type -> latchkey.v1.ListProfilesRequest
-	9,  // 16: latchkey.v1.ProfileService.GrantProfileWorkspace:input_type -> latchkey.v1.GrantProfileWorkspaceRequest
-	11, // 17: latchkey.v1.ProfileService.RevokeProfileWorkspace:input_type -> latchkey.v1.RevokeProfileWorkspaceRequest
-	13, // 18: latchkey.v1.ProfileService.ListProfileWorkspaces:input_type -> latchkey.v1.ListProfileWorkspacesRequest
-	4,  // 19: latchkey.v1.ProfileService.CreateProfile:output_type -> latchkey.v1.CreateProfileResponse
-	6,  // 20: latchkey.v1.ProfileService.GetProfile:output_type -> latchkey.v1.GetProfileResponse
-	8,  // 21: latchkey.v1.ProfileService.ListProfiles:output_type -> latchkey.v1.ListProfilesResponse
-	10, // 22: latchkey.v1.ProfileService.GrantProfileWorkspace:output_type -> latchkey.v1.GrantProfileWorkspaceResponse
-	12, // 23: latchkey.v1.ProfileService.RevokeProfileWorkspace:output_type -> latchkey.v1.RevokeProfileWorkspaceResponse
-	14, // 24: latchkey.v1.ProfileService.ListProfileWorkspaces:output_type -> latchkey.v1.ListProfileWorkspacesResponse
-	19, // [19:25] is the sub-list for method output_type
-	13, // [13:19] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	24, // 0: latchkey.v1.Profile.metadata:type_name -> latchkey.v1.AccountResourceMetadata
+	5,  // 1: latchkey.v1.Profile.spec:type_name -> latchkey.v1.ProfileSpec
+	3,  // 2: latchkey.v1.Profile.info:type_name -> latchkey.v1.ProfileInfo
+	0,  // 3: latchkey.v1.ProfileInfo.state:type_name -> latchkey.v1.ProfileState
+	25, // 4: latchkey.v1.ProfileInfo.suspend_time:type_name -> google.protobuf.Timestamp
+	4,  // 5: latchkey.v1.ProfileInfo.identity:type_name -> latchkey.v1.ProfileIdentity
+	25, // 6: latchkey.v1.ProfileIdentity.bind_time:type_name -> google.protobuf.Timestamp
+	1,  // 7: latchkey.v1.ProfileSpec.type:type_name -> latchkey.v1.ProfileType
+	24, // 8: latchkey.v1.CreateProfileRequest.metadata:type_name -> latchkey.v1.AccountResourceMetadata
+	5,  // 9: latchkey.v1.CreateProfileRequest.spec:type_name -> latchkey.v1.ProfileSpec
+	2,  // 10: latchkey.v1.CreateProfileResponse.profile:type_name -> latchkey.v1.Profile
+	2,  // 11: latchkey.v1.GetProfileResponse.profile:type_name -> latchkey.v1.Profile
+	1,  // 12: latchkey.v1.ListProfilesRequest.type:type_name -> latchkey.v1.ProfileType
+	26, // 13: latchkey.v1.ListProfilesRequest.order:type_name -> latchkey.v1.Order
+	2,  // 14: latchkey.v1.ListProfilesResponse.profiles:type_name -> latchkey.v1.Profile
+	2,  // 15: latchkey.v1.GrantProfileWorkspaceResponse.profile:type_name -> latchkey.v1.Profile
+	2,  // 16: latchkey.v1.RevokeProfileWorkspaceResponse.profile:type_name -> latchkey.v1.Profile
+	27, // 17: latchkey.v1.ListProfileWorkspacesResponse.workspaces:type_name -> latchkey.v1.Workspace
+	24, // 18: latchkey.v1.UpdateProfileRequest.metadata:type_name -> latchkey.v1.AccountResourceMetadata
+	5,  // 19: latchkey.v1.UpdateProfileRequest.spec:type_name -> latchkey.v1.ProfileSpec
+	28, // 20: latchkey.v1.UpdateProfileRequest.update_mask:type_name -> google.protobuf.FieldMask
+	2,  // 21: latchkey.v1.UpdateProfileResponse.profile:type_name -> latchkey.v1.Profile
+	2,  // 22: latchkey.v1.SuspendProfileResponse.profile:type_name -> latchkey.v1.Profile
+	2,  // 23: latchkey.v1.RestoreProfileResponse.profile:type_name -> latchkey.v1.Profile
+	6,  // 24: latchkey.v1.ProfileService.CreateProfile:input_type -> latchkey.v1.CreateProfileRequest
+	8,  // 25: latchkey.v1.ProfileService.GetProfile:input_type -> latchkey.v1.GetProfileRequest
+	10, // 26: latchkey.v1.ProfileService.ListProfiles:input_type -> latchkey.v1.ListProfilesRequest
+	12, // 27: latchkey.v1.ProfileService.GrantProfileWorkspace:input_type -> latchkey.v1.GrantProfileWorkspaceRequest
+	14, // 28: latchkey.v1.ProfileService.RevokeProfileWorkspace:input_type -> latchkey.v1.RevokeProfileWorkspaceRequest
+	18, // 29: latchkey.v1.ProfileService.UpdateProfile:input_type -> latchkey.v1.UpdateProfileRequest
+	20, // 30: latchkey.v1.ProfileService.SuspendProfile:input_type -> latchkey.v1.SuspendProfileRequest
+	22, // 31: latchkey.v1.ProfileService.RestoreProfile:input_type -> latchkey.v1.RestoreProfileRequest
+	16, // 32: latchkey.v1.ProfileService.ListProfileWorkspaces:input_type -> latchkey.v1.ListProfileWorkspacesRequest
+	7,  // 33: latchkey.v1.ProfileService.CreateProfile:output_type -> latchkey.v1.CreateProfileResponse
+	9,  // 34: latchkey.v1.ProfileService.GetProfile:output_type -> latchkey.v1.GetProfileResponse
+	11, // 35: latchkey.v1.ProfileService.ListProfiles:output_type -> latchkey.v1.ListProfilesResponse
+	13, // 36: latchkey.v1.ProfileService.GrantProfileWorkspace:output_type -> latchkey.v1.GrantProfileWorkspaceResponse
+	15, // 37: latchkey.v1.ProfileService.RevokeProfileWorkspace:output_type -> latchkey.v1.RevokeProfileWorkspaceResponse
+	19, // 38: latchkey.v1.ProfileService.UpdateProfile:output_type -> latchkey.v1.UpdateProfileResponse
+	21, // 39: latchkey.v1.ProfileService.SuspendProfile:output_type -> latchkey.v1.SuspendProfileResponse
+	23, // 40: latchkey.v1.ProfileService.RestoreProfile:output_type -> latchkey.v1.RestoreProfileResponse
+	17, // 41: latchkey.v1.ProfileService.ListProfileWorkspaces:output_type -> latchkey.v1.ListProfileWorkspacesResponse
+	33, // [33:42] is the sub-list for method output_type
+	24, // [24:33] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_latchkey_v1_profile_proto_init() }
@@ -1011,8 +1601,8 @@ func file_latchkey_v1_profile_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_latchkey_v1_profile_proto_rawDesc), len(file_latchkey_v1_profile_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   14,
+			NumEnums:      2,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -28,6 +28,8 @@ const (
 	AuthServiceVerifyProcedure = "/latchkey.v1.AuthService/Verify"
 	// AuthServiceWhoAmIProcedure is the procedure name of the AuthService's WhoAmI RPC.
 	AuthServiceWhoAmIProcedure = "/latchkey.v1.AuthService/WhoAmI"
+	// AuthServiceListMyProfilesProcedure is the procedure name of the AuthService's ListMyProfiles RPC.
+	AuthServiceListMyProfilesProcedure = "/latchkey.v1.AuthService/ListMyProfiles"
 	// AuthServiceWatchKeyChangesProcedure is the procedure name of the AuthService's WatchKeyChanges
 	// RPC.
 	AuthServiceWatchKeyChangesProcedure = "/latchkey.v1.AuthService/WatchKeyChanges"
@@ -47,6 +49,14 @@ var (
 			StreamType:       connect.StreamTypeUnary,
 			Schema:           v1.File_latchkey_v1_auth_proto.Services().ByName("AuthService").Methods().ByName("WhoAmI"),
 			Procedure:        AuthServiceWhoAmIProcedure,
+			IdempotencyLevel: connect.IdempotencyNoSideEffects,
+		}
+	})
+	authServiceListMyProfilesSpec = sync.OnceValue(func() connect.Spec {
+		return connect.Spec{
+			StreamType:       connect.StreamTypeUnary,
+			Schema:           v1.File_latchkey_v1_auth_proto.Services().ByName("AuthService").Methods().ByName("ListMyProfiles"),
+			Procedure:        AuthServiceListMyProfilesProcedure,
 			IdempotencyLevel: connect.IdempotencyNoSideEffects,
 		}
 	})
@@ -80,9 +90,18 @@ type AuthServiceClient interface {
 	// POST only, and a GET answers 405 Method Not Allowed. No method whose
 	// request carries a secret may be NO_SIDE_EFFECTS.
 	Verify(context.Context, *v1.VerifyRequest) (*v1.VerifyResponse, error)
-	// WhoAmI returns the calling key, its profile and its account. Any valid
-	// key may call it. Idempotent.
+	// WhoAmI returns the caller: the calling key, its profile and its
+	// account; for a person signed in with an OpenID Provider, the person's
+	// profile and account (no key). Any valid caller may call it.
+	// Idempotent.
 	WhoAmI(context.Context, *v1.WhoAmIRequest) (*v1.WhoAmIResponse, error)
+	// ListMyProfiles lists the profiles the caller may act as, across
+	// accounts, for an account switcher: a person's user profiles in every
+	// account that has one bound to the person (each with its account), a
+	// key's own profile. A person with several names the account of each
+	// call with the `latchkey-account` request header. Any valid caller may
+	// call it, without that header. Idempotent.
+	ListMyProfiles(context.Context, *v1.ListMyProfilesRequest) (*v1.ListMyProfilesResponse, error)
 	// WatchKeyChanges streams the changes that can alter a verdict (a key
 	// updated, rotated or revoked, a profile's workspaces changed, a
 	// workspace archived), in the order they committed, so that another
@@ -154,9 +173,18 @@ type AuthServiceHandler interface {
 	// POST only, and a GET answers 405 Method Not Allowed. No method whose
 	// request carries a secret may be NO_SIDE_EFFECTS.
 	Verify(context.Context, *v1.VerifyRequest) (*v1.VerifyResponse, error)
-	// WhoAmI returns the calling key, its profile and its account. Any valid
-	// key may call it. Idempotent.
+	// WhoAmI returns the caller: the calling key, its profile and its
+	// account; for a person signed in with an OpenID Provider, the person's
+	// profile and account (no key). Any valid caller may call it.
+	// Idempotent.
 	WhoAmI(context.Context, *v1.WhoAmIRequest) (*v1.WhoAmIResponse, error)
+	// ListMyProfiles lists the profiles the caller may act as, across
+	// accounts, for an account switcher: a person's user profiles in every
+	// account that has one bound to the person (each with its account), a
+	// key's own profile. A person with several names the account of each
+	// call with the `latchkey-account` request header. Any valid caller may
+	// call it, without that header. Idempotent.
+	ListMyProfiles(context.Context, *v1.ListMyProfilesRequest) (*v1.ListMyProfilesResponse, error)
 	// WatchKeyChanges streams the changes that can alter a verdict (a key
 	// updated, rotated or revoked, a profile's workspaces changed, a
 	// workspace archived), in the order they committed, so that another
@@ -187,6 +215,7 @@ func RegisterAuthServiceHandler(server *connect.Server, svc AuthServiceHandler) 
 	server.Register(
 		connect.Method{Spec: authServiceVerifySpec(), Handler: adapter.verify},
 		connect.Method{Spec: authServiceWhoAmISpec(), Handler: adapter.whoAmI},
+		connect.Method{Spec: authServiceListMyProfilesSpec(), Handler: adapter.listMyProfiles},
 		connect.Method{Spec: authServiceWatchKeyChangesSpec(), Handler: adapter.watchKeyChanges},
 	)
 }
@@ -218,6 +247,10 @@ func (UnimplementedAuthServiceHandler) WhoAmI(context.Context, *v1.WhoAmIRequest
 	return nil, connect.NewError(connect.CodeUnimplemented, "latchkey.v1.AuthService.WhoAmI is not implemented")
 }
 
+func (UnimplementedAuthServiceHandler) ListMyProfiles(context.Context, *v1.ListMyProfilesRequest) (*v1.ListMyProfilesResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, "latchkey.v1.AuthService.ListMyProfiles is not implemented")
+}
+
 func (UnimplementedAuthServiceHandler) WatchKeyChanges(context.Context, *v1.WatchKeyChangesRequest, AuthServiceWatchKeyChangesServerStream) error {
 	return connect.NewError(connect.CodeUnimplemented, "latchkey.v1.AuthService.WatchKeyChanges is not implemented")
 }
@@ -237,6 +270,14 @@ func (c *authServiceClient) Verify(ctx context.Context, req *v1.VerifyRequest) (
 func (c *authServiceClient) WhoAmI(ctx context.Context, req *v1.WhoAmIRequest) (*v1.WhoAmIResponse, error) {
 	var res v1.WhoAmIResponse
 	if err := c.client.CallUnary(ctx, authServiceWhoAmISpec(), req, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+func (c *authServiceClient) ListMyProfiles(ctx context.Context, req *v1.ListMyProfilesRequest) (*v1.ListMyProfilesResponse, error) {
+	var res v1.ListMyProfilesResponse
+	if err := c.client.CallUnary(ctx, authServiceListMyProfilesSpec(), req, &res); err != nil {
 		return nil, err
 	}
 	return &res, nil
@@ -270,6 +311,18 @@ func (h authServiceHandler) whoAmI(ctx context.Context, _ connect.Spec, stream c
 		return err
 	}
 	res, err := h.svc.WhoAmI(ctx, &req)
+	if err != nil {
+		return err
+	}
+	return stream.Send(res)
+}
+
+func (h authServiceHandler) listMyProfiles(ctx context.Context, _ connect.Spec, stream connect.ServerStream) error {
+	var req v1.ListMyProfilesRequest
+	if err := stream.Receive(&req); err != nil {
+		return err
+	}
+	res, err := h.svc.ListMyProfiles(ctx, &req)
 	if err != nil {
 		return err
 	}

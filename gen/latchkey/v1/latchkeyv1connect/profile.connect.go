@@ -38,6 +38,15 @@ const (
 	// ProfileServiceRevokeProfileWorkspaceProcedure is the procedure name of the ProfileService's
 	// RevokeProfileWorkspace RPC.
 	ProfileServiceRevokeProfileWorkspaceProcedure = "/latchkey.v1.ProfileService/RevokeProfileWorkspace"
+	// ProfileServiceUpdateProfileProcedure is the procedure name of the ProfileService's UpdateProfile
+	// RPC.
+	ProfileServiceUpdateProfileProcedure = "/latchkey.v1.ProfileService/UpdateProfile"
+	// ProfileServiceSuspendProfileProcedure is the procedure name of the ProfileService's
+	// SuspendProfile RPC.
+	ProfileServiceSuspendProfileProcedure = "/latchkey.v1.ProfileService/SuspendProfile"
+	// ProfileServiceRestoreProfileProcedure is the procedure name of the ProfileService's
+	// RestoreProfile RPC.
+	ProfileServiceRestoreProfileProcedure = "/latchkey.v1.ProfileService/RestoreProfile"
 	// ProfileServiceListProfileWorkspacesProcedure is the procedure name of the ProfileService's
 	// ListProfileWorkspaces RPC.
 	ProfileServiceListProfileWorkspacesProcedure = "/latchkey.v1.ProfileService/ListProfileWorkspaces"
@@ -83,6 +92,29 @@ var (
 			IdempotencyLevel: connect.IdempotencyIdempotent,
 		}
 	})
+	profileServiceUpdateProfileSpec = sync.OnceValue(func() connect.Spec {
+		return connect.Spec{
+			StreamType: connect.StreamTypeUnary,
+			Schema:     v1.File_latchkey_v1_profile_proto.Services().ByName("ProfileService").Methods().ByName("UpdateProfile"),
+			Procedure:  ProfileServiceUpdateProfileProcedure,
+		}
+	})
+	profileServiceSuspendProfileSpec = sync.OnceValue(func() connect.Spec {
+		return connect.Spec{
+			StreamType:       connect.StreamTypeUnary,
+			Schema:           v1.File_latchkey_v1_profile_proto.Services().ByName("ProfileService").Methods().ByName("SuspendProfile"),
+			Procedure:        ProfileServiceSuspendProfileProcedure,
+			IdempotencyLevel: connect.IdempotencyIdempotent,
+		}
+	})
+	profileServiceRestoreProfileSpec = sync.OnceValue(func() connect.Spec {
+		return connect.Spec{
+			StreamType:       connect.StreamTypeUnary,
+			Schema:           v1.File_latchkey_v1_profile_proto.Services().ByName("ProfileService").Methods().ByName("RestoreProfile"),
+			Procedure:        ProfileServiceRestoreProfileProcedure,
+			IdempotencyLevel: connect.IdempotencyIdempotent,
+		}
+	})
 	profileServiceListProfileWorkspacesSpec = sync.OnceValue(func() connect.Spec {
 		return connect.Spec{
 			StreamType:       connect.StreamTypeUnary,
@@ -121,6 +153,29 @@ type ProfileServiceClient interface {
 	// RevokeProfileWorkspace withdraws a workspace from a profile. Permission
 	// as GrantProfileWorkspace. Idempotent.
 	RevokeProfileWorkspace(context.Context, *v1.RevokeProfileWorkspaceRequest) (*v1.RevokeProfileWorkspaceResponse, error)
+	// UpdateProfile changes the fields of a user profile named in
+	// `update_mask`. An API key's profile changes with its key
+	// (ApiKeyService.Update), the system profile never.
+	//
+	// Permission: `profiles:manage` and reach over the profile; new
+	// permissions are subject to the no-escalation rule of
+	// ApiKeyService.Issue. Errors: NOT_FOUND; ABORTED for a stale `etag`;
+	// FAILED_PRECONDITION for a profile that is not a user's; ALREADY_EXISTS
+	// for an email another user of the account has.
+	UpdateProfile(context.Context, *v1.UpdateProfileRequest) (*v1.UpdateProfileResponse, error)
+	// SuspendProfile stops a person at once: until RestoreProfile, every
+	// call made with the person's sign-in is refused with PERMISSION_DENIED,
+	// even while the token from the identity provider is still valid. Keys
+	// the person made keep working: they belong to the account. Suspending a
+	// suspended profile changes nothing.
+	//
+	// Permission: `profiles:manage` and reach over the profile. Errors:
+	// NOT_FOUND; FAILED_PRECONDITION for a profile that is not a user's.
+	// Idempotent.
+	SuspendProfile(context.Context, *v1.SuspendProfileRequest) (*v1.SuspendProfileResponse, error)
+	// RestoreProfile ends a person's suspension. Permission and errors as
+	// SuspendProfile. Idempotent.
+	RestoreProfile(context.Context, *v1.RestoreProfileRequest) (*v1.RestoreProfileResponse, error)
 	// ListProfileWorkspaces lists the workspaces granted to a profile,
 	// archived ones included.
 	//
@@ -162,6 +217,29 @@ type ProfileServiceHandler interface {
 	// RevokeProfileWorkspace withdraws a workspace from a profile. Permission
 	// as GrantProfileWorkspace. Idempotent.
 	RevokeProfileWorkspace(context.Context, *v1.RevokeProfileWorkspaceRequest) (*v1.RevokeProfileWorkspaceResponse, error)
+	// UpdateProfile changes the fields of a user profile named in
+	// `update_mask`. An API key's profile changes with its key
+	// (ApiKeyService.Update), the system profile never.
+	//
+	// Permission: `profiles:manage` and reach over the profile; new
+	// permissions are subject to the no-escalation rule of
+	// ApiKeyService.Issue. Errors: NOT_FOUND; ABORTED for a stale `etag`;
+	// FAILED_PRECONDITION for a profile that is not a user's; ALREADY_EXISTS
+	// for an email another user of the account has.
+	UpdateProfile(context.Context, *v1.UpdateProfileRequest) (*v1.UpdateProfileResponse, error)
+	// SuspendProfile stops a person at once: until RestoreProfile, every
+	// call made with the person's sign-in is refused with PERMISSION_DENIED,
+	// even while the token from the identity provider is still valid. Keys
+	// the person made keep working: they belong to the account. Suspending a
+	// suspended profile changes nothing.
+	//
+	// Permission: `profiles:manage` and reach over the profile. Errors:
+	// NOT_FOUND; FAILED_PRECONDITION for a profile that is not a user's.
+	// Idempotent.
+	SuspendProfile(context.Context, *v1.SuspendProfileRequest) (*v1.SuspendProfileResponse, error)
+	// RestoreProfile ends a person's suspension. Permission and errors as
+	// SuspendProfile. Idempotent.
+	RestoreProfile(context.Context, *v1.RestoreProfileRequest) (*v1.RestoreProfileResponse, error)
 	// ListProfileWorkspaces lists the workspaces granted to a profile,
 	// archived ones included.
 	//
@@ -179,6 +257,9 @@ func RegisterProfileServiceHandler(server *connect.Server, svc ProfileServiceHan
 		connect.Method{Spec: profileServiceListProfilesSpec(), Handler: adapter.listProfiles},
 		connect.Method{Spec: profileServiceGrantProfileWorkspaceSpec(), Handler: adapter.grantProfileWorkspace},
 		connect.Method{Spec: profileServiceRevokeProfileWorkspaceSpec(), Handler: adapter.revokeProfileWorkspace},
+		connect.Method{Spec: profileServiceUpdateProfileSpec(), Handler: adapter.updateProfile},
+		connect.Method{Spec: profileServiceSuspendProfileSpec(), Handler: adapter.suspendProfile},
+		connect.Method{Spec: profileServiceRestoreProfileSpec(), Handler: adapter.restoreProfile},
 		connect.Method{Spec: profileServiceListProfileWorkspacesSpec(), Handler: adapter.listProfileWorkspaces},
 	)
 }
@@ -204,6 +285,18 @@ func (UnimplementedProfileServiceHandler) GrantProfileWorkspace(context.Context,
 
 func (UnimplementedProfileServiceHandler) RevokeProfileWorkspace(context.Context, *v1.RevokeProfileWorkspaceRequest) (*v1.RevokeProfileWorkspaceResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, "latchkey.v1.ProfileService.RevokeProfileWorkspace is not implemented")
+}
+
+func (UnimplementedProfileServiceHandler) UpdateProfile(context.Context, *v1.UpdateProfileRequest) (*v1.UpdateProfileResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, "latchkey.v1.ProfileService.UpdateProfile is not implemented")
+}
+
+func (UnimplementedProfileServiceHandler) SuspendProfile(context.Context, *v1.SuspendProfileRequest) (*v1.SuspendProfileResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, "latchkey.v1.ProfileService.SuspendProfile is not implemented")
+}
+
+func (UnimplementedProfileServiceHandler) RestoreProfile(context.Context, *v1.RestoreProfileRequest) (*v1.RestoreProfileResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, "latchkey.v1.ProfileService.RestoreProfile is not implemented")
 }
 
 func (UnimplementedProfileServiceHandler) ListProfileWorkspaces(context.Context, *v1.ListProfileWorkspacesRequest) (*v1.ListProfileWorkspacesResponse, error) {
@@ -249,6 +342,30 @@ func (c *profileServiceClient) GrantProfileWorkspace(ctx context.Context, req *v
 func (c *profileServiceClient) RevokeProfileWorkspace(ctx context.Context, req *v1.RevokeProfileWorkspaceRequest) (*v1.RevokeProfileWorkspaceResponse, error) {
 	var res v1.RevokeProfileWorkspaceResponse
 	if err := c.client.CallUnary(ctx, profileServiceRevokeProfileWorkspaceSpec(), req, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+func (c *profileServiceClient) UpdateProfile(ctx context.Context, req *v1.UpdateProfileRequest) (*v1.UpdateProfileResponse, error) {
+	var res v1.UpdateProfileResponse
+	if err := c.client.CallUnary(ctx, profileServiceUpdateProfileSpec(), req, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+func (c *profileServiceClient) SuspendProfile(ctx context.Context, req *v1.SuspendProfileRequest) (*v1.SuspendProfileResponse, error) {
+	var res v1.SuspendProfileResponse
+	if err := c.client.CallUnary(ctx, profileServiceSuspendProfileSpec(), req, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+func (c *profileServiceClient) RestoreProfile(ctx context.Context, req *v1.RestoreProfileRequest) (*v1.RestoreProfileResponse, error) {
+	var res v1.RestoreProfileResponse
+	if err := c.client.CallUnary(ctx, profileServiceRestoreProfileSpec(), req, &res); err != nil {
 		return nil, err
 	}
 	return &res, nil
@@ -318,6 +435,42 @@ func (h profileServiceHandler) revokeProfileWorkspace(ctx context.Context, _ con
 		return err
 	}
 	res, err := h.svc.RevokeProfileWorkspace(ctx, &req)
+	if err != nil {
+		return err
+	}
+	return stream.Send(res)
+}
+
+func (h profileServiceHandler) updateProfile(ctx context.Context, _ connect.Spec, stream connect.ServerStream) error {
+	var req v1.UpdateProfileRequest
+	if err := stream.Receive(&req); err != nil {
+		return err
+	}
+	res, err := h.svc.UpdateProfile(ctx, &req)
+	if err != nil {
+		return err
+	}
+	return stream.Send(res)
+}
+
+func (h profileServiceHandler) suspendProfile(ctx context.Context, _ connect.Spec, stream connect.ServerStream) error {
+	var req v1.SuspendProfileRequest
+	if err := stream.Receive(&req); err != nil {
+		return err
+	}
+	res, err := h.svc.SuspendProfile(ctx, &req)
+	if err != nil {
+		return err
+	}
+	return stream.Send(res)
+}
+
+func (h profileServiceHandler) restoreProfile(ctx context.Context, _ connect.Spec, stream connect.ServerStream) error {
+	var req v1.RestoreProfileRequest
+	if err := stream.Receive(&req); err != nil {
+		return err
+	}
+	res, err := h.svc.RestoreProfile(ctx, &req)
 	if err != nil {
 		return err
 	}

@@ -7,10 +7,12 @@ import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf
 import { file_buf_validate_validate } from "../../buf/validate/validate_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { Account } from "./account_pb.js";
+import type { Account, AccountState } from "./account_pb.js";
 import { file_latchkey_v1_account } from "./account_pb.js";
 import type { ApiKey } from "./api_key_pb.js";
 import { file_latchkey_v1_api_key } from "./api_key_pb.js";
+import type { BareMetadata } from "./metadata_pb.js";
+import { file_latchkey_v1_metadata } from "./metadata_pb.js";
 import type { Profile } from "./profile_pb.js";
 import { file_latchkey_v1_profile } from "./profile_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -19,7 +21,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file latchkey/v1/auth.proto.
  */
 export const file_latchkey_v1_auth: GenFile = /*@__PURE__*/
-  fileDesc("ChZsYXRjaGtleS92MS9hdXRoLnByb3RvEgtsYXRjaGtleS52MSJRChZXYXRjaEtleUNoYW5nZXNSZXF1ZXN0EiQKDmFmdGVyX3NlcXVlbmNlGAEgASgDQge6SAQiAigASACIAQFCEQoPX2FmdGVyX3NlcXVlbmNlIrgBChdXYXRjaEtleUNoYW5nZXNSZXNwb25zZRIoCgZjaGFuZ2UYASABKAsyFi5sYXRjaGtleS52MS5LZXlDaGFuZ2VIABI1CgloZWFydGJlYXQYAiABKAsyIC5sYXRjaGtleS52MS5LZXlDaGFuZ2VzSGVhcnRiZWF0SAASMwoLcmVzZXRfY2FjaGUYAyABKAsyHC5sYXRjaGtleS52MS5LZXlDaGFuZ2VzUmVzZXRIAEIHCgVldmVudCLKAQoJS2V5Q2hhbmdlEhAKCHNlcXVlbmNlGAEgASgDEhIKCmFjY291bnRfaWQYAiABKAkSKAoEa2luZBgDIAEoDjIaLmxhdGNoa2V5LnYxLktleUNoYW5nZUtpbmQSEgoKYXBpX2tleV9pZBgEIAEoCRISCgpwcm9maWxlX2lkGAUgASgJEhQKDHdvcmtzcGFjZV9pZBgGIAEoCRIvCgtjaGFuZ2VfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiJwoTS2V5Q2hhbmdlc0hlYXJ0YmVhdBIQCghzZXF1ZW5jZRgBIAEoAyIjCg9LZXlDaGFuZ2VzUmVzZXQSEAoIc2VxdWVuY2UYASABKAMi0AEKDVZlcmlmeVJlcXVlc3QSGgoFdG9rZW4YASABKAlCC4ABAbpIBXIDGIAEEjsKDHdvcmtzcGFjZV9pZBgCIAEoCUIlukgi2AEBch0yG153c19bMC05QS1ISktNTlAtVFYtWl17MjZ9JBJHCgtwZXJtaXNzaW9ucxgDIAMoCUIyukgvkgEsEEAiKHImGIABMiFeKFwqfFthLXowLTlfXSs6KFwqfFthLXowLTlfXSspKSQSHQoJY2xpZW50X2lwGAQgASgJQgq6SAfYAQFyAnABIqkBCg5WZXJpZnlSZXNwb25zZRINCgV2YWxpZBgBIAEoCBIlCgRjb2RlGAIgASgOMhcubGF0Y2hrZXkudjEuVmVyaWZ5Q29kZRIkCgdhcGlfa2V5GAMgASgLMhMubGF0Y2hrZXkudjEuQXBpS2V5EhIKCmFjY291bnRfaWQYBCABKAkSEgoKcHJvZmlsZV9pZBgFIAEoCRITCgtwZXJtaXNzaW9ucxgGIAMoCSIPCg1XaG9BbUlSZXF1ZXN0IoQBCg5XaG9BbUlSZXNwb25zZRIkCgdhcGlfa2V5GAEgASgLMhMubGF0Y2hrZXkudjEuQXBpS2V5EiUKB3Byb2ZpbGUYAiABKAsyFC5sYXRjaGtleS52MS5Qcm9maWxlEiUKB2FjY291bnQYAyABKAsyFC5sYXRjaGtleS52MS5BY2NvdW50KqwCCg1LZXlDaGFuZ2VLaW5kEh8KG0tFWV9DSEFOR0VfS0lORF9VTlNQRUNJRklFRBAAEh8KG0tFWV9DSEFOR0VfS0lORF9LRVlfVVBEQVRFRBABEh8KG0tFWV9DSEFOR0VfS0lORF9LRVlfUk9UQVRFRBACEh8KG0tFWV9DSEFOR0VfS0lORF9LRVlfUkVWT0tFRBADEiIKHktFWV9DSEFOR0VfS0lORF9HUkFOVFNfQ0hBTkdFRBAEEiYKIktFWV9DSEFOR0VfS0lORF9XT1JLU1BBQ0VfQVJDSElWRUQQBRIlCiFLRVlfQ0hBTkdFX0tJTkRfQUNDT1VOVF9TVVNQRU5ERUQQBhIkCiBLRVlfQ0hBTkdFX0tJTkRfQUNDT1VOVF9SRVNUT1JFRBAHKrACCgpWZXJpZnlDb2RlEhsKF1ZFUklGWV9DT0RFX1VOU1BFQ0lGSUVEEAASFQoRVkVSSUZZX0NPREVfVkFMSUQQARIZChVWRVJJRllfQ09ERV9NQUxGT1JNRUQQAhIZChVWRVJJRllfQ09ERV9OT1RfRk9VTkQQAxIXChNWRVJJRllfQ09ERV9SRVZPS0VEEAQSFwoTVkVSSUZZX0NPREVfRVhQSVJFRBAFEh4KGlZFUklGWV9DT0RFX0lQX05PVF9BTExPV0VEEAYSIAocVkVSSUZZX0NPREVfV09SS1NQQUNFX0RFTklFRBAHEiEKHVZFUklGWV9DT0RFX1BFUk1JU1NJT05fREVOSUVEEAgSIQodVkVSSUZZX0NPREVfQUNDT1VOVF9TVVNQRU5ERUQQCTKCAgoLQXV0aFNlcnZpY2USRgoGVmVyaWZ5EhoubGF0Y2hrZXkudjEuVmVyaWZ5UmVxdWVzdBobLmxhdGNoa2V5LnYxLlZlcmlmeVJlc3BvbnNlIgOQAgISRgoGV2hvQW1JEhoubGF0Y2hrZXkudjEuV2hvQW1JUmVxdWVzdBobLmxhdGNoa2V5LnYxLldob0FtSVJlc3BvbnNlIgOQAgESYwoPV2F0Y2hLZXlDaGFuZ2VzEiMubGF0Y2hrZXkudjEuV2F0Y2hLZXlDaGFuZ2VzUmVxdWVzdBokLmxhdGNoa2V5LnYxLldhdGNoS2V5Q2hhbmdlc1Jlc3BvbnNlIgOQAgEwAUKiAQoPY29tLmxhdGNoa2V5LnYxQglBdXRoUHJvdG9QAVo3Z2l0aHViLmNvbS9sYXRjaGtleS9sYXRjaGtleS9nZW4vbGF0Y2hrZXkvdjE7bGF0Y2hrZXl2MaICA0xYWKoCC0xhdGNoa2V5LlYxygILTGF0Y2hrZXlcVjHiAhdMYXRjaGtleVxWMVxHUEJNZXRhZGF0YeoCDExhdGNoa2V5OjpWMWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_timestamp, file_latchkey_v1_account, file_latchkey_v1_api_key, file_latchkey_v1_profile]);
+  fileDesc("ChZsYXRjaGtleS92MS9hdXRoLnByb3RvEgtsYXRjaGtleS52MSJRChZXYXRjaEtleUNoYW5nZXNSZXF1ZXN0EiQKDmFmdGVyX3NlcXVlbmNlGAEgASgDQge6SAQiAigASACIAQFCEQoPX2FmdGVyX3NlcXVlbmNlIrgBChdXYXRjaEtleUNoYW5nZXNSZXNwb25zZRIoCgZjaGFuZ2UYASABKAsyFi5sYXRjaGtleS52MS5LZXlDaGFuZ2VIABI1CgloZWFydGJlYXQYAiABKAsyIC5sYXRjaGtleS52MS5LZXlDaGFuZ2VzSGVhcnRiZWF0SAASMwoLcmVzZXRfY2FjaGUYAyABKAsyHC5sYXRjaGtleS52MS5LZXlDaGFuZ2VzUmVzZXRIAEIHCgVldmVudCLKAQoJS2V5Q2hhbmdlEhAKCHNlcXVlbmNlGAEgASgDEhIKCmFjY291bnRfaWQYAiABKAkSKAoEa2luZBgDIAEoDjIaLmxhdGNoa2V5LnYxLktleUNoYW5nZUtpbmQSEgoKYXBpX2tleV9pZBgEIAEoCRISCgpwcm9maWxlX2lkGAUgASgJEhQKDHdvcmtzcGFjZV9pZBgGIAEoCRIvCgtjaGFuZ2VfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiJwoTS2V5Q2hhbmdlc0hlYXJ0YmVhdBIQCghzZXF1ZW5jZRgBIAEoAyIjCg9LZXlDaGFuZ2VzUmVzZXQSEAoIc2VxdWVuY2UYASABKAMi0AEKDVZlcmlmeVJlcXVlc3QSGgoFdG9rZW4YASABKAlCC4ABAbpIBXIDGIAEEjsKDHdvcmtzcGFjZV9pZBgCIAEoCUIlukgi2AEBch0yG153c19bMC05QS1ISktNTlAtVFYtWl17MjZ9JBJHCgtwZXJtaXNzaW9ucxgDIAMoCUIyukgvkgEsEEAiKHImGIABMiFeKFwqfFthLXowLTlfXSs6KFwqfFthLXowLTlfXSspKSQSHQoJY2xpZW50X2lwGAQgASgJQgq6SAfYAQFyAnABIqkBCg5WZXJpZnlSZXNwb25zZRINCgV2YWxpZBgBIAEoCBIlCgRjb2RlGAIgASgOMhcubGF0Y2hrZXkudjEuVmVyaWZ5Q29kZRIkCgdhcGlfa2V5GAMgASgLMhMubGF0Y2hrZXkudjEuQXBpS2V5EhIKCmFjY291bnRfaWQYBCABKAkSEgoKcHJvZmlsZV9pZBgFIAEoCRITCgtwZXJtaXNzaW9ucxgGIAMoCSIPCg1XaG9BbUlSZXF1ZXN0IoQBCg5XaG9BbUlSZXNwb25zZRIkCgdhcGlfa2V5GAEgASgLMhMubGF0Y2hrZXkudjEuQXBpS2V5EiUKB3Byb2ZpbGUYAiABKAsyFC5sYXRjaGtleS52MS5Qcm9maWxlEiUKB2FjY291bnQYAyABKAsyFC5sYXRjaGtleS52MS5BY2NvdW50IhcKFUxpc3RNeVByb2ZpbGVzUmVxdWVzdCJCChZMaXN0TXlQcm9maWxlc1Jlc3BvbnNlEigKCHByb2ZpbGVzGAEgAygLMhYubGF0Y2hrZXkudjEuTXlQcm9maWxlIpABCglNeVByb2ZpbGUSJQoHcHJvZmlsZRgBIAEoCzIULmxhdGNoa2V5LnYxLlByb2ZpbGUSKgoHYWNjb3VudBgCIAEoCzIZLmxhdGNoa2V5LnYxLkJhcmVNZXRhZGF0YRIwCg1hY2NvdW50X3N0YXRlGAMgASgOMhkubGF0Y2hrZXkudjEuQWNjb3VudFN0YXRlKqwCCg1LZXlDaGFuZ2VLaW5kEh8KG0tFWV9DSEFOR0VfS0lORF9VTlNQRUNJRklFRBAAEh8KG0tFWV9DSEFOR0VfS0lORF9LRVlfVVBEQVRFRBABEh8KG0tFWV9DSEFOR0VfS0lORF9LRVlfUk9UQVRFRBACEh8KG0tFWV9DSEFOR0VfS0lORF9LRVlfUkVWT0tFRBADEiIKHktFWV9DSEFOR0VfS0lORF9HUkFOVFNfQ0hBTkdFRBAEEiYKIktFWV9DSEFOR0VfS0lORF9XT1JLU1BBQ0VfQVJDSElWRUQQBRIlCiFLRVlfQ0hBTkdFX0tJTkRfQUNDT1VOVF9TVVNQRU5ERUQQBhIkCiBLRVlfQ0hBTkdFX0tJTkRfQUNDT1VOVF9SRVNUT1JFRBAHKrACCgpWZXJpZnlDb2RlEhsKF1ZFUklGWV9DT0RFX1VOU1BFQ0lGSUVEEAASFQoRVkVSSUZZX0NPREVfVkFMSUQQARIZChVWRVJJRllfQ09ERV9NQUxGT1JNRUQQAhIZChVWRVJJRllfQ09ERV9OT1RfRk9VTkQQAxIXChNWRVJJRllfQ09ERV9SRVZPS0VEEAQSFwoTVkVSSUZZX0NPREVfRVhQSVJFRBAFEh4KGlZFUklGWV9DT0RFX0lQX05PVF9BTExPV0VEEAYSIAocVkVSSUZZX0NPREVfV09SS1NQQUNFX0RFTklFRBAHEiEKHVZFUklGWV9DT0RFX1BFUk1JU1NJT05fREVOSUVEEAgSIQodVkVSSUZZX0NPREVfQUNDT1VOVF9TVVNQRU5ERUQQCTLiAgoLQXV0aFNlcnZpY2USRgoGVmVyaWZ5EhoubGF0Y2hrZXkudjEuVmVyaWZ5UmVxdWVzdBobLmxhdGNoa2V5LnYxLlZlcmlmeVJlc3BvbnNlIgOQAgISRgoGV2hvQW1JEhoubGF0Y2hrZXkudjEuV2hvQW1JUmVxdWVzdBobLmxhdGNoa2V5LnYxLldob0FtSVJlc3BvbnNlIgOQAgESXgoOTGlzdE15UHJvZmlsZXMSIi5sYXRjaGtleS52MS5MaXN0TXlQcm9maWxlc1JlcXVlc3QaIy5sYXRjaGtleS52MS5MaXN0TXlQcm9maWxlc1Jlc3BvbnNlIgOQAgESYwoPV2F0Y2hLZXlDaGFuZ2VzEiMubGF0Y2hrZXkudjEuV2F0Y2hLZXlDaGFuZ2VzUmVxdWVzdBokLmxhdGNoa2V5LnYxLldhdGNoS2V5Q2hhbmdlc1Jlc3BvbnNlIgOQAgEwAUKiAQoPY29tLmxhdGNoa2V5LnYxQglBdXRoUHJvdG9QAVo3Z2l0aHViLmNvbS9sYXRjaGtleS9sYXRjaGtleS9nZW4vbGF0Y2hrZXkvdjE7bGF0Y2hrZXl2MaICA0xYWKoCC0xhdGNoa2V5LlYxygILTGF0Y2hrZXlcVjHiAhdMYXRjaGtleVxWMVxHUEJNZXRhZGF0YeoCDExhdGNoa2V5OjpWMWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_timestamp, file_latchkey_v1_account, file_latchkey_v1_api_key, file_latchkey_v1_metadata, file_latchkey_v1_profile]);
 
 /**
  * WatchKeyChangesRequest is the input of AuthService.WatchKeyChanges.
@@ -324,21 +326,21 @@ export const WhoAmIRequestSchema: GenMessage<WhoAmIRequest> = /*@__PURE__*/
  */
 export type WhoAmIResponse = Message<"latchkey.v1.WhoAmIResponse"> & {
   /**
-   * The calling key, without its token.
+   * The calling key, without its token; unset for a person.
    *
    * @generated from field: latchkey.v1.ApiKey api_key = 1;
    */
   apiKey?: ApiKey | undefined;
 
   /**
-   * The calling key's own profile.
+   * The caller's profile: the calling key's own, or the person's.
    *
    * @generated from field: latchkey.v1.Profile profile = 2;
    */
   profile?: Profile | undefined;
 
   /**
-   * The calling key's account.
+   * The caller's account.
    *
    * @generated from field: latchkey.v1.Account account = 3;
    */
@@ -351,6 +353,78 @@ export type WhoAmIResponse = Message<"latchkey.v1.WhoAmIResponse"> & {
  */
 export const WhoAmIResponseSchema: GenMessage<WhoAmIResponse> = /*@__PURE__*/
   messageDesc(file_latchkey_v1_auth, 8);
+
+/**
+ * ListMyProfilesRequest is the input of AuthService.ListMyProfiles.
+ *
+ * @generated from message latchkey.v1.ListMyProfilesRequest
+ */
+export type ListMyProfilesRequest = Message<"latchkey.v1.ListMyProfilesRequest"> & {
+};
+
+/**
+ * Describes the message latchkey.v1.ListMyProfilesRequest.
+ * Use `create(ListMyProfilesRequestSchema)` to create a new message.
+ */
+export const ListMyProfilesRequestSchema: GenMessage<ListMyProfilesRequest> = /*@__PURE__*/
+  messageDesc(file_latchkey_v1_auth, 9);
+
+/**
+ * ListMyProfilesResponse is the output of AuthService.ListMyProfiles.
+ *
+ * @generated from message latchkey.v1.ListMyProfilesResponse
+ */
+export type ListMyProfilesResponse = Message<"latchkey.v1.ListMyProfilesResponse"> & {
+  /**
+   * The caller's profiles, one per account, oldest account first.
+   *
+   * @generated from field: repeated latchkey.v1.MyProfile profiles = 1;
+   */
+  profiles: MyProfile[];
+};
+
+/**
+ * Describes the message latchkey.v1.ListMyProfilesResponse.
+ * Use `create(ListMyProfilesResponseSchema)` to create a new message.
+ */
+export const ListMyProfilesResponseSchema: GenMessage<ListMyProfilesResponse> = /*@__PURE__*/
+  messageDesc(file_latchkey_v1_auth, 10);
+
+/**
+ * MyProfile is one profile the caller may act as.
+ *
+ * @generated from message latchkey.v1.MyProfile
+ */
+export type MyProfile = Message<"latchkey.v1.MyProfile"> & {
+  /**
+   * The profile.
+   *
+   * @generated from field: latchkey.v1.Profile profile = 1;
+   */
+  profile?: Profile | undefined;
+
+  /**
+   * Its account's id and name.
+   *
+   * @generated from field: latchkey.v1.BareMetadata account = 2;
+   */
+  account?: BareMetadata | undefined;
+
+  /**
+   * The account's state: a suspended account's profile is listed, and
+   * refused on every other method.
+   *
+   * @generated from field: latchkey.v1.AccountState account_state = 3;
+   */
+  accountState: AccountState;
+};
+
+/**
+ * Describes the message latchkey.v1.MyProfile.
+ * Use `create(MyProfileSchema)` to create a new message.
+ */
+export const MyProfileSchema: GenMessage<MyProfile> = /*@__PURE__*/
+  messageDesc(file_latchkey_v1_auth, 11);
 
 /**
  * KeyChangeKind says what a KeyChange did.
@@ -543,8 +617,10 @@ export const AuthService: GenService<{
     output: typeof VerifyResponseSchema;
   },
   /**
-   * WhoAmI returns the calling key, its profile and its account. Any valid
-   * key may call it. Idempotent.
+   * WhoAmI returns the caller: the calling key, its profile and its
+   * account; for a person signed in with an OpenID Provider, the person's
+   * profile and account (no key). Any valid caller may call it.
+   * Idempotent.
    *
    * @generated from rpc latchkey.v1.AuthService.WhoAmI
    */
@@ -552,6 +628,21 @@ export const AuthService: GenService<{
     methodKind: "unary";
     input: typeof WhoAmIRequestSchema;
     output: typeof WhoAmIResponseSchema;
+  },
+  /**
+   * ListMyProfiles lists the profiles the caller may act as, across
+   * accounts, for an account switcher: a person's user profiles in every
+   * account that has one bound to the person (each with its account), a
+   * key's own profile. A person with several names the account of each
+   * call with the `latchkey-account` request header. Any valid caller may
+   * call it, without that header. Idempotent.
+   *
+   * @generated from rpc latchkey.v1.AuthService.ListMyProfiles
+   */
+  listMyProfiles: {
+    methodKind: "unary";
+    input: typeof ListMyProfilesRequestSchema;
+    output: typeof ListMyProfilesResponseSchema;
   },
   /**
    * WatchKeyChanges streams the changes that can alter a verdict (a key

@@ -5,6 +5,8 @@
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "../../buf/validate/validate_pb.js";
+import type { FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { AccountResourceMetadata, Order } from "./metadata_pb.js";
 import { file_latchkey_v1_metadata } from "./metadata_pb.js";
 import { file_latchkey_v1_text } from "./text_pb.js";
@@ -16,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file latchkey/v1/profile.proto.
  */
 export const file_latchkey_v1_profile: GenFile = /*@__PURE__*/
-  fileDesc("ChlsYXRjaGtleS92MS9wcm9maWxlLnByb3RvEgtsYXRjaGtleS52MSJpCgdQcm9maWxlEjYKCG1ldGFkYXRhGAEgASgLMiQubGF0Y2hrZXkudjEuQWNjb3VudFJlc291cmNlTWV0YWRhdGESJgoEc3BlYxgCIAEoCzIYLmxhdGNoa2V5LnYxLlByb2ZpbGVTcGVjIoABCgtQcm9maWxlU3BlYxIwCgR0eXBlGAEgASgOMhgubGF0Y2hrZXkudjEuUHJvZmlsZVR5cGVCCLpIBYIBAhABEhwKBWVtYWlsGAIgASgJQg26SArYAQFyBRj+AWABEiEKBG5hbWUYAyABKAlCE7pIENgBAXILyKwGAdCsBgEYgAEikgMKFENyZWF0ZVByb2ZpbGVSZXF1ZXN0EnwKCG1ldGFkYXRhGAEgASgLMiQubGF0Y2hrZXkudjEuQWNjb3VudFJlc291cmNlTWV0YWRhdGFCRLpIQboBOwoWbWV0YWRhdGEubmFtZV9yZXF1aXJlZBIQbmFtZSBpcyByZXF1aXJlZBoPdGhpcy5uYW1lICE9ICcnyAEBEvsBCgRzcGVjGAIgASgLMhgubGF0Y2hrZXkudjEuUHJvZmlsZVNwZWNC0gG6SM4BugFNChNzcGVjLmVtYWlsX3JlcXVpcmVkEiRlbWFpbCBpcyByZXF1aXJlZCBmb3IgYSB1c2VyIHByb2ZpbGUaEHRoaXMuZW1haWwgIT0gJye6AXgKDnNwZWMudHlwZV91c2VyElF0eXBlIG11c3QgYmUgUFJPRklMRV9UWVBFX1VTRVI6IG90aGVyIHByb2ZpbGVzIGFyZSBtYWRlIHdpdGggdGhlaXIga2V5IG9yIGFjY291bnQaE3RoaXMudHlwZSBpbiBbMCwgMV3IAQEiPgoVQ3JlYXRlUHJvZmlsZVJlc3BvbnNlEiUKB3Byb2ZpbGUYASABKAsyFC5sYXRjaGtleS52MS5Qcm9maWxlIkUKEUdldFByb2ZpbGVSZXF1ZXN0EjAKAmlkGAEgASgJQiS6SCFyHzIdXnByb2ZfWzAtOUEtSEpLTU5QLVRWLVpdezI2fSQiOwoSR2V0UHJvZmlsZVJlc3BvbnNlEiUKB3Byb2ZpbGUYASABKAsyFC5sYXRjaGtleS52MS5Qcm9maWxlIuECChNMaXN0UHJvZmlsZXNSZXF1ZXN0Eh0KCXBhZ2Vfc2l6ZRgBIAEoBUIKukgHGgUY9AMoABIcCgpwYWdlX3Rva2VuGAIgASgJQgi6SAVyAxiACBIwCgR0eXBlGAMgASgOMhgubGF0Y2hrZXkudjEuUHJvZmlsZVR5cGVCCLpIBYIBAhABEq0BCg5sYWJlbF9zZWxlY3RvchgEIAEoCUKUAbpIkAHYAQFyigEYgCAyhAFeW2EtejAtOV0oWy1fLmEtejAtOV0qW2EtejAtOV0pPz1bYS16MC05XShbLV8uYS16MC05XSpbYS16MC05XSk/KCxbYS16MC05XShbLV8uYS16MC05XSpbYS16MC05XSk/PVthLXowLTldKFstXy5hLXowLTldKlthLXowLTldKT8pKiQSKwoFb3JkZXIYBSABKA4yEi5sYXRjaGtleS52MS5PcmRlckIIukgFggECEAEiVwoUTGlzdFByb2ZpbGVzUmVzcG9uc2USJgoIcHJvZmlsZXMYASADKAsyFC5sYXRjaGtleS52MS5Qcm9maWxlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKKAQocR3JhbnRQcm9maWxlV29ya3NwYWNlUmVxdWVzdBIwCgJpZBgBIAEoCUIkukghch8yHV5wcm9mX1swLTlBLUhKS01OUC1UVi1aXXsyNn0kEjgKDHdvcmtzcGFjZV9pZBgCIAEoCUIiukgfch0yG153c19bMC05QS1ISktNTlAtVFYtWl17MjZ9JCJGCh1HcmFudFByb2ZpbGVXb3Jrc3BhY2VSZXNwb25zZRIlCgdwcm9maWxlGAEgASgLMhQubGF0Y2hrZXkudjEuUHJvZmlsZSKLAQodUmV2b2tlUHJvZmlsZVdvcmtzcGFjZVJlcXVlc3QSMAoCaWQYASABKAlCJLpIIXIfMh1ecHJvZl9bMC05QS1ISktNTlAtVFYtWl17MjZ9JBI4Cgx3b3Jrc3BhY2VfaWQYAiABKAlCIrpIH3IdMhted3NfWzAtOUEtSEpLTU5QLVRWLVpdezI2fSQiRwoeUmV2b2tlUHJvZmlsZVdvcmtzcGFjZVJlc3BvbnNlEiUKB3Byb2ZpbGUYASABKAsyFC5sYXRjaGtleS52MS5Qcm9maWxlIo0BChxMaXN0UHJvZmlsZVdvcmtzcGFjZXNSZXF1ZXN0EjAKAmlkGAEgASgJQiS6SCFyHzIdXnByb2ZfWzAtOUEtSEpLTU5QLVRWLVpdezI2fSQSHQoJcGFnZV9zaXplGAIgASgFQgq6SAcaBRj0AygAEhwKCnBhZ2VfdG9rZW4YAyABKAlCCLpIBXIDGIAIImQKHUxpc3RQcm9maWxlV29ya3NwYWNlc1Jlc3BvbnNlEioKCndvcmtzcGFjZXMYASADKAsyFi5sYXRjaGtleS52MS5Xb3Jrc3BhY2USFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJKnUKC1Byb2ZpbGVUeXBlEhwKGFBST0ZJTEVfVFlQRV9VTlNQRUNJRklFRBAAEhUKEVBST0ZJTEVfVFlQRV9VU0VSEAESGAoUUFJPRklMRV9UWVBFX0FQSV9LRVkQAhIXChNQUk9GSUxFX1RZUEVfU1lTVEVNEAMy+AQKDlByb2ZpbGVTZXJ2aWNlElYKDUNyZWF0ZVByb2ZpbGUSIS5sYXRjaGtleS52MS5DcmVhdGVQcm9maWxlUmVxdWVzdBoiLmxhdGNoa2V5LnYxLkNyZWF0ZVByb2ZpbGVSZXNwb25zZRJSCgpHZXRQcm9maWxlEh4ubGF0Y2hrZXkudjEuR2V0UHJvZmlsZVJlcXVlc3QaHy5sYXRjaGtleS52MS5HZXRQcm9maWxlUmVzcG9uc2UiA5ACARJYCgxMaXN0UHJvZmlsZXMSIC5sYXRjaGtleS52MS5MaXN0UHJvZmlsZXNSZXF1ZXN0GiEubGF0Y2hrZXkudjEuTGlzdFByb2ZpbGVzUmVzcG9uc2UiA5ACARJzChVHcmFudFByb2ZpbGVXb3Jrc3BhY2USKS5sYXRjaGtleS52MS5HcmFudFByb2ZpbGVXb3Jrc3BhY2VSZXF1ZXN0GioubGF0Y2hrZXkudjEuR3JhbnRQcm9maWxlV29ya3NwYWNlUmVzcG9uc2UiA5ACAhJ2ChZSZXZva2VQcm9maWxlV29ya3NwYWNlEioubGF0Y2hrZXkudjEuUmV2b2tlUHJvZmlsZVdvcmtzcGFjZVJlcXVlc3QaKy5sYXRjaGtleS52MS5SZXZva2VQcm9maWxlV29ya3NwYWNlUmVzcG9uc2UiA5ACAhJzChVMaXN0UHJvZmlsZVdvcmtzcGFjZXMSKS5sYXRjaGtleS52MS5MaXN0UHJvZmlsZVdvcmtzcGFjZXNSZXF1ZXN0GioubGF0Y2hrZXkudjEuTGlzdFByb2ZpbGVXb3Jrc3BhY2VzUmVzcG9uc2UiA5ACAUKlAQoPY29tLmxhdGNoa2V5LnYxQgxQcm9maWxlUHJvdG9QAVo3Z2l0aHViLmNvbS9sYXRjaGtleS9sYXRjaGtleS9nZW4vbGF0Y2hrZXkvdjE7bGF0Y2hrZXl2MaICA0xYWKoCC0xhdGNoa2V5LlYxygILTGF0Y2hrZXlcVjHiAhdMYXRjaGtleVxWMVxHUEJNZXRhZGF0YeoCDExhdGNoa2V5OjpWMWIGcHJvdG8z", [file_buf_validate_validate, file_latchkey_v1_metadata, file_latchkey_v1_text, file_latchkey_v1_workspace]);
+  fileDesc("ChlsYXRjaGtleS92MS9wcm9maWxlLnByb3RvEgtsYXRjaGtleS52MSKRAQoHUHJvZmlsZRI2CghtZXRhZGF0YRgBIAEoCzIkLmxhdGNoa2V5LnYxLkFjY291bnRSZXNvdXJjZU1ldGFkYXRhEiYKBHNwZWMYAiABKAsyGC5sYXRjaGtleS52MS5Qcm9maWxlU3BlYxImCgRpbmZvGAMgASgLMhgubGF0Y2hrZXkudjEuUHJvZmlsZUluZm8imQEKC1Byb2ZpbGVJbmZvEigKBXN0YXRlGAEgASgOMhkubGF0Y2hrZXkudjEuUHJvZmlsZVN0YXRlEjAKDHN1c3BlbmRfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoIaWRlbnRpdHkYAyABKAsyHC5sYXRjaGtleS52MS5Qcm9maWxlSWRlbnRpdHkiYQoPUHJvZmlsZUlkZW50aXR5Eg4KBmlzc3VlchgBIAEoCRIPCgdzdWJqZWN0GAIgASgJEi0KCWJpbmRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiywEKC1Byb2ZpbGVTcGVjEjAKBHR5cGUYASABKA4yGC5sYXRjaGtleS52MS5Qcm9maWxlVHlwZUIIukgFggECEAESHAoFZW1haWwYAiABKAlCDbpICtgBAXIFGP4BYAESIQoEbmFtZRgDIAEoCUITukgQ2AEBcgvIrAYB0KwGARiAARJJCgtwZXJtaXNzaW9ucxgEIAMoCUI0ukgxkgEuEEAYASIociYYgAEyIV4oXCp8W2EtejAtOV9dKzooXCp8W2EtejAtOV9dKykpJCKSAwoUQ3JlYXRlUHJvZmlsZVJlcXVlc3QSfAoIbWV0YWRhdGEYASABKAsyJC5sYXRjaGtleS52MS5BY2NvdW50UmVzb3VyY2VNZXRhZGF0YUJEukhBugE7ChZtZXRhZGF0YS5uYW1lX3JlcXVpcmVkEhBuYW1lIGlzIHJlcXVpcmVkGg90aGlzLm5hbWUgIT0gJyfIAQES+wEKBHNwZWMYAiABKAsyGC5sYXRjaGtleS52MS5Qcm9maWxlU3BlY0LSAbpIzgG6AU0KE3NwZWMuZW1haWxfcmVxdWlyZWQSJGVtYWlsIGlzIHJlcXVpcmVkIGZvciBhIHVzZXIgcHJvZmlsZRoQdGhpcy5lbWFpbCAhPSAnJ7oBeAoOc3BlYy50eXBlX3VzZXISUXR5cGUgbXVzdCBiZSBQUk9GSUxFX1RZUEVfVVNFUjogb3RoZXIgcHJvZmlsZXMgYXJlIG1hZGUgd2l0aCB0aGVpciBrZXkgb3IgYWNjb3VudBoTdGhpcy50eXBlIGluIFswLCAxXcgBASI+ChVDcmVhdGVQcm9maWxlUmVzcG9uc2USJQoHcHJvZmlsZRgBIAEoCzIULmxhdGNoa2V5LnYxLlByb2ZpbGUiRQoRR2V0UHJvZmlsZVJlcXVlc3QSMAoCaWQYASABKAlCJLpIIXIfMh1ecHJvZl9bMC05QS1ISktNTlAtVFYtWl17MjZ9JCI7ChJHZXRQcm9maWxlUmVzcG9uc2USJQoHcHJvZmlsZRgBIAEoCzIULmxhdGNoa2V5LnYxLlByb2ZpbGUi4QIKE0xpc3RQcm9maWxlc1JlcXVlc3QSHQoJcGFnZV9zaXplGAEgASgFQgq6SAcaBRj0AygAEhwKCnBhZ2VfdG9rZW4YAiABKAlCCLpIBXIDGIAIEjAKBHR5cGUYAyABKA4yGC5sYXRjaGtleS52MS5Qcm9maWxlVHlwZUIIukgFggECEAESrQEKDmxhYmVsX3NlbGVjdG9yGAQgASgJQpQBukiQAdgBAXKKARiAIDKEAV5bYS16MC05XShbLV8uYS16MC05XSpbYS16MC05XSk/PVthLXowLTldKFstXy5hLXowLTldKlthLXowLTldKT8oLFthLXowLTldKFstXy5hLXowLTldKlthLXowLTldKT89W2EtejAtOV0oWy1fLmEtejAtOV0qW2EtejAtOV0pPykqJBIrCgVvcmRlchgFIAEoDjISLmxhdGNoa2V5LnYxLk9yZGVyQgi6SAWCAQIQASJXChRMaXN0UHJvZmlsZXNSZXNwb25zZRImCghwcm9maWxlcxgBIAMoCzIULmxhdGNoa2V5LnYxLlByb2ZpbGUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIooBChxHcmFudFByb2ZpbGVXb3Jrc3BhY2VSZXF1ZXN0EjAKAmlkGAEgASgJQiS6SCFyHzIdXnByb2ZfWzAtOUEtSEpLTU5QLVRWLVpdezI2fSQSOAoMd29ya3NwYWNlX2lkGAIgASgJQiK6SB9yHTIbXndzX1swLTlBLUhKS01OUC1UVi1aXXsyNn0kIkYKHUdyYW50UHJvZmlsZVdvcmtzcGFjZVJlc3BvbnNlEiUKB3Byb2ZpbGUYASABKAsyFC5sYXRjaGtleS52MS5Qcm9maWxlIosBCh1SZXZva2VQcm9maWxlV29ya3NwYWNlUmVxdWVzdBIwCgJpZBgBIAEoCUIkukghch8yHV5wcm9mX1swLTlBLUhKS01OUC1UVi1aXXsyNn0kEjgKDHdvcmtzcGFjZV9pZBgCIAEoCUIiukgfch0yG153c19bMC05QS1ISktNTlAtVFYtWl17MjZ9JCJHCh5SZXZva2VQcm9maWxlV29ya3NwYWNlUmVzcG9uc2USJQoHcHJvZmlsZRgBIAEoCzIULmxhdGNoa2V5LnYxLlByb2ZpbGUijQEKHExpc3RQcm9maWxlV29ya3NwYWNlc1JlcXVlc3QSMAoCaWQYASABKAlCJLpIIXIfMh1ecHJvZl9bMC05QS1ISktNTlAtVFYtWl17MjZ9JBIdCglwYWdlX3NpemUYAiABKAVCCrpIBxoFGPQDKAASHAoKcGFnZV90b2tlbhgDIAEoCUIIukgFcgMYgAgiZAodTGlzdFByb2ZpbGVXb3Jrc3BhY2VzUmVzcG9uc2USKgoKd29ya3NwYWNlcxgBIAMoCzIWLmxhdGNoa2V5LnYxLldvcmtzcGFjZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiugQKFFVwZGF0ZVByb2ZpbGVSZXF1ZXN0EjAKAmlkGAEgASgJQiS6SCFyHzIdXnByb2ZfWzAtOUEtSEpLTU5QLVRWLVpdezI2fSQSNgoIbWV0YWRhdGEYAiABKAsyJC5sYXRjaGtleS52MS5BY2NvdW50UmVzb3VyY2VNZXRhZGF0YRImCgRzcGVjGAMgASgLMhgubGF0Y2hrZXkudjEuUHJvZmlsZVNwZWMS9wIKC3VwZGF0ZV9tYXNrGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFza0LFArpIwQK6AboCChF1cGRhdGVfbWFzay5wYXRocxKFAXBhdGhzIG11c3QgYmUgbm9uLWVtcHR5IGFuZCBlYWNoIG9uZSBvZiBtZXRhZGF0YS5uYW1lLCBtZXRhZGF0YS5sYWJlbHMsIG1ldGFkYXRhLmV4dGVybmFsX2lkLCBzcGVjLmVtYWlsLCBzcGVjLm5hbWUsIHNwZWMucGVybWlzc2lvbnManAF0aGlzLnBhdGhzLnNpemUoKSA+IDAgJiYgdGhpcy5wYXRocy5hbGwocCwgcCBpbiBbJ21ldGFkYXRhLm5hbWUnLCAnbWV0YWRhdGEubGFiZWxzJywgJ21ldGFkYXRhLmV4dGVybmFsX2lkJywgJ3NwZWMuZW1haWwnLCAnc3BlYy5uYW1lJywgJ3NwZWMucGVybWlzc2lvbnMnXSnIAQESFgoEZXRhZxgFIAEoCUIIukgFcgMYgAEiPgoVVXBkYXRlUHJvZmlsZVJlc3BvbnNlEiUKB3Byb2ZpbGUYASABKAsyFC5sYXRjaGtleS52MS5Qcm9maWxlIkkKFVN1c3BlbmRQcm9maWxlUmVxdWVzdBIwCgJpZBgBIAEoCUIkukghch8yHV5wcm9mX1swLTlBLUhKS01OUC1UVi1aXXsyNn0kIj8KFlN1c3BlbmRQcm9maWxlUmVzcG9uc2USJQoHcHJvZmlsZRgBIAEoCzIULmxhdGNoa2V5LnYxLlByb2ZpbGUiSQoVUmVzdG9yZVByb2ZpbGVSZXF1ZXN0EjAKAmlkGAEgASgJQiS6SCFyHzIdXnByb2ZfWzAtOUEtSEpLTU5QLVRWLVpdezI2fSQiPwoWUmVzdG9yZVByb2ZpbGVSZXNwb25zZRIlCgdwcm9maWxlGAEgASgLMhQubGF0Y2hrZXkudjEuUHJvZmlsZSpkCgxQcm9maWxlU3RhdGUSHQoZUFJPRklMRV9TVEFURV9VTlNQRUNJRklFRBAAEhgKFFBST0ZJTEVfU1RBVEVfQUNUSVZFEAESGwoXUFJPRklMRV9TVEFURV9TVVNQRU5ERUQQAip1CgtQcm9maWxlVHlwZRIcChhQUk9GSUxFX1RZUEVfVU5TUEVDSUZJRUQQABIVChFQUk9GSUxFX1RZUEVfVVNFUhABEhgKFFBST0ZJTEVfVFlQRV9BUElfS0VZEAISFwoTUFJPRklMRV9UWVBFX1NZU1RFTRADMpAHCg5Qcm9maWxlU2VydmljZRJWCg1DcmVhdGVQcm9maWxlEiEubGF0Y2hrZXkudjEuQ3JlYXRlUHJvZmlsZVJlcXVlc3QaIi5sYXRjaGtleS52MS5DcmVhdGVQcm9maWxlUmVzcG9uc2USUgoKR2V0UHJvZmlsZRIeLmxhdGNoa2V5LnYxLkdldFByb2ZpbGVSZXF1ZXN0Gh8ubGF0Y2hrZXkudjEuR2V0UHJvZmlsZVJlc3BvbnNlIgOQAgESWAoMTGlzdFByb2ZpbGVzEiAubGF0Y2hrZXkudjEuTGlzdFByb2ZpbGVzUmVxdWVzdBohLmxhdGNoa2V5LnYxLkxpc3RQcm9maWxlc1Jlc3BvbnNlIgOQAgEScwoVR3JhbnRQcm9maWxlV29ya3NwYWNlEikubGF0Y2hrZXkudjEuR3JhbnRQcm9maWxlV29ya3NwYWNlUmVxdWVzdBoqLmxhdGNoa2V5LnYxLkdyYW50UHJvZmlsZVdvcmtzcGFjZVJlc3BvbnNlIgOQAgISdgoWUmV2b2tlUHJvZmlsZVdvcmtzcGFjZRIqLmxhdGNoa2V5LnYxLlJldm9rZVByb2ZpbGVXb3Jrc3BhY2VSZXF1ZXN0GisubGF0Y2hrZXkudjEuUmV2b2tlUHJvZmlsZVdvcmtzcGFjZVJlc3BvbnNlIgOQAgISVgoNVXBkYXRlUHJvZmlsZRIhLmxhdGNoa2V5LnYxLlVwZGF0ZVByb2ZpbGVSZXF1ZXN0GiIubGF0Y2hrZXkudjEuVXBkYXRlUHJvZmlsZVJlc3BvbnNlEl4KDlN1c3BlbmRQcm9maWxlEiIubGF0Y2hrZXkudjEuU3VzcGVuZFByb2ZpbGVSZXF1ZXN0GiMubGF0Y2hrZXkudjEuU3VzcGVuZFByb2ZpbGVSZXNwb25zZSIDkAICEl4KDlJlc3RvcmVQcm9maWxlEiIubGF0Y2hrZXkudjEuUmVzdG9yZVByb2ZpbGVSZXF1ZXN0GiMubGF0Y2hrZXkudjEuUmVzdG9yZVByb2ZpbGVSZXNwb25zZSIDkAICEnMKFUxpc3RQcm9maWxlV29ya3NwYWNlcxIpLmxhdGNoa2V5LnYxLkxpc3RQcm9maWxlV29ya3NwYWNlc1JlcXVlc3QaKi5sYXRjaGtleS52MS5MaXN0UHJvZmlsZVdvcmtzcGFjZXNSZXNwb25zZSIDkAIBQqUBCg9jb20ubGF0Y2hrZXkudjFCDFByb2ZpbGVQcm90b1ABWjdnaXRodWIuY29tL2xhdGNoa2V5L2xhdGNoa2V5L2dlbi9sYXRjaGtleS92MTtsYXRjaGtleXYxogIDTFhYqgILTGF0Y2hrZXkuVjHKAgtMYXRjaGtleVxWMeICF0xhdGNoa2V5XFYxXEdQQk1ldGFkYXRh6gIMTGF0Y2hrZXk6OlYxYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_latchkey_v1_metadata, file_latchkey_v1_text, file_latchkey_v1_workspace]);
 
 /**
  * Profile is a principal at the account level.
@@ -37,6 +39,13 @@ export type Profile = Message<"latchkey.v1.Profile"> & {
    * @generated from field: latchkey.v1.ProfileSpec spec = 2;
    */
   spec?: ProfileSpec | undefined;
+
+  /**
+   * What Latchkey keeps about it. Output only.
+   *
+   * @generated from field: latchkey.v1.ProfileInfo info = 3;
+   */
+  info?: ProfileInfo | undefined;
 };
 
 /**
@@ -45,6 +54,81 @@ export type Profile = Message<"latchkey.v1.Profile"> & {
  */
 export const ProfileSchema: GenMessage<Profile> = /*@__PURE__*/
   messageDesc(file_latchkey_v1_profile, 0);
+
+/**
+ * ProfileInfo is what Latchkey records about a profile. Output only.
+ *
+ * @generated from message latchkey.v1.ProfileInfo
+ */
+export type ProfileInfo = Message<"latchkey.v1.ProfileInfo"> & {
+  /**
+   * Whether the profile may act. Only user profiles are suspended; the
+   * profiles of keys follow their keys.
+   *
+   * @generated from field: latchkey.v1.ProfileState state = 1;
+   */
+  state: ProfileState;
+
+  /**
+   * When the profile was suspended; unset while it is active.
+   *
+   * @generated from field: google.protobuf.Timestamp suspend_time = 2;
+   */
+  suspendTime?: Timestamp | undefined;
+
+  /**
+   * The identity a person signs in with, once bound: unset until the
+   * person's first sign-in with a verified email equal to `spec.email`.
+   * From then on the profile matches this issuer and subject only, so a
+   * changed email never moves it to someone else.
+   *
+   * @generated from field: latchkey.v1.ProfileIdentity identity = 3;
+   */
+  identity?: ProfileIdentity | undefined;
+};
+
+/**
+ * Describes the message latchkey.v1.ProfileInfo.
+ * Use `create(ProfileInfoSchema)` to create a new message.
+ */
+export const ProfileInfoSchema: GenMessage<ProfileInfo> = /*@__PURE__*/
+  messageDesc(file_latchkey_v1_profile, 1);
+
+/**
+ * ProfileIdentity is the identity of an OpenID Provider bound to a user
+ * profile.
+ *
+ * @generated from message latchkey.v1.ProfileIdentity
+ */
+export type ProfileIdentity = Message<"latchkey.v1.ProfileIdentity"> & {
+  /**
+   * The provider's issuer URL.
+   *
+   * @generated from field: string issuer = 1;
+   */
+  issuer: string;
+
+  /**
+   * The person's subject at that provider.
+   *
+   * @generated from field: string subject = 2;
+   */
+  subject: string;
+
+  /**
+   * When the binding was made, at the person's first sign-in.
+   *
+   * @generated from field: google.protobuf.Timestamp bind_time = 3;
+   */
+  bindTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message latchkey.v1.ProfileIdentity.
+ * Use `create(ProfileIdentitySchema)` to create a new message.
+ */
+export const ProfileIdentitySchema: GenMessage<ProfileIdentity> = /*@__PURE__*/
+  messageDesc(file_latchkey_v1_profile, 2);
 
 /**
  * ProfileSpec describes a profile.
@@ -76,6 +160,17 @@ export type ProfileSpec = Message<"latchkey.v1.ProfileSpec"> & {
    * @generated from field: string name = 3;
    */
   name: string;
+
+  /**
+   * What the profile may do, with the syntax and implication of
+   * ApiKeySpec.permissions (at most 64, no duplicates). A person holds
+   * these; an API key's profile holds its key's; the system profile `*`.
+   * Set on a user profile by CreateProfile and UpdateProfile, under the
+   * no-escalation rule.
+   *
+   * @generated from field: repeated string permissions = 4;
+   */
+  permissions: string[];
 };
 
 /**
@@ -83,7 +178,7 @@ export type ProfileSpec = Message<"latchkey.v1.ProfileSpec"> & {
  * Use `create(ProfileSpecSchema)` to create a new message.
  */
 export const ProfileSpecSchema: GenMessage<ProfileSpec> = /*@__PURE__*/
-  messageDesc(file_latchkey_v1_profile, 1);
+  messageDesc(file_latchkey_v1_profile, 3);
 
 /**
  * CreateProfileRequest is the input of ProfileService.CreateProfile.
@@ -111,7 +206,7 @@ export type CreateProfileRequest = Message<"latchkey.v1.CreateProfileRequest"> &
  * Use `create(CreateProfileRequestSchema)` to create a new message.
  */
 export const CreateProfileRequestSchema: GenMessage<CreateProfileRequest> = /*@__PURE__*/
-  messageDesc(file_latchkey_v1_profile, 2);
+  messageDesc(file_latchkey_v1_profile, 4);
 
 /**
  * CreateProfileResponse is the output of ProfileService.CreateProfile.
@@ -132,7 +227,7 @@ export type CreateProfileResponse = Message<"latchkey.v1.CreateProfileResponse">
  * Use `create(CreateProfileResponseSchema)` to create a new message.
  */
 export const CreateProfileResponseSchema: GenMessage<CreateProfileResponse> = /*@__PURE__*/
-  messageDesc(file_latchkey_v1_profile, 3);
+  messageDesc(file_latchkey_v1_profile, 5);
 
 /**
  * GetProfileRequest is the input of ProfileService.GetProfile.
@@ -153,7 +248,7 @@ export type GetProfileRequest = Message<"latchkey.v1.GetProfileRequest"> & {
  * Use `create(GetProfileRequestSchema)` to create a new message.
  */
 export const GetProfileRequestSchema: GenMessage<GetProfileRequest> = /*@__PURE__*/
-  messageDesc(file_latchkey_v1_profile, 4);
+  messageDesc(file_latchkey_v1_profile, 6);
 
 /**
  * GetProfileResponse is the output of ProfileService.GetProfile.
@@ -174,7 +269,7 @@ export type GetProfileResponse = Message<"latchkey.v1.GetProfileResponse"> & {
  * Use `create(GetProfileResponseSchema)` to create a new message.
  */
 export const GetProfileResponseSchema: GenMessage<GetProfileResponse> = /*@__PURE__*/
-  messageDesc(file_latchkey_v1_profile, 5);
+  messageDesc(file_latchkey_v1_profile, 7);
 
 /**
  * ListProfilesRequest is the input of ProfileService.ListProfiles.
@@ -223,7 +318,7 @@ export type ListProfilesRequest = Message<"latchkey.v1.ListProfilesRequest"> & {
  * Use `create(ListProfilesRequestSchema)` to create a new message.
  */
 export const ListProfilesRequestSchema: GenMessage<ListProfilesRequest> = /*@__PURE__*/
-  messageDesc(file_latchkey_v1_profile, 6);
+  messageDesc(file_latchkey_v1_profile, 8);
 
 /**
  * ListProfilesResponse is the output of ProfileService.ListProfiles.
@@ -251,7 +346,7 @@ export type ListProfilesResponse = Message<"latchkey.v1.ListProfilesResponse"> &
  * Use `create(ListProfilesResponseSchema)` to create a new message.
  */
 export const ListProfilesResponseSchema: GenMessage<ListProfilesResponse> = /*@__PURE__*/
-  messageDesc(file_latchkey_v1_profile, 7);
+  messageDesc(file_latchkey_v1_profile, 9);
 
 /**
  * GrantProfileWorkspaceRequest is the input of
@@ -280,7 +375,7 @@ export type GrantProfileWorkspaceRequest = Message<"latchkey.v1.GrantProfileWork
  * Use `create(GrantProfileWorkspaceRequestSchema)` to create a new message.
  */
 export const GrantProfileWorkspaceRequestSchema: GenMessage<GrantProfileWorkspaceRequest> = /*@__PURE__*/
-  messageDesc(file_latchkey_v1_profile, 8);
+  messageDesc(file_latchkey_v1_profile, 10);
 
 /**
  * GrantProfileWorkspaceResponse is the output of
@@ -302,7 +397,7 @@ export type GrantProfileWorkspaceResponse = Message<"latchkey.v1.GrantProfileWor
  * Use `create(GrantProfileWorkspaceResponseSchema)` to create a new message.
  */
 export const GrantProfileWorkspaceResponseSchema: GenMessage<GrantProfileWorkspaceResponse> = /*@__PURE__*/
-  messageDesc(file_latchkey_v1_profile, 9);
+  messageDesc(file_latchkey_v1_profile, 11);
 
 /**
  * RevokeProfileWorkspaceRequest is the input of
@@ -331,7 +426,7 @@ export type RevokeProfileWorkspaceRequest = Message<"latchkey.v1.RevokeProfileWo
  * Use `create(RevokeProfileWorkspaceRequestSchema)` to create a new message.
  */
 export const RevokeProfileWorkspaceRequestSchema: GenMessage<RevokeProfileWorkspaceRequest> = /*@__PURE__*/
-  messageDesc(file_latchkey_v1_profile, 10);
+  messageDesc(file_latchkey_v1_profile, 12);
 
 /**
  * RevokeProfileWorkspaceResponse is the output of
@@ -353,7 +448,7 @@ export type RevokeProfileWorkspaceResponse = Message<"latchkey.v1.RevokeProfileW
  * Use `create(RevokeProfileWorkspaceResponseSchema)` to create a new message.
  */
 export const RevokeProfileWorkspaceResponseSchema: GenMessage<RevokeProfileWorkspaceResponse> = /*@__PURE__*/
-  messageDesc(file_latchkey_v1_profile, 11);
+  messageDesc(file_latchkey_v1_profile, 13);
 
 /**
  * ListProfileWorkspacesRequest is the input of
@@ -389,7 +484,7 @@ export type ListProfileWorkspacesRequest = Message<"latchkey.v1.ListProfileWorks
  * Use `create(ListProfileWorkspacesRequestSchema)` to create a new message.
  */
 export const ListProfileWorkspacesRequestSchema: GenMessage<ListProfileWorkspacesRequest> = /*@__PURE__*/
-  messageDesc(file_latchkey_v1_profile, 12);
+  messageDesc(file_latchkey_v1_profile, 14);
 
 /**
  * ListProfileWorkspacesResponse is the output of
@@ -418,7 +513,200 @@ export type ListProfileWorkspacesResponse = Message<"latchkey.v1.ListProfileWork
  * Use `create(ListProfileWorkspacesResponseSchema)` to create a new message.
  */
 export const ListProfileWorkspacesResponseSchema: GenMessage<ListProfileWorkspacesResponse> = /*@__PURE__*/
-  messageDesc(file_latchkey_v1_profile, 13);
+  messageDesc(file_latchkey_v1_profile, 15);
+
+/**
+ * UpdateProfileRequest is the input of ProfileService.UpdateProfile.
+ *
+ * @generated from message latchkey.v1.UpdateProfileRequest
+ */
+export type UpdateProfileRequest = Message<"latchkey.v1.UpdateProfileRequest"> & {
+  /**
+   * The profile's id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * New metadata values, read only at the paths in `update_mask`.
+   *
+   * @generated from field: latchkey.v1.AccountResourceMetadata metadata = 2;
+   */
+  metadata?: AccountResourceMetadata | undefined;
+
+  /**
+   * New spec values, read only at the paths in `update_mask`; `type` is
+   * ignored.
+   *
+   * @generated from field: latchkey.v1.ProfileSpec spec = 3;
+   */
+  spec?: ProfileSpec | undefined;
+
+  /**
+   * The fields to change, at least one of: `metadata.name`,
+   * `metadata.labels`, `metadata.external_id`, `spec.email`, `spec.name`,
+   * `spec.permissions`. A new email does not move a binding already made
+   * (see ProfileInfo.identity).
+   *
+   * @generated from field: google.protobuf.FieldMask update_mask = 4;
+   */
+  updateMask?: FieldMask | undefined;
+
+  /**
+   * The profile's `metadata.etag` as last read. Optional; when set and
+   * stale the update is refused with ABORTED.
+   *
+   * @generated from field: string etag = 5;
+   */
+  etag: string;
+};
+
+/**
+ * Describes the message latchkey.v1.UpdateProfileRequest.
+ * Use `create(UpdateProfileRequestSchema)` to create a new message.
+ */
+export const UpdateProfileRequestSchema: GenMessage<UpdateProfileRequest> = /*@__PURE__*/
+  messageDesc(file_latchkey_v1_profile, 16);
+
+/**
+ * UpdateProfileResponse is the output of ProfileService.UpdateProfile.
+ *
+ * @generated from message latchkey.v1.UpdateProfileResponse
+ */
+export type UpdateProfileResponse = Message<"latchkey.v1.UpdateProfileResponse"> & {
+  /**
+   * The profile after the update.
+   *
+   * @generated from field: latchkey.v1.Profile profile = 1;
+   */
+  profile?: Profile | undefined;
+};
+
+/**
+ * Describes the message latchkey.v1.UpdateProfileResponse.
+ * Use `create(UpdateProfileResponseSchema)` to create a new message.
+ */
+export const UpdateProfileResponseSchema: GenMessage<UpdateProfileResponse> = /*@__PURE__*/
+  messageDesc(file_latchkey_v1_profile, 17);
+
+/**
+ * SuspendProfileRequest is the input of ProfileService.SuspendProfile.
+ *
+ * @generated from message latchkey.v1.SuspendProfileRequest
+ */
+export type SuspendProfileRequest = Message<"latchkey.v1.SuspendProfileRequest"> & {
+  /**
+   * The profile's id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message latchkey.v1.SuspendProfileRequest.
+ * Use `create(SuspendProfileRequestSchema)` to create a new message.
+ */
+export const SuspendProfileRequestSchema: GenMessage<SuspendProfileRequest> = /*@__PURE__*/
+  messageDesc(file_latchkey_v1_profile, 18);
+
+/**
+ * SuspendProfileResponse is the output of ProfileService.SuspendProfile.
+ *
+ * @generated from message latchkey.v1.SuspendProfileResponse
+ */
+export type SuspendProfileResponse = Message<"latchkey.v1.SuspendProfileResponse"> & {
+  /**
+   * The profile, in PROFILE_STATE_SUSPENDED.
+   *
+   * @generated from field: latchkey.v1.Profile profile = 1;
+   */
+  profile?: Profile | undefined;
+};
+
+/**
+ * Describes the message latchkey.v1.SuspendProfileResponse.
+ * Use `create(SuspendProfileResponseSchema)` to create a new message.
+ */
+export const SuspendProfileResponseSchema: GenMessage<SuspendProfileResponse> = /*@__PURE__*/
+  messageDesc(file_latchkey_v1_profile, 19);
+
+/**
+ * RestoreProfileRequest is the input of ProfileService.RestoreProfile.
+ *
+ * @generated from message latchkey.v1.RestoreProfileRequest
+ */
+export type RestoreProfileRequest = Message<"latchkey.v1.RestoreProfileRequest"> & {
+  /**
+   * The profile's id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message latchkey.v1.RestoreProfileRequest.
+ * Use `create(RestoreProfileRequestSchema)` to create a new message.
+ */
+export const RestoreProfileRequestSchema: GenMessage<RestoreProfileRequest> = /*@__PURE__*/
+  messageDesc(file_latchkey_v1_profile, 20);
+
+/**
+ * RestoreProfileResponse is the output of ProfileService.RestoreProfile.
+ *
+ * @generated from message latchkey.v1.RestoreProfileResponse
+ */
+export type RestoreProfileResponse = Message<"latchkey.v1.RestoreProfileResponse"> & {
+  /**
+   * The profile, in PROFILE_STATE_ACTIVE.
+   *
+   * @generated from field: latchkey.v1.Profile profile = 1;
+   */
+  profile?: Profile | undefined;
+};
+
+/**
+ * Describes the message latchkey.v1.RestoreProfileResponse.
+ * Use `create(RestoreProfileResponseSchema)` to create a new message.
+ */
+export const RestoreProfileResponseSchema: GenMessage<RestoreProfileResponse> = /*@__PURE__*/
+  messageDesc(file_latchkey_v1_profile, 21);
+
+/**
+ * ProfileState says whether a profile may act.
+ *
+ * @generated from enum latchkey.v1.ProfileState
+ */
+export enum ProfileState {
+  /**
+   * Never returned.
+   *
+   * @generated from enum value: PROFILE_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The profile acts.
+   *
+   * @generated from enum value: PROFILE_STATE_ACTIVE = 1;
+   */
+  ACTIVE = 1,
+
+  /**
+   * ProfileService.SuspendProfile stopped the person.
+   *
+   * @generated from enum value: PROFILE_STATE_SUSPENDED = 2;
+   */
+  SUSPENDED = 2,
+}
+
+/**
+ * Describes the enum latchkey.v1.ProfileState.
+ */
+export const ProfileStateSchema: GenEnum<ProfileState> = /*@__PURE__*/
+  enumDesc(file_latchkey_v1_profile, 0);
 
 /**
  * ProfileType is the kind of principal a profile stands for.
@@ -459,7 +747,7 @@ export enum ProfileType {
  * Describes the enum latchkey.v1.ProfileType.
  */
 export const ProfileTypeSchema: GenEnum<ProfileType> = /*@__PURE__*/
-  enumDesc(file_latchkey_v1_profile, 0);
+  enumDesc(file_latchkey_v1_profile, 1);
 
 /**
  * ProfileService manages the profiles of the caller's account. A profile is
@@ -536,6 +824,53 @@ export const ProfileService: GenService<{
     methodKind: "unary";
     input: typeof RevokeProfileWorkspaceRequestSchema;
     output: typeof RevokeProfileWorkspaceResponseSchema;
+  },
+  /**
+   * UpdateProfile changes the fields of a user profile named in
+   * `update_mask`. An API key's profile changes with its key
+   * (ApiKeyService.Update), the system profile never.
+   *
+   * Permission: `profiles:manage` and reach over the profile; new
+   * permissions are subject to the no-escalation rule of
+   * ApiKeyService.Issue. Errors: NOT_FOUND; ABORTED for a stale `etag`;
+   * FAILED_PRECONDITION for a profile that is not a user's; ALREADY_EXISTS
+   * for an email another user of the account has.
+   *
+   * @generated from rpc latchkey.v1.ProfileService.UpdateProfile
+   */
+  updateProfile: {
+    methodKind: "unary";
+    input: typeof UpdateProfileRequestSchema;
+    output: typeof UpdateProfileResponseSchema;
+  },
+  /**
+   * SuspendProfile stops a person at once: until RestoreProfile, every
+   * call made with the person's sign-in is refused with PERMISSION_DENIED,
+   * even while the token from the identity provider is still valid. Keys
+   * the person made keep working: they belong to the account. Suspending a
+   * suspended profile changes nothing.
+   *
+   * Permission: `profiles:manage` and reach over the profile. Errors:
+   * NOT_FOUND; FAILED_PRECONDITION for a profile that is not a user's.
+   * Idempotent.
+   *
+   * @generated from rpc latchkey.v1.ProfileService.SuspendProfile
+   */
+  suspendProfile: {
+    methodKind: "unary";
+    input: typeof SuspendProfileRequestSchema;
+    output: typeof SuspendProfileResponseSchema;
+  },
+  /**
+   * RestoreProfile ends a person's suspension. Permission and errors as
+   * SuspendProfile. Idempotent.
+   *
+   * @generated from rpc latchkey.v1.ProfileService.RestoreProfile
+   */
+  restoreProfile: {
+    methodKind: "unary";
+    input: typeof RestoreProfileRequestSchema;
+    output: typeof RestoreProfileResponseSchema;
   },
   /**
    * ListProfileWorkspaces lists the workspaces granted to a profile,
