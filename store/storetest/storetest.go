@@ -41,6 +41,11 @@ func Run(t *testing.T, open Opener) {
 		{"pepper", testPepper},
 		{"change log", testChangeLog},
 		{"cache follows the store", testCacheFollowsTheStore},
+		{"account state", testAccountState},
+		{"update account", testUpdateAccount},
+		{"suspend account", testSuspendAccount},
+		{"restore account", testRestoreAccount},
+		{"concurrent suspensions", testConcurrentSuspensions},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,6 +62,9 @@ type fixture struct {
 	account  latchkey.Account // a customer account
 	system   latchkey.APIKey  // the customer account's system key
 	actor    latchkey.Actor
+	// operatorActor is the operator's system key, which suspends and
+	// restores accounts.
+	operatorActor latchkey.Actor
 }
 
 func newFixture(t *testing.T, open Opener) *fixture {
@@ -68,7 +76,7 @@ func newFixture(t *testing.T, open Opener) *fixture {
 	acct, system, err := s.CreateAccount(t.Context(), actor, NewAccount("acme"))
 	must(t, err)
 	return &fixture{
-		store: s, operator: op, account: acct, system: system,
+		store: s, operator: op, account: acct, system: system, operatorActor: actor,
 		actor: latchkey.Actor{Profile: latchkey.Bare{ID: system.ProfileID, Name: system.Name}, RequestID: "req-test"},
 	}
 }
