@@ -13,8 +13,8 @@ import (
 // it reads the store while the others are still answered from the cache; a
 // suspension or a restore drops the keys of that account alone; a
 // change of a person's grants (a profile no key acts through) drops
-// nothing; a change that names no key (an archived workspace) and a reset
-// drop everything.
+// nothing; an archived workspace drops its account's keys; a change of a
+// kind it does not know and a reset drop everything.
 func TestApplyChange(t *testing.T) {
 	ctx := context.Background()
 	m := newMemStore()
@@ -56,7 +56,15 @@ func TestApplyChange(t *testing.T) {
 			v.ApplyChange(latchkey.Change{Kind: latchkey.ChangeAccountSuspended, AccountID: "acc_none"})
 		}, 0},
 		{"a person's grants drop nothing", func() { v.ApplyChange(latchkey.Change{Kind: latchkey.ChangeGrantsChanged, ProfileID: "prf_person"}) }, 0},
-		{"an archived workspace drops every key", func() { v.ApplyChange(latchkey.Change{Kind: latchkey.ChangeWorkspaceArchived}) }, 2},
+		{"an archived workspace drops its account's keys only", func() {
+			v.ApplyChange(latchkey.Change{Kind: latchkey.ChangeWorkspaceArchived, AccountID: "acc_t", WorkspaceID: "wks_a"})
+		}, 1},
+		{"a person's profile drops nothing", func() {
+			v.ApplyChange(latchkey.Change{Kind: latchkey.ChangePersonChanged, ProfileID: "prf_person"})
+		}, 0},
+		{"a kind the verifier does not know drops every key", func() {
+			v.ApplyChange(latchkey.Change{Kind: "key.teleported", AccountID: "acc_t"})
+		}, 2},
 		{"a reset drops every key", v.ResetChanges, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

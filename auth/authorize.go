@@ -223,11 +223,11 @@ func (a *Authorizer) StillAllowed(cred *latchkey.Credential, procedure string, p
 	case latchkey.KeyStateExpired:
 		return latchkey.Errorf(latchkey.CodeUnauthenticated, "the API key has expired")
 	}
-	if cred.AccountSuspended {
-		return errAccountSuspended()
-	}
 	if !addressAllowed(cred.Key.AllowedCIDRs, parseCIDRs(cred.Key.AllowedCIDRs), peer) {
 		return latchkey.Errorf(latchkey.CodePermissionDenied, "the API key is not allowed from this address")
+	}
+	if cred.AccountSuspended {
+		return errAccountSuspended()
 	}
 	return a.Call(APIKeyPrincipal(cred), procedure)
 }

@@ -355,6 +355,9 @@ func TestStillAllowed(t *testing.T) {
 		{"its account suspended", cred(func(c *latchkey.Credential) { c.AccountSuspended = true }), latchkey.CodePermissionDenied, "account is suspended"},
 		{"revoked in a suspended account", cred(func(c *latchkey.Credential) { c.AccountSuspended, c.Key.RevokeTime = true, now }), latchkey.CodeUnauthenticated, "revoked"},
 		{"walled off", cred(func(c *latchkey.Credential) { c.Key.AllowedCIDRs = []string{"192.0.2.0/24"} }), latchkey.CodePermissionDenied, "address"},
+		{"walled off, in a suspended account", cred(func(c *latchkey.Credential) {
+			c.Key.AllowedCIDRs, c.AccountSuspended = []string{"192.0.2.0/24"}, true
+		}), latchkey.CodePermissionDenied, "address"},
 		{"inside its wall", cred(func(c *latchkey.Credential) { c.Key.AllowedCIDRs = []string{"10.0.0.0/8"} }), "", ""},
 		{"no longer holding the permission", cred(func(c *latchkey.Credential) { c.Key.Permissions = []string{auth.APIKeysRead} }), latchkey.CodePermissionDenied, auth.APIKeysVerify},
 	} {

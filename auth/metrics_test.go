@@ -154,18 +154,18 @@ func TestVerifierMetrics(t *testing.T) {
 		}
 		type point struct{ scope, source string }
 		before := map[point]int64{}
-		points := []point{{"key", "write"}, {"key", "notification"}, {"key", "poll"}, {"account", "notification"}, {"all", "poll"}, {"all", "reset"}, {"all", "write"}}
+		points := []point{{"key", "write"}, {"key", "notification"}, {"key", "poll"}, {"account", "notification"}, {"account", "poll"}, {"all", "poll"}, {"all", "reset"}, {"all", "write"}}
 		for _, p := range points {
 			before[p] = drops(p.scope, p.source)
 		}
 		v.ApplyChange(latchkey.Change{Kind: latchkey.ChangeKeyRevoked, KeyID: valid.KeyID(), Source: latchkey.ChangeFromWrite})
 		v.ApplyChange(latchkey.Change{Kind: latchkey.ChangeKeyRevoked, KeyID: valid.KeyID(), Source: latchkey.ChangeFromNotification})
 		v.ApplyChange(latchkey.Change{Kind: latchkey.ChangeKeyRevoked, KeyID: valid.KeyID(), Source: latchkey.ChangeFromNotification})
-		v.ApplyChange(latchkey.Change{Kind: latchkey.ChangeWorkspaceArchived, Source: latchkey.ChangeFromPoll})
+		v.ApplyChange(latchkey.Change{Kind: latchkey.ChangeWorkspaceArchived, AccountID: "acc_t", Source: latchkey.ChangeFromPoll})
 		v.ApplyChange(latchkey.Change{Kind: latchkey.ChangeAccountSuspended, AccountID: "acc_t", Source: latchkey.ChangeFromNotification})
 		v.ApplyChange(latchkey.Change{Kind: latchkey.ChangeGrantsChanged, ProfileID: "prf_person", Source: latchkey.ChangeFromPoll}) // drops nothing
 		v.ResetChanges()
-		want := map[point]int64{{"key", "write"}: 1, {"key", "notification"}: 2, {"account", "notification"}: 1, {"all", "poll"}: 1, {"all", "reset"}: 1}
+		want := map[point]int64{{"key", "write"}: 1, {"key", "notification"}: 2, {"account", "notification"}: 1, {"account", "poll"}: 1, {"all", "reset"}: 1}
 		for _, p := range points {
 			if got := drops(p.scope, p.source) - before[p]; got != want[p] {
 				t.Errorf("invalidations of scope %s from %s: +%d, want +%d", p.scope, p.source, got, want[p])

@@ -138,8 +138,8 @@ func (v *Verifier) Invalidate(keyID string) {
 func (v *Verifier) InvalidateAll() { v.cache.invalidateAll() }
 
 // ApplyChange drops what c may have made wrong: the key it names, every
-// key of the account for a suspension or a restore, or everything when it
-// names none (an archived workspace). A change of a profile that no key
+// key of the account for a suspension, a restore or an archived
+// workspace, or everything for a change of a kind it does not know. A change of a profile that no key
 // acts through (a user's) leaves the cache as it is, since the cache holds
 // keys only. The verifier follows the store's change
 // log through it (latchkey.ChangeLog.Follow), so that every write, through
@@ -154,6 +154,13 @@ func (v *Verifier) ApplyChange(c latchkey.Change) {
 		return
 	}
 	if c.Kind.IsAccountChange() {
+		v.cache.invalidateAccount(c.AccountID)
+		v.m.dropped("account", c.Source)
+		return
+	}
+	if c.Kind == latchkey.ChangeWorkspaceArchived {
+		// A workspace is one account's: only its keys can be granted it,
+		// so no tenant can flush every account's cache by archiving.
 		v.cache.invalidateAccount(c.AccountID)
 		v.m.dropped("account", c.Source)
 		return
@@ -221,13 +228,15 @@ func (v *Verifier) verify(ctx context.Context, raw string, req Requirements) (Ve
 	case latchkey.KeyStateExpired:
 		verdict.Outcome = OutcomeExpired
 	default:
-		// A suspension outranks what the key itself admits, but not its
-		// revocation or expiry, which outlast the suspension.
+		// A suspension outranks what the key admits, but not its
+		// revocation or expiry, which outlast the suspension, nor its
+		// address rule: a stolen secret used from outside the key's
+		// addresses learns nothing of the account.
 		switch {
-		case cred.AccountSuspended:
-			verdict.Outcome = OutcomeAccountSuspended
 		case !entry.allowed(req.ClientIP):
 			verdict.Outcome = OutcomeIPNotAllowed
+		case cred.AccountSuspended:
+			verdict.Outcome = OutcomeAccountSuspended
 		default:
 			verdict.Outcome = OutcomeValid
 		}

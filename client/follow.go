@@ -59,8 +59,9 @@ func (c *Client) followOnce(ctx context.Context) (heard bool, err error) {
 			heard = true
 		}
 		if ch := res.GetChange(); accountChange(ch.GetKind()) && ch.GetAccountId() != "" {
-			// A suspension or a restore names its account and no key:
-			// every key of that account, and only those, changed verdict.
+			// A suspension, a restore or an archived workspace names its
+			// account and no key: keys of that account, and only those,
+			// may have changed verdict.
 			c.cache.dropAccount(ch.GetAccountId(), time.Now())
 			c.heard.Store(time.Now().UnixNano())
 			continue
@@ -69,9 +70,9 @@ func (c *Client) followOnce(ctx context.Context) (heard bool, err error) {
 		case res.GetChange() != nil:
 			if id := res.GetChange().GetApiKeyId(); id != "" {
 				c.cache.drop(id, time.Now())
-			} else {
-				c.cache.dropAll(time.Now(), true) // an archived workspace: any key may have lost it
-			}
+			} else if res.GetChange().GetKind() != latchkeyv1.KeyChangeKind_KEY_CHANGE_KIND_GRANTS_CHANGED {
+				c.cache.dropAll(time.Now(), true) // a kind this client does not know: anything may have changed
+			} // a person's grants: no key acts through them
 		case res.GetResetCache() != nil:
 			c.cache.dropAll(time.Now(), true)
 		case res.GetHeartbeat() == nil:
@@ -81,11 +82,13 @@ func (c *Client) followOnce(ctx context.Context) (heard bool, err error) {
 	}
 }
 
-// accountChange reports whether k changed every key of its account at
-// once, and no other account's key.
+// accountChange reports whether k may have changed any key of its account
+// at once, and no other account's key: a workspace belongs to one
+// account, and only its keys can be granted it.
 func accountChange(k latchkeyv1.KeyChangeKind) bool {
 	return k == latchkeyv1.KeyChangeKind_KEY_CHANGE_KIND_ACCOUNT_SUSPENDED ||
-		k == latchkeyv1.KeyChangeKind_KEY_CHANGE_KIND_ACCOUNT_RESTORED
+		k == latchkeyv1.KeyChangeKind_KEY_CHANGE_KIND_ACCOUNT_RESTORED ||
+		k == latchkeyv1.KeyChangeKind_KEY_CHANGE_KIND_WORKSPACE_ARCHIVED
 }
 
 // fresh reports whether the stream has spoken within StaleAfter, so that

@@ -70,6 +70,9 @@ func (h accountHandler) UpdateAccount(ctx context.Context, req *latchkeyv1.Updat
 		return nil, err
 	}
 	paths := req.GetUpdateMask().GetPaths()
+	if len(paths) == 0 { // validation refuses it first; the rule below needs a path to judge
+		return nil, latchkey.InvalidField("update_mask", "name at least one field to change")
+	}
 	defaults := req.GetSpec().GetDefaultKeyPermissions()
 	guard, err := h.authz.UpdateAccount(p, req.GetId(), paths, defaults)
 	if err != nil {

@@ -132,7 +132,9 @@ func (h authHandler) WatchKeyChanges(ctx context.Context, req *latchkeyv1.WatchK
 				}
 			}
 			pos = c.Seq
-			if (c.KeyID != "" && c.KeyID == p.KeyID) || c.ProfileID == p.ProfileID || (c.Kind.IsAccountChange() && c.AccountID == p.AccountID) {
+			// A key's change names its own profile too, so the caller's
+			// profile stands for its key as well.
+			if c.ProfileID == p.ProfileID || (c.Kind.IsAccountChange() && c.AccountID == p.AccountID) {
 				recheck = true // the caller's own key, profile or account changed
 			}
 			if scope != "" && c.AccountID != scope {

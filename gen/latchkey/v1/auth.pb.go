@@ -123,7 +123,7 @@ const (
 	VerifyCode_VERIFY_CODE_PERMISSION_DENIED VerifyCode = 8
 	// The key's account is suspended (AccountService.SuspendAccount). Given
 	// only to a caller who showed the key's secret, after REVOKED and
-	// EXPIRED, which outlast a suspension.
+	// EXPIRED, which outlast a suspension, and after IP_NOT_ALLOWED.
 	VerifyCode_VERIFY_CODE_ACCOUNT_SUSPENDED VerifyCode = 9
 )
 

@@ -570,7 +570,7 @@ export enum VerifyCode {
   /**
    * The key's account is suspended (AccountService.SuspendAccount). Given
    * only to a caller who showed the key's secret, after REVOKED and
-   * EXPIRED, which outlast a suspension.
+   * EXPIRED, which outlast a suspension, and after IP_NOT_ALLOWED.
    *
    * @generated from enum value: VERIFY_CODE_ACCOUNT_SUSPENDED = 9;
    */
