@@ -169,7 +169,7 @@ func (p *People) profiles(ctx context.Context, raw, account string) (latchkey.Si
 	if err != nil {
 		return in, nil, err
 	}
-	key := in.Issuer + "\x00" + in.Subject
+	key := cacheKey(in)
 	now := p.now()
 	if p.fresh == nil || p.fresh(now) {
 		if e, ok := p.cache.Get(key); ok && now.Before(e.expires) && (account == "" || holds(e.profiles, account)) {
@@ -190,10 +190,22 @@ func (p *People) read(ctx context.Context, in latchkey.SignIn) ([]latchkey.Perso
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.generation.Load() == gen {
-		p.cache.Add(in.Issuer+"\x00"+in.Subject, peopleEntry{profiles: profiles, expires: p.now().Add(peopleTTL)})
+	// No profile is not remembered: the person is likely to try again as
+	// soon as an administrator has made one.
+	if p.generation.Load() == gen && len(profiles) > 0 {
+		p.cache.Add(cacheKey(in), peopleEntry{profiles: profiles, expires: p.now().Add(peopleTTL)})
 	}
 	return profiles, nil
+}
+
+// cacheKey keys a sign-in by everything that decides its profiles: the
+// identity, and the email that may bind more of them.
+func cacheKey(in latchkey.SignIn) string {
+	verified := "0"
+	if in.EmailVerified {
+		verified = "1"
+	}
+	return in.Issuer + "\x00" + in.Subject + "\x00" + strings.ToLower(in.Email) + "\x00" + verified
 }
 
 func holds(profiles []latchkey.PersonProfile, account string) bool {

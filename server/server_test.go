@@ -100,6 +100,13 @@ func newEnv(t *testing.T) *env {
 // is), for tests that must step between a handler and its store.
 func newEnvOn(t *testing.T, wrap func(latchkey.Store) latchkey.Store) *env {
 	t.Helper()
+	return newEnvWith(t, wrap, nil)
+}
+
+// newEnvWith is newEnvOn with configure run on the server's Config before
+// the server is made (nil: as it is).
+func newEnvWith(t *testing.T, wrap func(latchkey.Store) latchkey.Store, configure func(*server.Config)) *env {
+	t.Helper()
 	clk := &clock{}
 	dbPath := filepath.Join(t.TempDir(), "latchkey.db")
 	store, err := sqlite.Open(t.Context(), dbPath, sqlite.Options{
@@ -119,7 +126,7 @@ func newEnvOn(t *testing.T, wrap func(latchkey.Store) latchkey.Store) *env {
 	if wrap != nil {
 		served = wrap(store)
 	}
-	srv, err := server.New(server.Config{
+	cfg := server.Config{
 		Store:         served,
 		Hasher:        hasher,
 		MaxActiveKeys: 20,
@@ -127,7 +134,11 @@ func newEnvOn(t *testing.T, wrap func(latchkey.Store) latchkey.Store) *env {
 		Now:           clk.Now,
 		// Short, so that the change stream tests see heartbeats.
 		WatchHeartbeat: 200 * time.Millisecond,
-	})
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
