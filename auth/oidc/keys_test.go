@@ -392,15 +392,21 @@ func TestDefaults(t *testing.T) {
 	t.Run("a zero RefreshInterval means DefaultRefreshInterval", func(t *testing.T) {
 		e := newEnv(t, func(c *oidc.Config) { c.RefreshInterval = 0 })
 		raw := ecKey(t, "key-2").sign(t, e.claims(nil), nil)
+		// The first unknown key id fetches at once, even just after the
+		// first fetch: a provider may rotate at any moment.
+		e.verify(raw)
+		if got := e.p.jwksFetches.Load(); got != 2 {
+			t.Fatalf("%d fetches after the first unknown key id, want 2", got)
+		}
 		e.clock.Add(oidc.DefaultRefreshInterval - time.Second)
 		e.verify(raw)
-		if got := e.p.jwksFetches.Load(); got != 1 {
-			t.Fatalf("fetched again %v after the last fetch", oidc.DefaultRefreshInterval-time.Second)
+		if got := e.p.jwksFetches.Load(); got != 2 {
+			t.Fatalf("fetched again %v after the last fetch for an unknown key id", oidc.DefaultRefreshInterval-time.Second)
 		}
 		e.clock.Add(time.Second)
 		e.verify(raw)
-		if got := e.p.jwksFetches.Load(); got != 2 {
-			t.Fatalf("did not fetch again %v after the last fetch", oidc.DefaultRefreshInterval)
+		if got := e.p.jwksFetches.Load(); got != 3 {
+			t.Fatalf("did not fetch again %v after the last fetch for an unknown key id", oidc.DefaultRefreshInterval)
 		}
 	})
 	t.Run("a zero MaxKeyAge means DefaultMaxKeyAge", func(t *testing.T) {

@@ -37,8 +37,13 @@ const (
 // not hold (and for every bad signature), so that a flood of made-up key
 // ids would make Latchkey hammer the provider. Here:
 //
-//   - every fetch, whatever causes it, starts at least RefreshInterval
-//     after the one before; concurrent callers share one fetch;
+//   - a fetch for a token naming a key id the set lacks starts at least
+//     RefreshInterval after the last such fetch, and any other fetch (the
+//     first, or one for keys past MaxKeyAge) at least RefreshInterval
+//     after the last fetch of any cause; concurrent callers share one
+//     fetch. So a flood of made-up key ids costs one fetch per interval,
+//     and a provider that rotates its key a moment after Latchkey fetched
+//     the set is followed at once, not an interval later;
 //   - a token naming a key id the set holds never causes a fetch: a bad
 //     signature under a known key is a forgery, not a rotation;
 //   - a failed fetch keeps the keys fetched before, so the provider's
@@ -62,6 +67,8 @@ type keySet struct {
 	keys      []jose.JSONWebKey
 	fetchedOK time.Time // when keys were fetched; zero until the first success
 	lastStart time.Time // when the last fetch started, ok or not
+	// lastUnknown is when the last fetch for an unknown key id started.
+	lastUnknown time.Time
 	lastErr   error     // why the last fetch failed; nil after a success
 	inflight  *fetch
 
@@ -116,7 +123,7 @@ func (s *keySet) verify(ctx context.Context, jwt string) ([]byte, *refusal) {
 
 	keys, stale := s.snapshot()
 	if stale {
-		s.start(ctx) // in the background: this token is checked with the keys at hand
+		s.start(ctx, false) // in the background: this token is checked with the keys at hand
 	}
 	payload, tried, known := s.verifyWith(jws, keys, kid, alg)
 	if payload != nil {
@@ -126,7 +133,7 @@ func (s *keySet) verify(ctx context.Context, jwt string) ([]byte, *refusal) {
 	// A token with no key id could be signed by a key the set has not seen
 	// yet, so it may fetch like an unknown id.
 	if !known {
-		if f := s.start(ctx); f != nil {
+		if f := s.start(ctx, true); f != nil {
 			select {
 			case <-f.done:
 			case <-ctx.Done():
@@ -220,21 +227,29 @@ func (s *keySet) failure() error {
 	return s.lastErr
 }
 
-// start returns the fetch in flight, or starts one if the last started at
-// least interval ago; nil means the rate limit allows none now. The fetch
-// runs detached from ctx's cancellation (other callers may wait on it) but
+// start returns the fetch in flight, or starts one if the rate limit
+// allows it (see keySet); nil means it allows none now. unknown says the
+// fetch is for a token naming a key id the set lacks. The fetch runs
+// detached from ctx's cancellation (other callers may wait on it) but
 // keeps its values, and ends within fetchTimeout.
-func (s *keySet) start(ctx context.Context) *fetch {
+func (s *keySet) start(ctx context.Context, unknown bool) *fetch {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.inflight != nil {
 		return s.inflight
 	}
 	now := s.now()
-	if !s.lastStart.IsZero() && now.Sub(s.lastStart) < s.interval {
+	last := s.lastStart
+	if unknown {
+		last = s.lastUnknown
+	}
+	if !last.IsZero() && now.Sub(last) < s.interval {
 		return nil
 	}
 	s.lastStart = now
+	if unknown {
+		s.lastUnknown = now
+	}
 	f := &fetch{done: make(chan struct{})}
 	s.inflight = f
 	go s.run(context.WithoutCancel(ctx), f)

@@ -150,7 +150,7 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 		return nil, fmt.Errorf("oidc: discovering %s: %w", cfg.Issuer, err)
 	}
 	if p != nil {
-		if f := p.keys.start(ctx); f != nil {
+		if f := p.keys.start(ctx, false); f != nil {
 			select {
 			case <-f.done:
 			case <-ctx.Done():

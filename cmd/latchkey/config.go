@@ -36,6 +36,8 @@ type config struct {
 	logLevel        slog.Level
 	metricsAddr     string
 	pprof           bool
+	oidcIssuer      string
+	oidcAudience    string
 }
 
 // parseConfig reads flags, falling back to LATCHKEY_* environment
@@ -62,6 +64,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "address of a separate listener serving Prometheus metrics at /metrics, such as 127.0.0.1:9090 (default: none)")
 	fs.BoolVar(&c.pprof, "pprof", false, "also serve Go's profiles (net/http/pprof) at /debug/pprof/ on the --metrics-addr listener, for finding what a server spends its CPU on (default off: they show the process's internals and cost CPU while they run)")
+	fs.StringVar(&c.oidcIssuer, "oidc-issuer", "", "issuer URL of the OpenID Provider whose JWTs sign people in, exactly as its tokens' iss (default: none, and a JWT is refused)")
+	fs.StringVar(&c.oidcAudience, "oidc-audience", "", "with --oidc-issuer: the audience a person's JWT must name, such as the console's client id")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "least level logged: debug (every call), info, warn or error")
 
 	// Environment first, so that flags given on the command line win.
@@ -121,6 +125,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if c.pprof && c.metricsAddr == "" {
 		return c, errors.New("--pprof serves on the --metrics-addr listener: give that too")
+	}
+	if (c.oidcIssuer == "") != (c.oidcAudience == "") {
+		return c, errors.New("--oidc-issuer and --oidc-audience go together")
 	}
 	if c.logFormat != "json" && c.logFormat != "text" {
 		return c, errors.New("--log-format must be json or text")

@@ -100,6 +100,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		defer tracing.Shutdown(context.WithoutCancel(ctx))
 		scfg.TracerProvider = tracing.Provider
 	}
+	var signInMeter metric.Meter
+	if metrics != nil {
+		signInMeter = metrics.Provider.Meter("github.com/latchkey/latchkey/auth/oidc")
+	}
+	if scfg.Identities, err = newSignIns(ctx, cfg, signInMeter, logger); err != nil {
+		return fmt.Errorf("--oidc-issuer: %w", err)
+	}
 	srv, err := server.New(scfg)
 	if err != nil {
 		return err

@@ -47,7 +47,7 @@ type started struct {
 	shutdown func()
 }
 
-func startServe(t *testing.T, args ...string) started {
+func startServe(t testing.TB, args ...string) started {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	stderr := &lockedBuffer{}
