@@ -48,15 +48,7 @@ func (h authHandler) Verify(ctx context.Context, req *latchkeyv1.VerifyRequest) 
 }
 
 func (h authHandler) WhoAmI(ctx context.Context, _ *latchkeyv1.WhoAmIRequest) (*latchkeyv1.WhoAmIResponse, error) {
-	p, err := principal(ctx)
-	if err != nil {
-		return nil, err
-	}
-	prof, err := h.store.GetProfile(ctx, p.AccountID, p.ProfileID)
-	if err != nil {
-		return nil, err
-	}
-	account, err := h.store.GetAccount(ctx, p.AccountID)
+	p, prof, account, err := h.caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -86,20 +78,26 @@ func (h authHandler) ListMyProfiles(ctx context.Context, _ *latchkeyv1.ListMyPro
 		}
 		return out, nil
 	}
-	p, err := principal(ctx)
-	if err != nil {
-		return nil, err
-	}
-	prof, err := h.store.GetProfile(ctx, p.AccountID, p.ProfileID)
-	if err != nil {
-		return nil, err
-	}
-	account, err := h.store.GetAccount(ctx, p.AccountID)
+	_, prof, account, err := h.caller(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out.Profiles = append(out.Profiles, myProfile(prof, account.Name, account.Suspended()))
 	return out, nil
+}
+
+// caller returns the principal of the call with its profile and account.
+func (h authHandler) caller(ctx context.Context) (*auth.Principal, latchkey.Profile, latchkey.Account, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, latchkey.Profile{}, latchkey.Account{}, err
+	}
+	prof, err := h.store.GetProfile(ctx, p.AccountID, p.ProfileID)
+	if err != nil {
+		return nil, latchkey.Profile{}, latchkey.Account{}, err
+	}
+	account, err := h.store.GetAccount(ctx, p.AccountID)
+	return p, prof, account, err
 }
 
 func myProfile(prof latchkey.Profile, accountName string, suspended bool) *latchkeyv1.MyProfile {
