@@ -93,6 +93,8 @@ type SignIn struct {
 	Issuer, Subject string
 	Email           string
 	EmailVerified   bool
+	// Expiry is when the provider's token stops vouching for it.
+	Expiry time.Time
 }
 
 // PersonProfile is a user profile bound to a person, with what

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -82,6 +83,16 @@ func NewPeople(ids IdentityVerifier, store PeopleStore, now func() time.Time, fr
 
 var accountIDPattern = regexp.MustCompile(`^acct_[0-9A-HJKMNP-TV-Z]{26}$`)
 
+// CheckAccountHeader refuses a latchkey-account header (AccountHeader)
+// that is neither empty nor an account id, with CodeInvalid on the field
+// latchkey-account.
+func CheckAccountHeader(account string) error {
+	if account != "" && !accountIDPattern.MatchString(account) {
+		return latchkey.InvalidField("latchkey-account", "the header must be an account id, acct_<ULID>")
+	}
+	return nil
+}
+
 // Authenticate turns a person's JWT into the Principal of the profile in
 // account (the AccountHeader's value), or of their only profile when
 // account is empty. Errors: CodeUnauthenticated for a token the provider
@@ -91,8 +102,8 @@ var accountIDPattern = regexp.MustCompile(`^acct_[0-9A-HJKMNP-TV-Z]{26}$`)
 // account is suspended; CodeFailedPrecondition when the person has
 // profiles in several accounts and named none.
 func (p *People) Authenticate(ctx context.Context, raw, account string) (*Principal, error) {
-	if account != "" && !accountIDPattern.MatchString(account) {
-		return nil, latchkey.InvalidField("latchkey-account", "the header must be an account id, acct_<ULID>")
+	if err := CheckAccountHeader(account); err != nil {
+		return nil, err
 	}
 	in, profiles, err := p.profiles(ctx, raw, account)
 	if err != nil {
@@ -118,7 +129,12 @@ func (p *People) Authenticate(ctx context.Context, raw, account string) (*Princi
 			"you have profiles in %d accounts: name the account of the call with the %s header (AuthService.ListMyProfiles lists them)",
 			len(profiles), strings.ToLower(AccountHeader))
 	}
-	return PersonPrincipal(chosen)
+	principal, err := PersonPrincipal(chosen)
+	if err != nil {
+		return nil, err
+	}
+	principal.Expires = in.Expiry
+	return principal, nil
 }
 
 // Profiles returns every profile bound to the person, read afresh (an
@@ -190,9 +206,16 @@ func (p *People) read(ctx context.Context, in latchkey.SignIn) ([]latchkey.Perso
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	// No profile is not remembered: the person is likely to try again as
-	// soon as an administrator has made one.
-	if p.generation.Load() == gen && len(profiles) > 0 {
+	switch {
+	case p.generation.Load() != gen:
+		// A change ran meanwhile, maybe this very read's binding of a new
+		// profile, which no entry held: what is cached for the sign-in is
+		// older still.
+		p.cache.Remove(cacheKey(in))
+	case len(profiles) == 0:
+		// No profile is not remembered: the person is likely to try again
+		// as soon as an administrator has made one.
+	default:
 		p.cache.Add(cacheKey(in), peopleEntry{profiles: profiles, expires: p.now().Add(peopleTTL)})
 	}
 	return profiles, nil
@@ -217,12 +240,27 @@ func holds(profiles []latchkey.PersonProfile, account string) bool {
 	return false
 }
 
-// ApplyChange drops every cached identity when a person's profile or an
-// account's state changed: both are rare, and an identity's entry holds
-// profiles of several accounts.
+// ApplyChange drops the cached identities that hold the profile a
+// person's change names, or a profile of the account a suspension or a
+// restore names; no other, so that no tenant can flush everyone's entries
+// by changing its own people.
 func (p *People) ApplyChange(c latchkey.Change) {
-	if c.Kind == latchkey.ChangePersonChanged || c.Kind.IsAccountChange() {
-		p.ResetChanges()
+	var hit func(latchkey.PersonProfile) bool
+	switch {
+	case c.Kind == latchkey.ChangePersonChanged:
+		hit = func(pp latchkey.PersonProfile) bool { return pp.ID == c.ProfileID }
+	case c.Kind.IsAccountChange():
+		hit = func(pp latchkey.PersonProfile) bool { return pp.AccountID == c.AccountID }
+	default:
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.generation.Add(1) // a read in flight may hold what changed
+	for _, key := range p.cache.Keys() {
+		if e, ok := p.cache.Peek(key); ok && slices.ContainsFunc(e.profiles, hit) {
+			p.cache.Remove(key)
+		}
 	}
 }
 

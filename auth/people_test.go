@@ -229,11 +229,17 @@ func TestPeople(t *testing.T) {
 			}
 		}
 		people.Authenticate(ctx, "one", "")
-		before := store.count()
-		people.ApplyChange(latchkey.Change{Kind: latchkey.ChangeKeyRevoked, KeyID: "key_x", ProfileID: "prof_k"})
-		people.Authenticate(ctx, "one", "")
-		if store.count() != before {
-			t.Error("a key's change dropped the people cache")
+		for _, c := range []latchkey.Change{
+			{Kind: latchkey.ChangeKeyRevoked, KeyID: "key_x", ProfileID: "prof_one"},
+			{Kind: latchkey.ChangePersonChanged, ProfileID: "prof_someone_else"},
+			{Kind: latchkey.ChangeAccountSuspended, AccountID: globex},
+		} {
+			before := store.count()
+			people.ApplyChange(c)
+			people.Authenticate(ctx, "one", "")
+			if store.count() != before {
+				t.Errorf("%s of another profile or account dropped the cached identity", c.Kind)
+			}
 		}
 	})
 	t.Run("nothing is trusted while the feed is not fresh", func(t *testing.T) {

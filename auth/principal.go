@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/latchkey/latchkey"
 )
@@ -47,6 +48,10 @@ type Principal struct {
 	Method   Method
 	// KeyID is the API key presented, when Method is MethodAPIKey.
 	KeyID string
+	// Expires is when a person's sign-in ends (the provider's token
+	// expires), when Method is MethodOIDC: a long call (a stream) ends
+	// then.
+	Expires time.Time
 }
 
 // APIKeyPrincipal returns the principal of a verified API key: the key's

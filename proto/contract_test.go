@@ -24,7 +24,7 @@ var contract = map[string][]string{
 	"AuthService":      {"Verify", "WhoAmI", "WatchKeyChanges", "ListMyProfiles"}, // the last two: version two
 	"WorkspaceService": {"CreateWorkspace", "GetWorkspace", "ListWorkspaces", "UpdateWorkspace", "ArchiveWorkspace"},
 	"ProfileService":   {"CreateProfile", "GetProfile", "ListProfiles", "GrantProfileWorkspace", "RevokeProfileWorkspace", "ListProfileWorkspaces", "SuspendProfile", "RestoreProfile", "UpdateProfile"}, // the last three: version two (UpdateProfile: permissions "changed under the reach rules")
-	"AccountService":   {"CreateAccount", "GetAccount", "ListAccounts", "UpdateAccount", "SuspendAccount", "RestoreAccount"}, // the last three: version two
+	"AccountService":   {"CreateAccount", "GetAccount", "ListAccounts", "UpdateAccount", "SuspendAccount", "RestoreAccount"},                                                                             // the last three: version two
 	"AuditService":     {"ListAuditEvents"},
 }
 

@@ -88,6 +88,9 @@ func (s *Server) authenticate(next connect.ServerFunc) connect.ServerFunc {
 			return latchkey.Errorf(latchkey.CodeUnauthenticated, "missing credential: send Authorization: Bearer <token> or x-api-key: <token>")
 		}
 		account := info.RequestHeader().Get(auth.AccountHeader)
+		if err := auth.CheckAccountHeader(account); err != nil {
+			return err
+		}
 		if auth.LooksLikeJWT(raw) {
 			if s.people == nil {
 				return latchkey.Errorf(latchkey.CodeUnauthenticated, "the credential is a JWT, but sign-in is not configured on this server (--oidc-issuer): send an API key")

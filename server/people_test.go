@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect/v2"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -191,6 +192,24 @@ func TestPeople(t *testing.T) {
 		}
 		_, err := inGlobex.keys.Issue(t.Context(), &latchkeyv1.IssueRequest{Metadata: &latchkeyv1.AccountResourceMetadata{Name: "nope"}})
 		wantCode(t, err, connect.CodePermissionDenied)
+	})
+	t.Run("a header that is no account id is invalid, whoever sends it", func(t *testing.T) {
+		_, err := e.asIn(acmeRes.GetSystemApiKey().GetSpec().GetToken(), "garbage").auth.WhoAmI(t.Context(), &latchkeyv1.WhoAmIRequest{})
+		wantViolation(t, err, "latchkey-account")
+		_, err = e.asIn(ann, "garbage").auth.ListMyProfiles(t.Context(), &latchkeyv1.ListMyProfilesRequest{})
+		wantViolation(t, err, "latchkey-account")
+	})
+	t.Run("a person's stream ends when the sign-in expires", func(t *testing.T) {
+		short := ids.token(latchkey.SignIn{Issuer: testIssuer, Subject: "sub-ann", Email: "ann@example.com", EmailVerified: true, Expiry: e.clock.Now().Add(time.Minute)})
+		w := openWatch(t, e.asIn(short, acmeID), nil)
+		w.first(t)
+		e.clock.Advance(2 * time.Minute)
+		defer e.clock.Advance(-2 * time.Minute)
+		err := w.end(t)
+		wantCode(t, err, connect.CodeUnauthenticated)
+		if !strings.Contains(err.Error(), "sign-in has expired") {
+			t.Errorf("the stream ended with %v", err)
+		}
 	})
 	t.Run("an API key may name its own account only", func(t *testing.T) {
 		if _, err := e.asIn(acmeRes.GetSystemApiKey().GetSpec().GetToken(), acmeID).auth.WhoAmI(t.Context(), &latchkeyv1.WhoAmIRequest{}); err != nil {

@@ -226,10 +226,13 @@ func toKeyChangeProto(c latchkey.Change) *latchkeyv1.KeyChange {
 	}
 }
 
-// personStillAllowed asks whether a person's profile and account, as the
-// store holds them now, may go on: neither suspended, and the profile
-// still holding what the stream needs.
+// personStillAllowed asks whether a person may go on: their sign-in not
+// expired, and their profile and account, as the store holds them now,
+// neither suspended, the profile still holding what the stream needs.
 func (h authHandler) personStillAllowed(ctx context.Context, p *auth.Principal) error {
+	if !p.Expires.IsZero() && !h.now().Before(p.Expires) {
+		return latchkey.Errorf(latchkey.CodeUnauthenticated, "your sign-in has expired: sign in again")
+	}
 	prof, err := h.store.GetProfile(ctx, p.AccountID, p.ProfileID)
 	if err != nil {
 		if latchkey.ErrorCode(err) == latchkey.CodeNotFound {

@@ -69,8 +69,8 @@ type keySet struct {
 	lastStart time.Time // when the last fetch started, ok or not
 	// lastUnknown is when the last fetch for an unknown key id started.
 	lastUnknown time.Time
-	lastErr   error     // why the last fetch failed; nil after a success
-	inflight  *fetch
+	lastErr     error // why the last fetch failed; nil after a success
+	inflight    *fetch
 
 	// checks counts signature checks, for tests of the cache.
 	checks atomic.Int64

@@ -53,12 +53,14 @@ func refuse(r result, detail string, cause error) *refusal {
 }
 
 // error turns the refusal into the domain's error: unavailable when the
-// provider could not be reached (the caller may retry), unauthenticated
-// otherwise.
+// provider could not be reached (the caller may retry), with its cause for
+// the log; unauthenticated otherwise, without one: a bad token is the
+// caller's, not the server's trouble, and a cause (go-oidc's words, which
+// quote the token's claims) would be logged as an error on every request
+// anyone sends.
 func (r *refusal) error() *latchkey.Error {
-	code := latchkey.CodeUnauthenticated
 	if r.result == resultUnavailable {
-		code = latchkey.CodeUnavailable
+		return &latchkey.Error{Code: latchkey.CodeUnavailable, Message: r.detail, Cause: r.cause}
 	}
-	return &latchkey.Error{Code: code, Message: r.detail, Cause: r.cause}
+	return &latchkey.Error{Code: latchkey.CodeUnauthenticated, Message: r.detail}
 }

@@ -21,7 +21,7 @@ func (s signIns) VerifySignIn(ctx context.Context, raw string) (latchkey.SignIn,
 	if err != nil {
 		return latchkey.SignIn{}, err
 	}
-	return latchkey.SignIn{Issuer: id.Issuer, Subject: id.Subject, Email: id.Email, EmailVerified: id.EmailVerified}, nil
+	return latchkey.SignIn{Issuer: id.Issuer, Subject: id.Subject, Email: id.Email, EmailVerified: id.EmailVerified, Expiry: id.Expiry}, nil
 }
 
 // newSignIns makes the verifier of --oidc-issuer, or nil without one. It

@@ -81,7 +81,7 @@ func (s *Store) createAccount(ctx context.Context, tx Tx, actor *latchkey.Actor,
 	}
 	if in.OwnerEmail != "" {
 		owner := latchkey.Profile{
-			Metadata:    latchkey.Metadata{ID: latchkey.NewID(latchkey.PrefixProfile), AccountID: account.ID, Name: in.OwnerEmail},
+			Metadata:    latchkey.Metadata{ID: latchkey.NewID(latchkey.PrefixProfile), AccountID: account.ID, Name: ownerName(in.OwnerEmail)},
 			Type:        latchkey.ProfileTypeUser,
 			Email:       in.OwnerEmail,
 			Permissions: []string{"*"},
@@ -184,4 +184,13 @@ func scanAccount(row scanner) (latchkey.Account, error) {
 	}
 	a.DefaultKeyPermissions, err = decodeStrings(defaults)
 	return a, err
+}
+
+// ownerName names the owner's profile after the email, within the 128
+// characters of a name (an email may have 254).
+func ownerName(email string) string {
+	if len(email) <= 128 {
+		return email
+	}
+	return email[:128] // an email the API accepted is ASCII
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -84,8 +85,12 @@ func (s *Store) UpdateProfile(ctx context.Context, actor latchkey.Actor, in latc
 		if err != nil {
 			return err
 		}
-		if err := s.recordChange(ctx, tx, latchkey.Change{AccountID: p.AccountID, Kind: latchkey.ChangePersonChanged, ProfileID: p.ID}); err != nil {
-			return err
+		// What signed-in people's caches hold: their permissions, and the
+		// name and email their calls are audited under.
+		if slices.ContainsFunc(in.Paths, func(path string) bool { return strings.HasPrefix(path, "spec.") }) {
+			if err := s.recordChange(ctx, tx, latchkey.Change{AccountID: p.AccountID, Kind: latchkey.ChangePersonChanged, ProfileID: p.ID}); err != nil {
+				return err
+			}
 		}
 		out = p
 		return s.audit(ctx, tx, p.AccountID, actor, latchkey.ActionProfileUpdate, latchkey.Bare{ID: p.ID, Name: p.Name})
@@ -140,7 +145,11 @@ const personColumns = `profiles.id, profiles.account_id, profiles.type, profiles
 // SignIn binds what a verified email may bind, then returns every profile
 // bound to the identity.
 func (s *Store) SignIn(ctx context.Context, in latchkey.SignIn) ([]latchkey.PersonProfile, error) {
-	if in.EmailVerified && in.Email != "" {
+	// Only an ASCII email binds: case folding beyond ASCII differs
+	// between Go and the databases, and maps some letters (the Kelvin sign)
+	// onto ASCII ones, so that a look-alike address could bind another's
+	// profile.
+	if in.EmailVerified && in.Email != "" && isASCII(in.Email) {
 		if err := s.bindByEmail(ctx, in); err != nil {
 			return nil, err
 		}
@@ -187,7 +196,7 @@ func (s *Store) bindByEmail(ctx context.Context, in latchkey.SignIn) error {
 			AND NOT EXISTS (SELECT 1 FROM profiles bound WHERE bound.account_id = profiles.account_id
 				AND bound.identity_issuer = ? AND bound.identity_subject = ?)
 			ORDER BY account_id, create_time, id`,
-			strings.ToLower(in.Email), int(latchkey.ProfileTypeUser), in.Issuer, in.Subject)
+			asciiLower(in.Email), int(latchkey.ProfileTypeUser), in.Issuer, in.Subject)
 		if err != nil {
 			return nil, err
 		}
@@ -230,4 +239,24 @@ func (s *Store) bindByEmail(ctx context.Context, in latchkey.SignIn) error {
 		}
 		return nil
 	})
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// asciiLower lowers A to Z only, as SQL's lower() does on ASCII text.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
