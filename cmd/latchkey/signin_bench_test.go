@@ -18,7 +18,7 @@ import (
 //	go test ./cmd/latchkey -run '^$' -bench BenchmarkWhoAmI -benchtime 3s
 func BenchmarkWhoAmI(b *testing.B) {
 	op := oidctest.Start(b)
-	srv := startServe(b, "--db", b.TempDir()+"/latchkey.db", "--oidc-issuer", op.Issuer, "--oidc-audience", op.ClientID, "--log-level", "warn")
+	srv := startServe(b, "--db", b.TempDir()+"/latchkey.db", "--oidc-issuer", op.Issuer, "--oidc-audience", op.ClientID)
 	defer srv.stop()
 	m := operatorLine.FindStringSubmatch(srv.stderr.String())
 	if m == nil {
