@@ -7,6 +7,11 @@ import (
 	"github.com/latchkey/latchkey/server"
 )
 
+// warmWorkers bounds the goroutines that keep their stacks between
+// requests (warmStacks): enough for every call in flight at the rates a
+// server of a few cores sees; past them, calls run as net/http started them.
+const warmWorkers = 256
+
 // routes composes what the API port serves: the services, reflection and
 // health that the server mounts, /healthz for load balancers that cannot
 // speak gRPC health, and forward authentication for gateways,
@@ -15,6 +20,8 @@ import (
 // runs; the body limit then stops an oversized body on any route, RPC or
 // not (Connect's own limit, --max-request-bytes, refuses an oversized
 // message with resource_exhausted; the margin lets that answer be sent).
+// Every request runs on a goroutine whose stack is already grown
+// (warmStacks).
 func routes(cfg config, srv *server.Server) http.Handler {
 	mux := http.NewServeMux()
 	srv.Mount(mux)
@@ -23,5 +30,5 @@ func routes(cfg config, srv *server.Server) http.Handler {
 	var h http.Handler = mux
 	h = http.MaxBytesHandler(h, int64(cfg.maxRequestBytes)+64<<10)
 	h = server.CORS(cfg.corsOrigins)(h)
-	return h
+	return warmStacks(h, warmWorkers)
 }
