@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect/v2"
+	"connectrpc.com/connect/v2/connecthttp"
+
 	"github.com/latchkey/latchkey"
 	latchkeyv1 "github.com/latchkey/latchkey/gen/latchkey/v1"
 	"github.com/latchkey/latchkey/gen/latchkey/v1/latchkeyv1connect"
@@ -97,6 +100,15 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	verify(tok) // a miss after the invalidation, revoked
+	// A call refused before any verification, over gRPC: an RPC error,
+	// no outcome.
+	protocols := new(http.Protocols)
+	protocols.SetUnencryptedHTTP2(true)
+	anonymous := latchkeyv1connect.NewAuthServiceClient(connect.NewClient(connecthttp.NewTransport(
+		&http.Client{Transport: &http.Transport{Protocols: protocols}}, "http://"+srv.addr, connecthttp.WithGRPC())))
+	if _, err := anonymous.Verify(t.Context(), &latchkeyv1.VerifyRequest{Token: tok}); connect.CodeOf(err) != connect.CodeUnauthenticated {
+		t.Fatalf("Verify without a credential: %v", err)
+	}
 	after := scrape(t, url)
 
 	// Every call's caller (the tenant's system key, cached by the Issue
@@ -113,6 +125,7 @@ func TestMetrics(t *testing.T) {
 		`latchkey_store_call_duration_seconds_count{code="ok",method="GetCredential"}`:        2,
 		`latchkey_store_call_duration_seconds_count{code="not_found",method="GetCredential"}`: 1,
 		verifyRPC: 4,
+		`rpc_server_call_duration_seconds_count{error_type="UNAUTHENTICATED",rpc_method="latchkey.v1.AuthService/Verify",rpc_response_status_code="UNAUTHENTICATED",rpc_system_name="grpc"}`: 1,
 	} {
 		if got := after[series] - before[series]; got != want {
 			t.Errorf("%s moved by %v, want %v", series, got, want)
