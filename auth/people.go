@@ -33,11 +33,6 @@ type PeopleStore interface {
 // profiles in several accounts names the account of a call.
 const AccountHeader = "Latchkey-Account"
 
-// LooksLikeJWT reports whether a bearer credential is a JWT (three
-// dot-separated parts) rather than a Latchkey token, which never holds a
-// dot.
-func LooksLikeJWT(raw string) bool { return strings.Count(raw, ".") == 2 }
-
 // peopleTTL bounds how long the profiles of an identity are trusted
 // without reading them again, so that a profile made for a person's email
 // after they signed in is bound within it. Changes to a bound profile

@@ -65,21 +65,6 @@ func person(account, id string, edit func(*latchkey.PersonProfile)) latchkey.Per
 	return pp
 }
 
-func TestLooksLikeJWT(t *testing.T) {
-	for raw, want := range map[string]bool{
-		"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln": true,
-		"a.b.": true,
-		"lk_live_01J00000000000000000000000_secret": false,
-		"a.b":     false,
-		"a.b.c.d": false,
-		"":        false,
-	} {
-		if got := auth.LooksLikeJWT(raw); got != want {
-			t.Errorf("LooksLikeJWT(%q) = %v, want %v", raw, got, want)
-		}
-	}
-}
-
 func TestPeople(t *testing.T) {
 	ctx := context.Background()
 	acme, globex := latchkey.NewID(latchkey.PrefixAccount), latchkey.NewID(latchkey.PrefixAccount)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/auth"
+	"github.com/latchkey/latchkey/auth/oidc"
 	"github.com/latchkey/latchkey/gen/latchkey/v1/latchkeyv1connect"
 )
 
@@ -91,7 +92,7 @@ func (s *Server) authenticate(next connect.ServerFunc) connect.ServerFunc {
 		if err := auth.CheckAccountHeader(account); err != nil {
 			return err
 		}
-		if auth.LooksLikeJWT(raw) {
+		if oidc.LooksLikeJWT(raw) {
 			if s.people == nil {
 				return latchkey.Errorf(latchkey.CodeUnauthenticated, "the credential is a JWT, but sign-in is not configured on this server (--oidc-issuer): send an API key")
 			}
@@ -119,7 +120,7 @@ func (s *Server) authenticate(next connect.ServerFunc) connect.ServerFunc {
 // account the latchkey-account header names, or an API key, which may
 // send the header only to name its own account.
 func (s *Server) principalOf(ctx context.Context, raw, account string, peer netip.Addr) (*auth.Principal, error) {
-	if auth.LooksLikeJWT(raw) {
+	if oidc.LooksLikeJWT(raw) {
 		return s.people.Authenticate(ctx, raw, account)
 	}
 	p, err := s.verifier.Authenticate(ctx, raw, peer)
