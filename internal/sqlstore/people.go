@@ -16,9 +16,10 @@ import (
 // changes recorded here name the profile alone (ChangePersonChanged),
 // which the caches of signed-in people follow.
 
-// getProfile reads a profile of the account in tx.
-func (s *Store) getProfile(ctx context.Context, tx Tx, accountID, id string) (latchkey.Profile, error) {
-	p, err := scanProfile(tx.QueryRowContext(ctx, "SELECT "+profileColumns+" FROM profiles WHERE id = ? AND account_id = ?", id, accountID))
+// getProfile reads a profile of the account through q (the read pool,
+// or a write's transaction).
+func (s *Store) getProfile(ctx context.Context, q Querier, accountID, id string) (latchkey.Profile, error) {
+	p, err := scanProfile(q.QueryRowContext(ctx, "SELECT "+profileColumns+" FROM profiles WHERE id = ? AND account_id = ?", id, accountID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return latchkey.Profile{}, latchkey.NotFound("profile", id)
 	}

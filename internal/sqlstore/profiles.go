@@ -54,10 +54,7 @@ func (s *Store) insertProfile(ctx context.Context, tx Tx, p latchkey.Profile) (l
 
 // GetProfile returns a profile of the account.
 func (s *Store) GetProfile(ctx context.Context, accountID, id string) (latchkey.Profile, error) {
-	p, err := scanProfile(s.queryRow(ctx, "SELECT "+profileColumns+" FROM profiles WHERE id = ? AND account_id = ?", id, accountID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return latchkey.Profile{}, latchkey.NotFound("profile", id)
-	}
+	p, err := s.getProfile(ctx, s.read, accountID, id)
 	return p, s.wrap(ctx, err)
 }
 
