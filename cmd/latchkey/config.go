@@ -68,20 +68,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.oidcAudience, "oidc-audience", "", "with --oidc-issuer: the audience a person's JWT must name, such as the console's client id")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "least level logged: debug (every call), info, warn or error")
 
-	// Environment first, so that flags given on the command line win.
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		name := "LATCHKEY_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v := getenv(name); v != "" {
-			if err := f.Value.Set(v); err != nil && envErr == nil {
-				envErr = fmt.Errorf("%s: %w", name, err)
-			}
-		}
-	})
-	if envErr != nil {
-		return c, envErr
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, getenv); err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {
@@ -101,7 +88,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		}
 	}
 	if c.pepperFile == "" {
-		c.pepperFile = filepath.Join(filepath.Dir(c.db), strings.TrimSuffix(filepath.Base(c.db), filepath.Ext(c.db))+".pepper")
+		c.pepperFile = defaultPepperFile(c.db)
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return c, errors.New("--tls-cert and --tls-key go together")
@@ -150,4 +137,28 @@ func (c config) dbName() string {
 		return "postgres (unparsable URL)"
 	}
 	return u.Redacted()
+}
+
+// parseFlags sets fs's flags from their LATCHKEY_* environment variables
+// and then from args, so that flags given on the command line win.
+func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "LATCHKEY_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(name); v != "" {
+			if err := f.Value.Set(v); err != nil && envErr == nil {
+				envErr = fmt.Errorf("%s: %w", name, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return envErr
+	}
+	return fs.Parse(args)
+}
+
+// defaultPepperFile is where a SQLite database's pepper file lives when
+// --pepper-file is not given: beside the database, named after it.
+func defaultPepperFile(db string) string {
+	return filepath.Join(filepath.Dir(db), strings.TrimSuffix(filepath.Base(db), filepath.Ext(db))+".pepper")
 }

@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,17 +15,12 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/latchkey/latchkey"
-	"github.com/latchkey/latchkey/internal/pepper"
 	"github.com/latchkey/latchkey/server"
 	"github.com/latchkey/latchkey/store/observe"
 	"github.com/latchkey/latchkey/store/postgres"
 	"github.com/latchkey/latchkey/store/sqlite"
 	"github.com/latchkey/latchkey/telemetry"
 )
-
-// pepperVersion is recorded with every hash, so that a later pepper
-// rotation can tell old hashes from new ones.
-const pepperVersion = 1
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg, err := parseConfig(args, os.Getenv, stderr)
@@ -37,24 +29,17 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	logger := newLogger(cfg.logFormat, cfg.logLevel, stderr)
 
-	secret, err := loadPepper(ctx, cfg)
+	hasher, cursorKey, err := loadHasher(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	hasher, err := pepper.NewHasher(secret, pepperVersion)
-	if err != nil {
-		return err
-	}
-	store, err := openStore(ctx, cfg, derive(secret, "latchkey page cursor v1"), logger)
+	store, err := openStore(ctx, cfg, cursorKey, logger)
 	if err != nil {
 		return fmt.Errorf("open database %s: %w", cfg.dbName(), err)
 	}
 	defer store.Close()
-	if err := store.CheckPepper(ctx, hasher.Fingerprint()); err != nil {
-		if latchkey.ErrorCode(err) == latchkey.CodeFailedPrecondition {
-			return fmt.Errorf("the pepper file %s is not the one the database %s was made with: restore the right one from backup; with this one no stored key can be verified", cfg.pepperFile, cfg.dbName())
-		}
-		return fmt.Errorf("check the pepper against %s: %w", cfg.dbName(), err)
+	if err := checkPeppers(ctx, cfg, store, hasher, logger); err != nil {
+		return err
 	}
 
 	// With --metrics-addr, the store is observed through a decorator and
@@ -227,49 +212,6 @@ func serveMetrics(addr string, metrics *telemetry.Metrics, profiles bool, logger
 	return func() { srv.Close() }, nil
 }
 
-// loadPepper reads the pepper file, creating it only when the database
-// holds no key: a new pepper would make every stored hash useless.
-func loadPepper(ctx context.Context, cfg config) ([]byte, error) {
-	if cfg.postgres() {
-		// Replicas share one pepper, so none of them may make its own.
-		secret, err := loadPepperFile(cfg.pepperFile, false)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("the pepper file %s is missing: with PostgreSQL, make it once (umask 077; head -c 32 /dev/urandom | base64 > %s) and give every replica the same file", cfg.pepperFile, cfg.pepperFile)
-		}
-		return secret, err
-	}
-	if _, err := os.Stat(cfg.pepperFile); err == nil {
-		return loadPepperFile(cfg.pepperFile, false)
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	hasKeys, err := databaseHasKeys(ctx, cfg.db)
-	if err != nil {
-		return nil, err
-	}
-	if hasKeys {
-		return nil, fmt.Errorf("the database %s holds keys but the pepper file %s is missing: restore it from backup; without it no key can be verified", cfg.db, cfg.pepperFile)
-	}
-	return loadPepperFile(cfg.pepperFile, true)
-}
-
-// loadPepperFile reads the pepper file, creating it when allowed.
-func loadPepperFile(path string, allowCreate bool) ([]byte, error) {
-	secret, _, err := pepper.LoadOrCreate(path, allowCreate)
-	return secret, err
-}
-
-// databaseHasKeys opens the database just to ask whether it holds keys. It
-// opens with a throw-away cursor key: no page token is made here.
-func databaseHasKeys(ctx context.Context, path string) (bool, error) {
-	store, err := sqlite.Open(ctx, path, sqlite.Options{CursorKey: []byte("unused: the database is only asked whether it has keys")})
-	if err != nil {
-		return false, fmt.Errorf("open database %s: %w", path, err)
-	}
-	defer store.Close()
-	return store.HasKeys(ctx)
-}
-
 // openStore opens the store --db names. A PostgreSQL store follows the
 // changes of every replica within --sync-bound.
 func openStore(ctx context.Context, cfg config, cursorKey []byte, logger *slog.Logger) (latchkey.Store, error) {
@@ -285,14 +227,6 @@ func openStore(ctx context.Context, cfg config, cursorKey []byte, logger *slog.L
 		return nil, err
 	}
 	return store, nil
-}
-
-// derive makes a purpose-bound key from the pepper, so the pepper itself
-// never keys anything but token hashes.
-func derive(pepper []byte, purpose string) []byte {
-	mac := hmac.New(sha256.New, pepper)
-	mac.Write([]byte(purpose))
-	return mac.Sum(nil)
 }
 
 // newLogger logs to w; a line logged with a traced call's context carries
