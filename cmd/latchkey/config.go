@@ -38,6 +38,7 @@ type config struct {
 	pprof           bool
 	oidcIssuer      string
 	oidcAudience    string
+	console         bool
 }
 
 // parseConfig reads flags, falling back to LATCHKEY_* environment
@@ -66,6 +67,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.BoolVar(&c.pprof, "pprof", false, "also serve Go's profiles (net/http/pprof) at /debug/pprof/ on the --metrics-addr listener, for finding what a server spends its CPU on (default off: they show the process's internals and cost CPU while they run)")
 	fs.StringVar(&c.oidcIssuer, "oidc-issuer", "", "issuer URL of the OpenID Provider whose JWTs sign people in, exactly as its tokens' iss (default: none, and a JWT is refused)")
 	fs.StringVar(&c.oidcAudience, "oidc-audience", "", "with --oidc-issuer: the audience a person's JWT must name, such as the console's client id")
+	fs.BoolVar(&c.console, "console", true, "serve the console, the web frontend for managing keys, at /")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "least level logged: debug (every call), info, warn or error")
 
 	if err := parseFlags(fs, args, getenv); err != nil {
