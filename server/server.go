@@ -19,7 +19,6 @@ import (
 	"connectrpc.com/connect/v2/connecthttp"
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
-	"connectrpc.com/otelconnect"
 	"connectrpc.com/validate"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
@@ -194,22 +193,10 @@ func (s *Server) Close(ctx context.Context) error {
 // Config.MaxRequestBytes.
 func (s *Server) Mount(mux *http.ServeMux) {
 	interceptors := []connect.ServerInterceptor{s.observe, s.authenticate, validate.NewServerInterceptor(validate.WithValidator(s.validator))}
-	if s.meters != nil || s.tracer != nil {
-		opts := []otelconnect.Option{otelconnect.WithoutMetrics(), otelconnect.WithoutTracing()}
-		if s.meters != nil {
-			opts[0] = otelconnect.WithMeterProvider(s.meters)
-		}
-		if s.tracer != nil {
-			opts[1] = otelconnect.WithTracerProvider(s.tracer)
-		}
-		// Outermost, so that a duration or a span covers the whole call,
-		// its code is the one the caller got, and every log line of the
-		// call can carry the trace id.
-		if rpcTelemetry, err := otelconnect.NewServerInterceptor(opts...); err == nil {
-			interceptors = append([]connect.ServerInterceptor{rpcTelemetry}, interceptors...)
-		} else {
-			s.logger.Error("RPC metrics and traces are off", "err", err)
-		}
+	if rpcTelemetry, err := s.rpcTelemetry(); err != nil {
+		s.logger.Error("RPC metrics and traces are off", "err", err)
+	} else if rpcTelemetry != nil {
+		interceptors = append([]connect.ServerInterceptor{rpcTelemetry}, interceptors...)
 	}
 	rpc := connect.NewServer(interceptors...)
 	latchkeyv1connect.RegisterApiKeyServiceHandler(rpc, apiKeyHandler{s})
