@@ -1,0 +1,92 @@
+import { useEffect, useRef, useState } from "react";
+import { useQueryClient } from "@tanstack/react-query";
+import type { WhoAmIResponse } from "../../../gen/ts/latchkey/v1/auth_pb.js";
+import { setCredential } from "./session.js";
+import { linkProps, navigate, usePath } from "./router.js";
+import { SignIn } from "./SignIn.js";
+import { KeysPage } from "./Keys.js";
+import { KeyPage } from "./KeyPage.js";
+
+export type Session = { who: WhoAmIResponse; via: "key" | "oidc" };
+
+export function App() {
+  const [session, setSession] = useState<Session | null>(null);
+  const queryClient = useQueryClient();
+  const path = usePath();
+
+  const signOut = () => {
+    setCredential(null);
+    queryClient.clear();
+    setSession(null);
+  };
+
+  if (!session) {
+    return <SignIn onSignedIn={setSession} />;
+  }
+  return (
+    <>
+      <a className="skip" href="#main">
+        Skip to content
+      </a>
+      <header className="top">
+        <span className="brand">Latchkey</span>
+        <nav aria-label="Main">
+          <a {...linkProps("/keys")} aria-current={path.startsWith("/keys") || path === "/" ? "page" : undefined}>
+            Keys
+          </a>
+        </nav>
+        <span className="who">
+          {who(session)} <span className="muted">in {session.who.account?.metadata?.name ?? "this account"}</span>
+        </span>
+        <button type="button" onClick={signOut}>
+          Sign out
+        </button>
+      </header>
+      <main id="main" tabIndex={-1}>
+        <Route path={path} session={session} />
+      </main>
+    </>
+  );
+}
+
+function who(s: Session): string {
+  const p = s.who.profile;
+  if (s.who.apiKey) return `Key “${s.who.apiKey.metadata?.name ?? ""}”`;
+  return p?.spec?.email || p?.metadata?.name || "Signed in";
+}
+
+function Route({ path, session }: { path: string; session: Session }) {
+  const title = useRef<string>("");
+  let page: React.ReactNode;
+  const m = /^\/keys\/([^/]+)$/.exec(path);
+  if (path === "/" || path === "/keys") {
+    title.current = "Keys";
+    page = <KeysPage session={session} />;
+  } else if (m) {
+    title.current = "Key";
+    page = <KeyPage id={decodeURIComponent(m[1])} session={session} />;
+  } else {
+    title.current = "Not found";
+    page = <NotFound />;
+  }
+  useEffect(() => {
+    document.title = `${title.current} · Latchkey console`;
+  }, [path]);
+  return page;
+}
+
+function NotFound() {
+  useEffect(() => {
+    document.getElementById("main")?.focus();
+  }, []);
+  return (
+    <>
+      <h1>Page not found</h1>
+      <p>
+        There is no page here. <a {...linkProps("/keys")}>Go to the keys</a>.
+      </p>
+    </>
+  );
+}
+
+export { navigate };

@@ -1,0 +1,32 @@
+// The signed-in credential lives here, in this module's memory only: never
+// in localStorage, sessionStorage, a cookie or a URL. A reload, closing the
+// tab, or signing out forgets it.
+import type { Interceptor } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-web";
+
+let credential: string | null = null;
+let account: string | null = null;
+
+export function setCredential(token: string | null) {
+  credential = token;
+  if (token === null) account = null;
+}
+
+// setAccount names the account for a person with profiles in several
+// (the latchkey-account header); null lets the server imply it.
+export function setAccount(id: string | null) {
+  account = id;
+}
+
+const withCredential: Interceptor = (next) => (req) => {
+  if (credential !== null) req.header.set("Authorization", `Bearer ${credential}`);
+  if (account !== null) req.header.set("latchkey-account", account);
+  return next(req);
+};
+
+// The console is served by latchkey itself, so the API is same-origin and
+// needs no CORS.
+export const transport = createConnectTransport({
+  baseUrl: window.location.origin,
+  interceptors: [withCredential],
+});
