@@ -26,12 +26,32 @@ type Store interface {
 	// server can refuse to start with a missing pepper. Errors: only the
 	// common ones.
 	HasKeys(ctx context.Context) (bool, error)
-	// CheckPepper records the fingerprint of the server's pepper in a store
-	// that holds no key yet. Errors: CodeFailedPrecondition for a store
-	// with keys whose recorded fingerprint is another, so a server started
-	// with the wrong pepper file refuses to start instead of turning every
-	// key away.
-	CheckPepper(ctx context.Context, fingerprint string) error
+	// CheckPeppers compares the peppers a server holds, as fingerprints by
+	// pepper id, with what the database knows, and records the ones it
+	// does not know yet. It returns the ids of held peppers that were
+	// retired. In a store with no key the held peppers replace whatever
+	// was recorded. Errors: CodeFailedPrecondition when a held pepper's
+	// fingerprint is not the one recorded for its id (the wrong pepper
+	// file), or when keys that can still be verified are hashed with a
+	// pepper the server lacks and that was not retired (the message names
+	// it), so that such a server refuses to start instead of turning keys
+	// away.
+	CheckPeppers(ctx context.Context, fingerprints map[int]string) (retired []int, err error)
+	// PepperUsage returns, for every pepper that a key's hash uses or that
+	// a server recorded, how many keys use it, by pepper id. Errors: only
+	// the common ones.
+	PepperUsage(ctx context.Context) ([]PepperUse, error)
+	// RetirePepper records pepper id as retired and returns the ids of the
+	// keys, neither revoked nor expired, still hashed with it (their
+	// current or in-grace previous secret). Errors: CodeFailedPrecondition
+	// while such keys exist, unless force; then they can no longer be
+	// verified by a server without the pepper.
+	RetirePepper(ctx context.Context, id int, force bool) (stranded []string, err error)
+	// RehashKeys applies rehashes in one write. A rehash whose key no
+	// longer holds its Old hash (rotated, revoked and rotated, or rehashed
+	// already) is skipped. No change is recorded: both hashes verify the
+	// same secret. Errors: only the common ones.
+	RehashKeys(ctx context.Context, rehashes []Rehash) error
 
 	// CreateAccount creates an account with its system profile and system
 	// key, and its audit event. Errors: only the common ones.

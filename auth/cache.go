@@ -51,6 +51,10 @@ type cachedKey struct {
 	// lastUse is when a use of the key was last queued for recording, in
 	// Unix nanoseconds; it keeps last-used writes to one a minute.
 	lastUse atomic.Int64
+	// rehashed holds, for the current (0) and previous (1) secret, whether
+	// a rehash under the current pepper was queued or a warning about a
+	// pepper the server lacks was logged: once per entry, not per call.
+	rehashed [2]atomic.Bool
 
 	mu         sync.Mutex
 	workspaces map[string]bool // workspace id → granted and active

@@ -7,7 +7,7 @@ import (
 	"github.com/latchkey/latchkey"
 )
 
-// KeyStore is what verification needs of the store: three of its methods,
+// KeyStore is what verification needs of the store: four of its methods,
 // so that a verifier can be built over anything that answers them.
 // latchkey.Store implements it.
 type KeyStore interface {
@@ -22,4 +22,8 @@ type KeyStore interface {
 	// than the stored ones. Errors: CodeUnavailable,
 	// CodeResourceExhausted when the storage is full.
 	RecordKeyUse(ctx context.Context, uses map[string]time.Time) error
+	// RehashKeys replaces hashes made with an older pepper by the current
+	// pepper's, for keys that still hold the old ones. Errors:
+	// CodeUnavailable, CodeResourceExhausted when the storage is full.
+	RehashKeys(ctx context.Context, rehashes []latchkey.Rehash) error
 }

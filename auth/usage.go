@@ -2,9 +2,12 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/latchkey/latchkey"
 )
 
 // Last-used times are recorded without a write per call: a key's use is
@@ -22,6 +25,9 @@ type usage struct {
 
 	mu      sync.Mutex
 	pending map[string]time.Time
+	// rehashes wait for the same flush: hashes under the current pepper
+	// of secrets that matched a hash made with an older one.
+	rehashes []latchkey.Rehash
 	// flushed, when set, is told of each flush and whether it wrote.
 	flushed func(ok bool)
 
@@ -61,9 +67,42 @@ func (u *usage) loop(every time.Duration) {
 	}
 }
 
-// flush writes the queued uses. On failure they are put back, so a brief
-// database outage loses no use (a newer one queued meanwhile wins).
+// rehash queues r for the next flush.
+func (u *usage) rehash(r latchkey.Rehash) {
+	u.mu.Lock()
+	u.rehashes = append(u.rehashes, r)
+	u.mu.Unlock()
+}
+
+// flush writes the queued uses and rehashes.
 func (u *usage) flush(ctx context.Context) error {
+	return errors.Join(u.flushUses(ctx), u.flushRehashes(ctx))
+}
+
+// flushRehashes writes the queued rehashes in one write. On failure they
+// are put back: until they land, the old pepper's hashes keep verifying.
+func (u *usage) flushRehashes(ctx context.Context) error {
+	u.mu.Lock()
+	batch := u.rehashes
+	u.rehashes = nil
+	u.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	if err := u.store.RehashKeys(ctx, batch); err != nil {
+		u.logger.Warn("rehashing keys under the current pepper failed; will retry", "keys", len(batch), "err", err)
+		u.mu.Lock()
+		u.rehashes = append(batch, u.rehashes...)
+		u.mu.Unlock()
+		return err
+	}
+	u.logger.Info("rehashed keys under the current pepper", "keys", len(batch))
+	return nil
+}
+
+// flushUses writes the queued uses. On failure they are put back, so a brief
+// database outage loses no use (a newer one queued meanwhile wins).
+func (u *usage) flushUses(ctx context.Context) error {
 	u.mu.Lock()
 	batch := u.pending
 	u.pending = map[string]time.Time{}

@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/netip"
@@ -28,6 +29,35 @@ type memStore struct {
 	useErrs     []error // returned by the next RecordKeyUse calls, in order
 	uses        []map[string]time.Time
 	usesWritten chan struct{}
+	rehashes    []latchkey.Rehash // every RehashKeys call's, in order
+	rehashErr   error
+}
+
+// RehashKeys applies the rehashes whose old hash the key still holds, as
+// the SQL stores do.
+func (m *memStore) RehashKeys(_ context.Context, rehashes []latchkey.Rehash) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.rehashErr != nil {
+		return m.rehashErr
+	}
+	for _, r := range rehashes {
+		m.rehashes = append(m.rehashes, r)
+		c, ok := m.creds[r.KeyID]
+		if !ok {
+			continue
+		}
+		same := func(a, b latchkey.SecretHash) bool { return a.PepperVersion == b.PepperVersion && bytes.Equal(a.Hash, b.Hash) }
+		switch {
+		case same(c.Current, r.Old):
+			c.Current = r.New
+		case c.Previous != nil && same(*c.Previous, r.Old):
+			prev := r.New
+			c.Previous = &prev
+		}
+		m.creds[r.KeyID] = c
+	}
+	return nil
 }
 
 func newMemStore() *memStore {

@@ -66,6 +66,7 @@ type Verifier struct {
 	hasher *pepper.Hasher
 	prefix string
 	now    func() time.Time
+	logger *slog.Logger
 	cache  *cache
 	usage  *usage
 	fresh  func(now time.Time) bool
@@ -115,7 +116,7 @@ func NewVerifier(store KeyStore, hasher *pepper.Hasher, prefix string, opts Veri
 		opts.Logger = slog.Default()
 	}
 	v := &Verifier{
-		store: store, hasher: hasher, prefix: prefix, now: opts.Now,
+		store: store, hasher: hasher, prefix: prefix, now: opts.Now, logger: opts.Logger,
 		cache: newCache(opts.CacheKeys, opts.CacheMissing, opts.CacheTTL),
 		fresh: opts.Fresh,
 		m:     newVerifierMetrics(opts.Meter),
@@ -218,7 +219,11 @@ func (v *Verifier) verify(ctx context.Context, raw string, req Requirements) (Ve
 	if req.AccountID != "" && cred.Key.AccountID != req.AccountID {
 		return Verdict{Outcome: OutcomeNotFound}, nil
 	}
-	if tok.Environment != cred.Key.Environment || !v.secretMatches(tok.Secret(), cred, now) {
+	if tok.Environment != cred.Key.Environment {
+		return Verdict{Outcome: OutcomeNotFound}, nil
+	}
+	matched := v.secretMatches(tok.Secret(), entry, now)
+	if matched == noSecret {
 		return Verdict{Outcome: OutcomeNotFound}, nil
 	}
 	verdict := Verdict{Credential: cred}
@@ -228,6 +233,7 @@ func (v *Verifier) verify(ctx context.Context, raw string, req Requirements) (Ve
 	case latchkey.KeyStateExpired:
 		verdict.Outcome = OutcomeExpired
 	default:
+		v.rehash(entry, matched, tok.Secret())
 		// A suspension outranks what the key admits, but not its
 		// revocation or expiry, which outlast the suspension, nor its
 		// address rule: a stolen secret used from outside the key's
@@ -304,16 +310,63 @@ func (v *Verifier) workspaceAccess(ctx context.Context, e *cachedKey, workspaceI
 	return granted, nil
 }
 
+// Which secret of a key a token's secret matched.
+const (
+	currentSecret  = 0
+	previousSecret = 1
+	noSecret       = -1
+)
+
 // secretMatches compares the secret with the current hash and, during a
-// rotation grace period, the previous one. Both comparisons always run so
-// that timing does not tell which secret matched.
-func (v *Verifier) secretMatches(secret string, cred *latchkey.Credential, now time.Time) bool {
+// rotation grace period, the previous one, and says which matched. Both
+// comparisons always run so that timing does not tell which secret matched.
+func (v *Verifier) secretMatches(secret string, e *cachedKey, now time.Time) int {
+	cred := &e.cred
 	current := v.hasher.Verify(secret, cred.Current)
+	v.warnUnheld(e, currentSecret, cred.Current)
 	previous := false
 	if cred.Previous != nil && now.Before(cred.PreviousExpire) {
 		previous = v.hasher.Verify(secret, *cred.Previous)
+		v.warnUnheld(e, previousSecret, *cred.Previous)
 	}
-	return current || previous
+	switch {
+	case current:
+		return currentSecret
+	case previous:
+		return previousSecret
+	default:
+		return noSecret
+	}
+}
+
+// warnUnheld logs, once per cached entry, that a key's hash was made with
+// a pepper this server does not hold (a retired one): no secret can match
+// it, and the operator should know why the key is refused.
+func (v *Verifier) warnUnheld(e *cachedKey, which int, stored latchkey.SecretHash) {
+	if v.hasher.Holds(stored.PepperVersion) || e.rehashed[which].Swap(true) {
+		return
+	}
+	secret := "current"
+	if which == previousSecret {
+		secret = "previous"
+	}
+	v.logger.Warn("a key's secret is hashed with a pepper this server does not hold, so it is refused: rotate or reissue the key",
+		"key_id", e.cred.Key.ID, "secret", secret, "pepper", stored.PepperVersion)
+}
+
+// rehash queues, once per cached entry, the matched secret's hash under
+// the current pepper when it was made with an older one. The hash is made
+// here, so the secret itself is never kept; the write happens with the
+// next flush of last-used times, off the request's path.
+func (v *Verifier) rehash(e *cachedKey, which int, secret string) {
+	stored := e.cred.Current
+	if which == previousSecret {
+		stored = *e.cred.Previous
+	}
+	if stored.PepperVersion == v.hasher.Current() || e.rehashed[which].Swap(true) {
+		return
+	}
+	v.usage.rehash(latchkey.Rehash{KeyID: e.cred.Key.ID, Old: stored, New: v.hasher.Hash(secret)})
 }
 
 // ParseCIDR parses a CIDR prefix or a bare address (as a full-length

@@ -2,6 +2,7 @@
 //
 //	latchkey serve [flags]
 //	latchkey bench [flags]
+//	latchkey pepper add|status|retire ID [flags]
 //	latchkey version
 //
 // Every flag can also be set with an environment variable: --addr is
@@ -33,6 +34,7 @@ const usage = `usage: latchkey <command> [flags]
 commands:
   serve   run the service (latchkey serve -h lists its flags)
   bench   measure a running service (latchkey bench -h lists its flags)
+  pepper  rotate the token pepper: add, status, retire ID (latchkey pepper -h)
   version print the version, the revision it was built from and the Go version
 `
 
@@ -46,6 +48,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return serve(ctx, args[1:], stderr)
 	case "bench":
 		return bench(ctx, args[1:], os.Stdout, stderr)
+	case "pepper":
+		return pepperCommand(ctx, args[1:], os.Stdout, stderr)
 	case "version":
 		return version(os.Stdout)
 	case "help", "-h", "--help":

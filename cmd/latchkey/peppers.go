@@ -15,39 +15,49 @@ import (
 	"github.com/latchkey/latchkey/store/sqlite"
 )
 
-// pepperVersion is recorded with every hash, so that a later pepper
-// rotation can tell old hashes from new ones.
-const pepperVersion = 1
-
 // loadHasher loads the pepper file and returns the hasher of token
-// secrets and the key of page tokens, both made from it.
+// secrets and the key of page tokens, made from its current pepper.
 func loadHasher(ctx context.Context, cfg config) (*pepper.Hasher, []byte, error) {
-	secret, err := loadPepper(ctx, cfg)
+	peppers, err := loadPepper(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	hasher, err := pepper.NewHasher(secret, pepperVersion)
+	hasher, err := pepper.NewHasherOf(peppers)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("pepper file %s: %w", cfg.pepperFile, err)
 	}
-	return hasher, derive(secret, "latchkey page cursor v1"), nil
+	// Page tokens follow the current pepper: after a rotation, a token
+	// made before it is refused as invalid, like any token not ours.
+	return hasher, hasher.DeriveKey("latchkey page cursor v1"), nil
 }
 
 // checkPeppers refuses a pepper file that is not the one the database's
-// hashes were made with.
-func checkPeppers(ctx context.Context, cfg config, store latchkey.Store, hasher *pepper.Hasher, logger *slog.Logger) error {
-	if err := store.CheckPepper(ctx, hasher.Fingerprint()); err != nil {
-		if latchkey.ErrorCode(err) == latchkey.CodeFailedPrecondition {
-			return fmt.Errorf("the pepper file %s is not the one the database %s was made with: restore the right one from backup; with this one no stored key can be verified", cfg.pepperFile, cfg.dbName())
+// hashes were made with, or that lacks a pepper the database's keys use;
+// it returns the hasher without the peppers that were retired.
+func checkPeppers(ctx context.Context, cfg config, store latchkey.Store, hasher *pepper.Hasher, logger *slog.Logger) (*pepper.Hasher, error) {
+	retired, err := store.CheckPeppers(ctx, hasher.Fingerprints())
+	if err != nil {
+		var refused *latchkey.Error
+		if errors.As(err, &refused) && refused.Code == latchkey.CodeFailedPrecondition {
+			return nil, fmt.Errorf("the pepper file %s is not the one the database %s was made with (%s): restore the right one from backup, or give this server the same file as the others; with this one not every stored key can be verified",
+				cfg.pepperFile, cfg.dbName(), refused.Message)
 		}
-		return fmt.Errorf("check the pepper against %s: %w", cfg.dbName(), err)
+		return nil, fmt.Errorf("check the pepper against %s: %w", cfg.dbName(), err)
 	}
-	return nil
+	if len(retired) == 0 {
+		return hasher, nil
+	}
+	kept, err := hasher.Without(retired)
+	if err != nil {
+		return nil, fmt.Errorf("the pepper file %s: %w, but the database %s records it as retired: add a new pepper (latchkey pepper add)", cfg.pepperFile, err, cfg.dbName())
+	}
+	logger.Warn("the pepper file holds retired peppers, which this server does not use: remove them (latchkey pepper retire)", "peppers", retired, "pepper_file", cfg.pepperFile)
+	return kept, nil
 }
 
 // loadPepper reads the pepper file, creating it only when the database
 // holds no key: a new pepper would make every stored hash useless.
-func loadPepper(ctx context.Context, cfg config) ([]byte, error) {
+func loadPepper(ctx context.Context, cfg config) ([]pepper.Pepper, error) {
 	if cfg.postgres() {
 		// Replicas share one pepper, so none of them may make its own.
 		secret, err := loadPepperFile(cfg.pepperFile, false)
@@ -72,9 +82,9 @@ func loadPepper(ctx context.Context, cfg config) ([]byte, error) {
 }
 
 // loadPepperFile reads the pepper file, creating it when allowed.
-func loadPepperFile(path string, allowCreate bool) ([]byte, error) {
-	secret, _, err := pepper.LoadOrCreate(path, allowCreate)
-	return secret, err
+func loadPepperFile(path string, allowCreate bool) ([]pepper.Pepper, error) {
+	peppers, _, err := pepper.LoadOrCreate(path, allowCreate)
+	return peppers, err
 }
 
 // databaseHasKeys opens the database just to ask whether it holds keys. It
@@ -88,10 +98,10 @@ func databaseHasKeys(ctx context.Context, path string) (bool, error) {
 	return store.HasKeys(ctx)
 }
 
-// derive makes a purpose-bound key from the pepper, so the pepper itself
-// never keys anything but token hashes.
-func derive(pepper []byte, purpose string) []byte {
-	mac := hmac.New(sha256.New, pepper)
+// derive makes a purpose-bound key from key, so that one key never serves
+// two purposes.
+func derive(key []byte, purpose string) []byte {
+	mac := hmac.New(sha256.New, key)
 	mac.Write([]byte(purpose))
 	return mac.Sum(nil)
 }

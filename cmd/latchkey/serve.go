@@ -38,7 +38,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("open database %s: %w", cfg.dbName(), err)
 	}
 	defer store.Close()
-	if err := checkPeppers(ctx, cfg, store, hasher, logger); err != nil {
+	if hasher, err = checkPeppers(ctx, cfg, store, hasher, logger); err != nil {
 		return err
 	}
 

@@ -1,46 +1,65 @@
 package pepper
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 )
 
-// LoadOrCreate reads the pepper from path. When the file does not
-// exist and allowCreate is true it writes a new random pepper there,
-// readable by its owner only, and reports created. The file holds the
-// pepper in base64 on one line, so it can be backed up as text.
-//
-// A pepper file that others may read is refused, as ssh refuses such a key.
-func LoadOrCreate(path string, allowCreate bool) (pepper []byte, created bool, err error) {
-	pepper, err = readPepper(path)
-	if err == nil {
-		return pepper, false, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) || !allowCreate {
-		return nil, false, err
-	}
-	pepper = make([]byte, MinLength)
-	if _, err := rand.Read(pepper); err != nil {
-		return nil, false, fmt.Errorf("make pepper: %w", err)
-	}
-	if err := writeNew(path, []byte(base64.StdEncoding.EncodeToString(pepper)+"\n")); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			// Another process won the race: use its pepper, never ours.
-			pepper, err = readPepper(path)
-			return pepper, false, err
-		}
-		return nil, false, err
-	}
-	return pepper, true, nil
+// MaxID is the largest pepper id a file may hold. Ids count rotations, so
+// a thousand is decades of yearly ones; the bound keeps an id a small
+// number in every column and message.
+const MaxID = 1000
+
+// Pepper is one pepper of a pepper file: the secret that keys token hashes,
+// and the id that every hash made with it records. It prints as its id
+// only, so that no log line or error can carry the secret.
+type Pepper struct {
+	ID     int
+	secret []byte
 }
 
-func readPepper(path string) ([]byte, error) {
+// New returns the pepper id with the given secret, which must be at least
+// MinLength bytes.
+func New(id int, secret []byte) (Pepper, error) {
+	if id < 1 || id > MaxID {
+		return Pepper{}, fmt.Errorf("pepper id must be between 1 and %d", MaxID)
+	}
+	if len(secret) < MinLength {
+		return Pepper{}, fmt.Errorf("pepper must be at least %d bytes", MinLength)
+	}
+	return Pepper{ID: id, secret: append([]byte(nil), secret...)}, nil
+}
+
+// String names the pepper by its id.
+func (p Pepper) String() string { return "pepper " + strconv.Itoa(p.ID) }
+
+// GoString names the pepper by its id, for %#v.
+func (p Pepper) GoString() string { return p.String() }
+
+// LogValue names the pepper by its id in structured logs.
+func (p Pepper) LogValue() slog.Value { return slog.IntValue(p.ID) }
+
+// The file holds one pepper per line as "ID BASE64", oldest first; the
+// newest (highest id) is current. A file of one bare base64 line, as the
+// first start writes and as an administrator makes with
+// `head -c 32 /dev/urandom | base64`, holds pepper 1. Blank lines and lines
+// starting with # are ignored. Nothing of the file's contents is ever
+// echoed in an error: they are the secret.
+
+// Load reads the peppers of the file at path, ordered by id. A pepper
+// file that others may read is refused, as ssh refuses such a key.
+func Load(path string) ([]Pepper, error) {
 	info, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("pepper file: %w", err)
@@ -52,17 +71,166 @@ func readPepper(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pepper file: %w", err)
 	}
-	pepper, err := base64.StdEncoding.DecodeString(string(bytes.TrimSpace(raw)))
-	if err != nil || len(pepper) < MinLength {
-		// The contents are never echoed: they are the secret.
-		return nil, fmt.Errorf("pepper file %s is not a base64 pepper of at least %d bytes", path, MinLength)
+	peppers, err := parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("pepper file %s: %w", path, err)
 	}
-	return pepper, nil
+	return peppers, nil
+}
+
+func parse(raw []byte) ([]Pepper, error) {
+	var lines []string
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	for sc.Scan() {
+		if line := strings.TrimSpace(sc.Text()); line != "" && !strings.HasPrefix(line, "#") {
+			lines = append(lines, line)
+		}
+	}
+	if sc.Err() != nil {
+		return nil, errors.New("it is not a text file of peppers")
+	}
+	if len(lines) == 1 && !strings.Contains(lines[0], " ") {
+		p, err := decode(1, lines[0])
+		if err != nil {
+			return nil, errors.New("it is not a base64 pepper of at least 32 bytes")
+		}
+		return []Pepper{p}, nil
+	}
+	if len(lines) == 0 {
+		return nil, errors.New("it holds no pepper")
+	}
+	var peppers []Pepper
+	for n, line := range lines {
+		idText, secret, ok := strings.Cut(line, " ")
+		id, err := strconv.Atoi(idText)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("line %d is not \"ID BASE64\"", n+1)
+		}
+		p, err := decode(id, strings.TrimSpace(secret))
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", n+1, err)
+		}
+		if slices.ContainsFunc(peppers, func(q Pepper) bool { return q.ID == id }) {
+			return nil, fmt.Errorf("pepper %d appears twice", id)
+		}
+		peppers = append(peppers, p)
+	}
+	slices.SortFunc(peppers, func(a, b Pepper) int { return a.ID - b.ID })
+	return peppers, nil
+}
+
+func decode(id int, text string) (Pepper, error) {
+	secret, err := base64.StdEncoding.DecodeString(text)
+	if err != nil {
+		return Pepper{}, fmt.Errorf("pepper %d is not base64", id)
+	}
+	return New(id, secret)
+}
+
+func format(peppers []Pepper) []byte {
+	var b bytes.Buffer
+	b.WriteString("# Latchkey peppers, one per line: ID BASE64. The highest id is current.\n")
+	for _, p := range peppers {
+		fmt.Fprintf(&b, "%d %s\n", p.ID, base64.StdEncoding.EncodeToString(p.secret))
+	}
+	return b.Bytes()
+}
+
+// LoadOrCreate reads the peppers from path. When the file does not exist
+// and allowCreate is true it writes a new random pepper 1 there, readable
+// by its owner only, and reports created.
+func LoadOrCreate(path string, allowCreate bool) (peppers []Pepper, created bool, err error) {
+	peppers, err = Load(path)
+	if err == nil {
+		return peppers, false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) || !allowCreate {
+		return nil, false, err
+	}
+	first, err := random(1)
+	if err != nil {
+		return nil, false, err
+	}
+	// One bare line: the form every earlier version wrote and read.
+	if err := writeNew(path, []byte(base64.StdEncoding.EncodeToString(first.secret)+"\n")); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			// Another process won the race: use its pepper, never ours.
+			peppers, err = Load(path)
+			return peppers, false, err
+		}
+		return nil, false, err
+	}
+	return []Pepper{first}, true, nil
+}
+
+// Add appends a new random pepper to the file at path, with the next id,
+// so that it becomes the current one; the file is replaced atomically and
+// stays readable by its owner only. A missing file is created with
+// pepper 1.
+func Add(path string) (Pepper, error) {
+	peppers, err := Load(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		peppers, _, err = LoadOrCreate(path, true)
+		if err != nil {
+			return Pepper{}, err
+		}
+		return peppers[len(peppers)-1], nil
+	}
+	if err != nil {
+		return Pepper{}, err
+	}
+	next, err := random(peppers[len(peppers)-1].ID + 1)
+	if err != nil {
+		return Pepper{}, err
+	}
+	if err := replace(path, format(append(peppers, next))); err != nil {
+		return Pepper{}, err
+	}
+	return next, nil
+}
+
+// Remove takes pepper id out of the file at path. The current (newest)
+// pepper cannot be removed: the file would then make hashes under an older
+// one, or none.
+func Remove(path string, id int) error {
+	peppers, err := Load(path)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(peppers, func(p Pepper) bool { return p.ID == id })
+	if i < 0 {
+		return fmt.Errorf("the pepper file %s holds no pepper %d", path, id)
+	}
+	if i == len(peppers)-1 {
+		return fmt.Errorf("pepper %d is the current one: add a new pepper before retiring it", id)
+	}
+	return replace(path, format(slices.Delete(peppers, i, i+1)))
+}
+
+func random(id int) (Pepper, error) {
+	if id > MaxID {
+		return Pepper{}, fmt.Errorf("the pepper file already holds pepper %d, the largest id", MaxID)
+	}
+	secret := make([]byte, MinLength)
+	if _, err := rand.Read(secret); err != nil {
+		return Pepper{}, fmt.Errorf("make pepper: %w", err)
+	}
+	return Pepper{ID: id, secret: secret}, nil
 }
 
 // writeNew writes data to path only if path does not exist, and atomically:
 // a crash leaves either no file or the whole file, never a torn pepper.
 func writeNew(path string, data []byte) error {
+	return writeAtomically(path, data, os.Link)
+}
+
+// replace writes data over the file at path atomically: a crash leaves the
+// old file or the new one, never a torn one.
+func replace(path string, data []byte) error {
+	return writeAtomically(path, data, os.Rename)
+}
+
+func writeAtomically(path string, data []byte, install func(tmp, path string) error) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, ".pepper-*")
 	if err != nil {
@@ -84,8 +252,8 @@ func writeNew(path string, data []byte) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("write pepper file: %w", err)
 	}
-	// Link, unlike rename, fails when path exists.
-	if err := os.Link(tmp.Name(), path); err != nil {
+	// Link, unlike rename, fails when path exists: writeNew relies on it.
+	if err := install(tmp.Name(), path); err != nil {
 		return err
 	}
 	if d, err := os.Open(dir); err == nil {

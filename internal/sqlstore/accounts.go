@@ -114,32 +114,6 @@ func (s *Store) HasKeys(ctx context.Context) (bool, error) {
 	return exists, s.wrap(ctx, err)
 }
 
-// CheckPepper records fingerprint as the pepper of a store that holds no
-// key yet; for a store with keys it refuses a fingerprint other than the
-// recorded one with CodeFailedPrecondition.
-func (s *Store) CheckPepper(ctx context.Context, fingerprint string) error {
-	return s.write(ctx, storeWide, func(ctx context.Context, tx Tx) error {
-		var recorded string
-		err := tx.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = 'pepper_fingerprint'`).Scan(&recorded)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		if recorded == fingerprint {
-			return nil
-		}
-		var hasKeys bool
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM api_keys)`).Scan(&hasKeys); err != nil {
-			return err
-		}
-		if hasKeys && recorded != "" {
-			return latchkey.Errorf(latchkey.CodeFailedPrecondition, "the pepper is not the one this database was made with")
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES ('pepper_fingerprint', ?)
-			ON CONFLICT (name) DO UPDATE SET value = excluded.value`, fingerprint)
-		return err
-	})
-}
-
 const accountColumns = `id, name, external_id, labels, operator, max_active_keys, default_key_permissions,
 	suspend_time, suspend_reason, create_time, update_time, etag`
 

@@ -65,10 +65,22 @@ func (s *Store) HasKeys(ctx context.Context) (r0 bool, err error) {
 	return s.inner.HasKeys(ctx)
 }
 
-// CheckPepper is the inner store's, observed.
-func (s *Store) CheckPepper(ctx context.Context, fingerprint string) (err error) {
-	defer s.observe(ctx, "CheckPepper", time.Now(), &err)
-	return s.inner.CheckPepper(ctx, fingerprint)
+// CheckPeppers is the inner store's, observed.
+func (s *Store) CheckPeppers(ctx context.Context, fingerprints map[int]string) (r0 []int, err error) {
+	defer s.observe(ctx, "CheckPeppers", time.Now(), &err)
+	return s.inner.CheckPeppers(ctx, fingerprints)
+}
+
+// PepperUsage is the inner store's, observed.
+func (s *Store) PepperUsage(ctx context.Context) (r0 []latchkey.PepperUse, err error) {
+	defer s.observe(ctx, "PepperUsage", time.Now(), &err)
+	return s.inner.PepperUsage(ctx)
+}
+
+// RetirePepper is the inner store's, observed.
+func (s *Store) RetirePepper(ctx context.Context, id int, force bool) (r0 []string, err error) {
+	defer s.observe(ctx, "RetirePepper", time.Now(), &err)
+	return s.inner.RetirePepper(ctx, id, force)
 }
 
 // CreateAccount is the inner store's, observed.
@@ -243,6 +255,12 @@ func (s *Store) GetCredential(ctx context.Context, keyID string) (r0 latchkey.Cr
 func (s *Store) RecordKeyUse(ctx context.Context, uses map[string]time.Time) (err error) {
 	defer s.observe(ctx, "RecordKeyUse", time.Now(), &err)
 	return s.inner.RecordKeyUse(ctx, uses)
+}
+
+// RehashKeys is the inner store's, observed.
+func (s *Store) RehashKeys(ctx context.Context, rehashes []latchkey.Rehash) (err error) {
+	defer s.observe(ctx, "RehashKeys", time.Now(), &err)
+	return s.inner.RehashKeys(ctx, rehashes)
 }
 
 // ListAuditEvents is the inner store's, observed.

@@ -113,15 +113,3 @@ func testProfiles(t *testing.T, open Opener) {
 		}
 	})
 }
-
-func testPepper(t *testing.T, open Opener) {
-	s := open(t)
-	ctx := t.Context()
-	must(t, s.CheckPepper(ctx, "one"))
-	// With no key yet a new pepper may replace the recorded one.
-	must(t, s.CheckPepper(ctx, "two"))
-	_, _, err := s.Bootstrap(ctx, NewAccount("operator"))
-	must(t, err)
-	must(t, s.CheckPepper(ctx, "two"))
-	wantCode(t, s.CheckPepper(ctx, "three"), latchkey.CodeFailedPrecondition)
-}

@@ -35,7 +35,8 @@ func RunReopen(t *testing.T, open PathOpener) {
 		revoked = first.issue(t, "revoked")
 		_, err = s.RevokeKey(t.Context(), first.actor, first.account.ID, revoked.ID)
 		must(t, err)
-		must(t, s.CheckPepper(t.Context(), "fingerprint"))
+		_, err = s.CheckPeppers(t.Context(), map[int]string{1: "fingerprint"})
+		must(t, err)
 	}()
 
 	s := open(t, path)
@@ -71,7 +72,10 @@ func RunReopen(t *testing.T, open PathOpener) {
 	if n := len(f.events(t, "")); n < 4 {
 		t.Fatalf("%d audit events after reopen", n)
 	}
-	wantCode(t, s.CheckPepper(ctx, "another"), latchkey.CodeFailedPrecondition)
+	_, err = s.CheckPeppers(ctx, map[int]string{1: "another"})
+	wantCode(t, err, latchkey.CodeFailedPrecondition)
+	_, err = s.CheckPeppers(ctx, map[int]string{1: "fingerprint"})
+	must(t, err)
 	_, _, err = s.Bootstrap(ctx, NewAccount("again"))
 	wantCode(t, err, latchkey.CodeAlreadyExists)
 }
