@@ -145,16 +145,29 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	if cfg.acme() {
+		acme, err := newACME(ctx, cfg, cursorKey, logger)
+		if err != nil {
+			listener.Close()
+			return err
+		}
+		defer acme.close()
+		httpServer.TLSConfig = acme.config
+	}
 	srv.SetServing(true)
 	served := make(chan error, 1)
 	go func() {
-		if cfg.tlsCert != "" {
+		switch {
+		case cfg.acme():
+			served <- httpServer.ServeTLS(listener, "", "") // certificates from TLSConfig
+		case cfg.tlsCert != "":
 			served <- httpServer.ServeTLS(listener, cfg.tlsCert, cfg.tlsKey)
-		} else {
+		default:
 			served <- httpServer.Serve(listener)
 		}
 	}()
-	logger.Info("serving", "addr", listener.Addr().String(), "db", cfg.dbName(), "tls", cfg.tlsCert != "", "version", buildVersion())
+	logger.Info("serving", "addr", listener.Addr().String(), "db", cfg.dbName(), "tls", cfg.tlsCert != "" || cfg.acme(),
+		"acme", cfg.acme(), "acme_domains", cfg.acmeDomains, "version", buildVersion())
 
 	select {
 	case err := <-served:
