@@ -140,6 +140,29 @@ func TestPepperRotation(t *testing.T) {
 		t.Fatalf("pepper file after retire: %v", held)
 	}
 
+	// A server whose file lacks the pepper the keys now use refuses to
+	// start, naming it: here a file whose only pepper is 3.
+	lacking := filepath.Join(dir, "lacking.pepper")
+	if _, err := pepper.Add(lacking); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pepper.Add(lacking); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pepper.Add(lacking); err != nil {
+		t.Fatal(err)
+	}
+	if err := pepper.Remove(lacking, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := pepper.Remove(lacking, 2); err != nil {
+		t.Fatal(err)
+	}
+	err = run(t.Context(), []string{"serve", "--addr", "127.0.0.1:0", "--db", db, "--pepper-file", lacking}, &lockedBuffer{})
+	if err == nil || !strings.Contains(err.Error(), "pepper 2") {
+		t.Fatalf("start without the pepper the keys use: %v, want a refusal naming pepper 2", err)
+	}
+
 	third := startServe(t, "--db", db)
 	defer third.stop()
 	for name, tok := range map[string]string{"rehashed": used, "the operator's, rehashed": operator, "issued under pepper 2": fresh} {
