@@ -143,13 +143,13 @@ func TestPepperRotation(t *testing.T) {
 	// A server whose file lacks the pepper the keys now use refuses to
 	// start, naming it: here a file whose only pepper is 3.
 	lacking := filepath.Join(dir, "lacking.pepper")
-	if _, err := pepper.Add(lacking); err != nil {
+	if _, err := pepper.Add(lacking, false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pepper.Add(lacking); err != nil {
+	if _, err := pepper.Add(lacking, false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pepper.Add(lacking); err != nil {
+	if _, err := pepper.Add(lacking, false); err != nil {
 		t.Fatal(err)
 	}
 	if err := pepper.Remove(lacking, 1); err != nil {
@@ -181,5 +181,66 @@ func TestPepperRotation(t *testing.T) {
 		if strings.Contains(logs, tok) || strings.Contains(out, tok) || strings.Contains(status, tok) {
 			t.Fatal("a token reached a log line or a command's output")
 		}
+	}
+}
+
+// TestStagedPepper is the rotation across replicas: a staged pepper is
+// held, so hashes made with it would verify, but nothing is hashed or
+// rehashed with it until it is promoted.
+func TestStagedPepper(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "latchkey.db")
+	first := startServe(t, "--db", db)
+	m := operatorLine.FindStringSubmatch(first.stderr.String())
+	if m == nil {
+		t.Fatalf("no operator key:\n%s", first.stderr)
+	}
+	operator := m[1]
+	if err := first.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := pepperCmd(t, "add", "--staged", "--db", db); err != nil || !strings.Contains(out, "staged") {
+		t.Fatalf("add --staged: %v\n%s", err, out)
+	}
+
+	second := startServe(t, "--db", db)
+	keys := latchkeyv1connect.NewApiKeyServiceClient(clientWithKey(second.addr, operator))
+	res, err := keys.Issue(t.Context(), &latchkeyv1.IssueRequest{Metadata: &latchkeyv1.AccountResourceMetadata{Name: "while staged"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := verifyCode(t, second, operator, res.GetApiKey().GetSpec().GetToken()); code != latchkeyv1.VerifyCode_VERIFY_CODE_VALID {
+		t.Fatalf("verify while staged: %v", code)
+	}
+	if err := second.stop(); err != nil {
+		t.Fatal(err)
+	}
+	status, err := pepperCmd(t, "status", "--db", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if under1, under2 := statusKeys(t, status, 1), statusKeys(t, status, 2); under1 != 2 || under2 != 0 {
+		t.Fatalf("while staged: pepper 1 %d keys, pepper 2 %d; want 2 and 0 (nothing hashed with a staged pepper)\n%s", under1, under2, status)
+	}
+	if !strings.Contains(status, "staged") {
+		t.Fatalf("status does not show the staged pepper:\n%s", status)
+	}
+
+	if out, err := pepperCmd(t, "promote", "2", "--db", db); err != nil {
+		t.Fatalf("promote: %v\n%s", err, out)
+	}
+	third := startServe(t, "--db", db)
+	if code := verifyCode(t, third, operator, res.GetApiKey().GetSpec().GetToken()); code != latchkeyv1.VerifyCode_VERIFY_CODE_VALID {
+		t.Fatalf("verify after promote: %v", code)
+	}
+	if err := third.stop(); err != nil {
+		t.Fatal(err)
+	}
+	status, err = pepperCmd(t, "status", "--db", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if under1, under2 := statusKeys(t, status, 1), statusKeys(t, status, 2); under1 != 0 || under2 != 2 {
+		t.Fatalf("after promote: pepper 1 %d keys, pepper 2 %d; want 0 and 2\n%s", under1, under2, status)
 	}
 }

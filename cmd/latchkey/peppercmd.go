@@ -18,12 +18,14 @@ import (
 	"github.com/latchkey/latchkey/store/postgres"
 )
 
-const pepperUsage = `usage: latchkey pepper <add|status|retire ID> [flags]
+const pepperUsage = `usage: latchkey pepper <add|promote ID|status|retire ID> [flags]
 
-  add        add a new pepper to the pepper file; it is current from the next start
-  status     show, for each pepper, whether the file holds it and how many keys use it
-  retire ID  take pepper ID out of the file and record it as retired in the database;
-             refused while keys still use it, unless --force, and then they are refused
+  add         add a new pepper to the pepper file; it is current from the next start
+              (with --staged: held, to check hashes, but not yet current)
+  promote ID  make staged pepper ID current, once every replica holds it
+  status      show, for each pepper, whether the file holds it and how many keys use it
+  retire ID   take pepper ID out of the file and record it as retired in the database;
+              refused while keys still use it, unless --force, and then they are refused
 
 flags:
 `
@@ -31,12 +33,13 @@ flags:
 // pepperCommand runs `latchkey pepper`: the rotation of the pepper.
 func pepperCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg config
-	var force bool
+	var force, staged bool
 	fs := flag.NewFlagSet("pepper", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, pepperUsage); fs.PrintDefaults() }
 	fs.StringVar(&cfg.db, "db", "./latchkey.db", "SQLite database file, or a postgres:// URL")
 	fs.StringVar(&cfg.pepperFile, "pepper-file", "", "the pepper file (SQLite default: beside the database; required with PostgreSQL)")
+	fs.BoolVar(&staged, "staged", false, "with add: add the pepper staged, so that replicas hold it before any makes hashes with it (then: latchkey pepper promote ID)")
 	fs.BoolVar(&force, "force", false, "with retire: retire the pepper although keys still use it; they can then no longer be verified")
 	if err := parseFlags(fs, args, os.Getenv); err != nil {
 		return err
@@ -63,17 +66,20 @@ func pepperCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	command, rest := positional[0], positional[1:]
 	switch {
 	case command == "add" && len(rest) == 0:
-		return pepperAdd(ctx, cfg, stdout)
+		return pepperAdd(ctx, cfg, staged, stdout)
 	case command == "status" && len(rest) == 0:
 		return pepperStatus(ctx, cfg, stdout)
-	case command == "retire" && len(rest) == 1:
+	case (command == "retire" || command == "promote") && len(rest) == 1:
 		id, err := strconv.Atoi(rest[0])
 		if err != nil || id < 1 || id > pepper.MaxID {
-			return fmt.Errorf("retire: %q is not a pepper id (1 to %d)", rest[0], pepper.MaxID)
+			return fmt.Errorf("%s: %q is not a pepper id (1 to %d)", command, rest[0], pepper.MaxID)
+		}
+		if command == "promote" {
+			return pepperPromote(cfg, id, stdout)
 		}
 		return pepperRetire(ctx, cfg, id, force, stdout)
-	case command == "retire":
-		return errors.New("retire takes one pepper id: latchkey pepper retire ID")
+	case command == "retire" || command == "promote":
+		return fmt.Errorf("%s takes one pepper id: latchkey pepper %s ID", command, command)
 	default:
 		fs.Usage()
 		return fmt.Errorf("unknown pepper command %q", positional)
@@ -83,7 +89,7 @@ func pepperCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 // pepperAdd adds a pepper to the file. A missing file is made with pepper
 // 1 only while the database holds no key: with keys, the file is lost, and
 // a new one would not verify them.
-func pepperAdd(ctx context.Context, cfg config, stdout io.Writer) error {
+func pepperAdd(ctx context.Context, cfg config, staged bool, stdout io.Writer) error {
 	if _, err := os.Stat(cfg.pepperFile); errors.Is(err, fs.ErrNotExist) && databaseExists(cfg) {
 		store, err := openPepperStore(ctx, cfg)
 		if err != nil {
@@ -98,14 +104,29 @@ func pepperAdd(ctx context.Context, cfg config, stdout io.Writer) error {
 			return fmt.Errorf("the pepper file %s is missing and the database %s holds keys: restore the file from backup before adding a pepper", cfg.pepperFile, cfg.dbName())
 		}
 	}
-	added, err := pepper.Add(cfg.pepperFile)
+	added, err := pepper.Add(cfg.pepperFile, staged)
 	if err != nil {
 		return err
 	}
+	if added.Staged {
+		fmt.Fprintf(stdout, "added pepper %d to %s, staged: servers started with this file check hashes made with it but make none.\n", added.ID, cfg.pepperFile)
+		fmt.Fprintf(stdout, "Give every replica this file and restart them; then run `latchkey pepper promote %d`, and give them that file.\n", added.ID)
+		return nil
+	}
 	fmt.Fprintf(stdout, "added pepper %d to %s; it is current from the next start of latchkey serve.\n", added.ID, cfg.pepperFile)
 	if cfg.postgres() {
-		fmt.Fprintln(stdout, "With replicas: give every replica this file before any of them restarts with it.")
+		fmt.Fprintln(stdout, "With replicas, a replica restarted with it makes hashes that the others cannot check until they restart too: add it with --staged instead, to roll it out without that window.")
 	}
+	fmt.Fprintln(stdout, "Keys are rehashed with it as they are verified; `latchkey pepper status` shows how many are left.")
+	return nil
+}
+
+// pepperPromote makes a staged pepper current in the file.
+func pepperPromote(cfg config, id int, stdout io.Writer) error {
+	if err := pepper.Promote(cfg.pepperFile, id); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "pepper %d is current in %s from the next start of latchkey serve; give every replica this file.\n", id, cfg.pepperFile)
 	fmt.Fprintln(stdout, "Keys are rehashed with it as they are verified; `latchkey pepper status` shows how many are left.")
 	return nil
 }
@@ -136,7 +157,9 @@ func pepperStatus(ctx context.Context, cfg config, stdout io.Writer) error {
 		if !slices.Contains(ids, p.ID) {
 			ids = append(ids, p.ID)
 		}
-		current = p.ID
+		if !p.Staged {
+			current = p.ID
+		}
 	}
 	slices.Sort(ids)
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -145,8 +168,11 @@ func pepperStatus(ctx context.Context, cfg config, stdout io.Writer) error {
 	for _, id := range ids {
 		u := byID[id]
 		file := "no"
-		if slices.ContainsFunc(held, func(p pepper.Pepper) bool { return p.ID == id }) {
+		if i := slices.IndexFunc(held, func(p pepper.Pepper) bool { return p.ID == id }); i >= 0 {
 			file = "yes"
+			if held[i].Staged {
+				file = "staged"
+			}
 		}
 		if id == current {
 			file = "current"
@@ -182,7 +208,11 @@ func pepperRetire(ctx context.Context, cfg config, id int, force bool, stdout io
 		return err
 	}
 	inFile := slices.ContainsFunc(held, func(p pepper.Pepper) bool { return p.ID == id })
-	if inFile && held[len(held)-1].ID == id {
+	hasher, err := pepper.NewHasherOf(held)
+	if err != nil {
+		return err
+	}
+	if hasher.Current() == id {
 		return fmt.Errorf("pepper %d is the current one: add a new pepper (latchkey pepper add) and let the keys be rehashed before retiring it", id)
 	}
 	store, err := openPepperStore(ctx, cfg)

@@ -22,12 +22,13 @@ const MinLength = 32
 // down, and the pepper makes a stolen database useless on its own.
 //
 // A Hasher holds every pepper of the installation's file. New hashes are
-// made with the current (newest) one; a stored hash is checked with the
+// made with the current one (the newest not staged); a stored hash is checked with the
 // pepper it records, so that keys made before a rotation keep verifying
 // until they are rehashed.
 type Hasher struct {
-	// keyed is ordered by pepper id; the last is current.
+	// keyed is ordered by pepper id; keyed[cur] is current.
 	keyed []*keyed
+	cur   int
 }
 
 // keyed is one pepper with its pool of keyed HMAC states.
@@ -54,7 +55,7 @@ func NewHasher(secret []byte, version int) (*Hasher, error) {
 }
 
 // NewHasherOf returns a Hasher for the peppers of a file; the one with the
-// highest id is current.
+// highest id that is not staged is current.
 func NewHasherOf(peppers []Pepper) (*Hasher, error) {
 	if len(peppers) == 0 {
 		return nil, errors.New("no pepper")
@@ -72,6 +73,15 @@ func NewHasherOf(peppers []Pepper) (*Hasher, error) {
 		h.keyed = append(h.keyed, k)
 	}
 	slices.SortFunc(h.keyed, func(a, b *keyed) int { return a.ID - b.ID })
+	h.cur = -1
+	for i, k := range h.keyed {
+		if !k.Staged {
+			h.cur = i
+		}
+	}
+	if h.cur < 0 {
+		return nil, errors.New("every pepper is staged: one must be current")
+	}
 	return h, nil
 }
 
@@ -84,7 +94,7 @@ func (h *Hasher) Without(ids []int) (*Hasher, error) {
 			kept = append(kept, k.Pepper)
 		}
 	}
-	if len(kept) == 0 || kept[len(kept)-1].ID != h.Current() {
+	if slices.Contains(ids, h.Current()) {
 		return nil, fmt.Errorf("pepper %d is current and cannot be left out", h.Current())
 	}
 	return NewHasherOf(kept)
@@ -93,7 +103,7 @@ func (h *Hasher) Without(ids []int) (*Hasher, error) {
 // Current returns the id of the pepper new hashes are made with.
 func (h *Hasher) Current() int { return h.current().ID }
 
-func (h *Hasher) current() *keyed { return h.keyed[len(h.keyed)-1] }
+func (h *Hasher) current() *keyed { return h.keyed[h.cur] }
 
 // Holds reports whether the hasher has pepper id.
 func (h *Hasher) Holds(id int) bool { return h.find(id) != nil }

@@ -25,7 +25,12 @@ const MaxID = 1000
 // and the id that every hash made with it records. It prints as its id
 // only, so that no log line or error can carry the secret.
 type Pepper struct {
-	ID     int
+	ID int
+	// Staged marks a pepper that servers hold, to check hashes made with
+	// it, but do not yet make hashes with. Replicas hold a new pepper
+	// staged before any makes hashes with it, so that none meets a hash it
+	// cannot check (see Promote).
+	Staged bool
 	secret []byte
 }
 
@@ -42,7 +47,12 @@ func New(id int, secret []byte) (Pepper, error) {
 }
 
 // String names the pepper by its id.
-func (p Pepper) String() string { return "pepper " + strconv.Itoa(p.ID) }
+func (p Pepper) String() string {
+	if p.Staged {
+		return "pepper " + strconv.Itoa(p.ID) + " (staged)"
+	}
+	return "pepper " + strconv.Itoa(p.ID)
+}
 
 // GoString names the pepper by its id, for %#v.
 func (p Pepper) GoString() string { return p.String() }
@@ -50,8 +60,9 @@ func (p Pepper) GoString() string { return p.String() }
 // LogValue names the pepper by its id in structured logs.
 func (p Pepper) LogValue() slog.Value { return slog.IntValue(p.ID) }
 
-// The file holds one pepper per line as "ID BASE64", oldest first; the
-// newest (highest id) is current. A file of one bare base64 line, as the
+// The file holds one pepper per line as "ID BASE64", or "ID BASE64
+// staged" for a staged one, oldest first; the newest (highest id) that is
+// not staged is current. A file of one bare base64 line, as the
 // first start writes and as an administrator makes with
 // `head -c 32 /dev/urandom | base64`, holds pepper 1. Blank lines and lines
 // starting with # are ignored. Nothing of the file's contents is ever
@@ -106,17 +117,36 @@ func parse(raw []byte) ([]Pepper, error) {
 		if !ok || err != nil {
 			return nil, fmt.Errorf("line %d is not \"ID BASE64\"", n+1)
 		}
-		p, err := decode(id, strings.TrimSpace(secret))
+		secret, mark, _ := strings.Cut(strings.TrimSpace(secret), " ")
+		if mark = strings.TrimSpace(mark); mark != "" && mark != "staged" {
+			return nil, fmt.Errorf("line %d: pepper %d is followed by something other than \"staged\"", n+1, id)
+		}
+		p, err := decode(id, secret)
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %w", n+1, err)
 		}
+		p.Staged = mark == "staged"
 		if slices.ContainsFunc(peppers, func(q Pepper) bool { return q.ID == id }) {
 			return nil, fmt.Errorf("pepper %d appears twice", id)
 		}
 		peppers = append(peppers, p)
 	}
 	slices.SortFunc(peppers, func(a, b Pepper) int { return a.ID - b.ID })
+	if current(peppers) < 0 {
+		return nil, errors.New("every pepper in it is staged: one must be current")
+	}
 	return peppers, nil
+}
+
+// current returns the index of the current pepper of peppers, ordered by
+// id: the last one not staged, or -1.
+func current(peppers []Pepper) int {
+	for i := len(peppers) - 1; i >= 0; i-- {
+		if !peppers[i].Staged {
+			return i
+		}
+	}
+	return -1
 }
 
 func decode(id int, text string) (Pepper, error) {
@@ -129,9 +159,13 @@ func decode(id int, text string) (Pepper, error) {
 
 func format(peppers []Pepper) []byte {
 	var b bytes.Buffer
-	b.WriteString("# Latchkey peppers, one per line: ID BASE64. The highest id is current.\n")
+	b.WriteString("# Latchkey peppers, one per line: ID BASE64 [staged]. The highest id not staged is current.\n")
 	for _, p := range peppers {
-		fmt.Fprintf(&b, "%d %s\n", p.ID, base64.StdEncoding.EncodeToString(p.secret))
+		fmt.Fprintf(&b, "%d %s", p.ID, base64.StdEncoding.EncodeToString(p.secret))
+		if p.Staged {
+			b.WriteString(" staged")
+		}
+		b.WriteString("\n")
 	}
 	return b.Bytes()
 }
@@ -164,13 +198,13 @@ func LoadOrCreate(path string, allowCreate bool) (peppers []Pepper, created bool
 }
 
 // Add appends a new random pepper to the file at path, with the next id,
-// so that it becomes the current one; the file is replaced atomically and
-// stays readable by its owner only. A missing file is created with
-// pepper 1.
-func Add(path string) (Pepper, error) {
+// so that it becomes the current one, or, when staged, a staged one; the
+// file is replaced atomically and stays readable by its owner only. A
+// missing file is created with pepper 1, which is current.
+func Add(path string, staged bool) (Pepper, error) {
 	peppers, err := Load(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		peppers, _, err = LoadOrCreate(path, true)
+		peppers, _, err := LoadOrCreate(path, true)
 		if err != nil {
 			return Pepper{}, err
 		}
@@ -183,28 +217,56 @@ func Add(path string) (Pepper, error) {
 	if err != nil {
 		return Pepper{}, err
 	}
+	next.Staged = staged
 	if err := replace(path, format(append(peppers, next))); err != nil {
 		return Pepper{}, err
 	}
 	return next, nil
 }
 
-// Remove takes pepper id out of the file at path. The current (newest)
-// pepper cannot be removed: the file would then make hashes under an older
-// one, or none.
+// Remove takes pepper id out of the file at path. The current pepper
+// cannot be removed: the file would then make hashes under another one,
+// or none.
 func Remove(path string, id int) error {
-	peppers, err := Load(path)
+	peppers, i, err := loadWith(path, id)
 	if err != nil {
 		return err
 	}
-	i := slices.IndexFunc(peppers, func(p Pepper) bool { return p.ID == id })
-	if i < 0 {
-		return fmt.Errorf("the pepper file %s holds no pepper %d", path, id)
-	}
-	if i == len(peppers)-1 {
+	if i == current(peppers) {
 		return fmt.Errorf("pepper %d is the current one: add a new pepper before retiring it", id)
 	}
 	return replace(path, format(slices.Delete(peppers, i, i+1)))
+}
+
+// Promote makes staged pepper id current in the file at path, with every
+// older staged pepper. It is the second step of a rotation across
+// replicas: once every replica holds the staged pepper, promoting it
+// cannot make a hash that a replica cannot check.
+func Promote(path string, id int) error {
+	peppers, i, err := loadWith(path, id)
+	if err != nil {
+		return err
+	}
+	if !peppers[i].Staged {
+		return fmt.Errorf("pepper %d is not staged", id)
+	}
+	for j := range peppers[:i+1] {
+		peppers[j].Staged = false
+	}
+	return replace(path, format(peppers))
+}
+
+// loadWith loads the file at path and finds pepper id in it.
+func loadWith(path string, id int) ([]Pepper, int, error) {
+	peppers, err := Load(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	i := slices.IndexFunc(peppers, func(p Pepper) bool { return p.ID == id })
+	if i < 0 {
+		return nil, 0, fmt.Errorf("the pepper file %s holds no pepper %d", path, id)
+	}
+	return peppers, i, nil
 }
 
 func random(id int) (Pepper, error) {

@@ -89,7 +89,7 @@ func TestAddMakesANewCurrentPepperAndKeepsTheOldOnes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	added, err := pepper.Add(path)
+	added, err := pepper.Add(path, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestAddMakesANewCurrentPepperAndKeepsTheOldOnes(t *testing.T) {
 
 func TestAddToAMissingFileMakesPepperOne(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "latchkey.pepper")
-	p, err := pepper.Add(path)
+	p, err := pepper.Add(path, false)
 	if err != nil || p.ID != 1 {
 		t.Fatalf("Add = %v, %v; want pepper 1", p, err)
 	}
@@ -138,7 +138,7 @@ func TestRemoveKeepsTheCurrentPepper(t *testing.T) {
 	if err := pepper.Remove(path, 1); err == nil {
 		t.Fatal("the only (current) pepper was removed")
 	}
-	if _, err := pepper.Add(path); err != nil {
+	if _, err := pepper.Add(path, false); err != nil {
 		t.Fatal(err)
 	}
 	if err := pepper.Remove(path, 2); err == nil {
@@ -235,5 +235,62 @@ func TestPepperPrintsAsItsIDOnly(t *testing.T) {
 		if !strings.Contains(s, "9") {
 			t.Fatalf("a pepper printed without its id: %q", s)
 		}
+	}
+}
+
+func TestStagedPepperIsHeldButNotCurrentUntilPromoted(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "latchkey.pepper")
+	if _, _, err := pepper.LoadOrCreate(path, true); err != nil {
+		t.Fatal(err)
+	}
+	staged, err := pepper.Add(path, true)
+	if err != nil || !staged.Staged || staged.ID != 2 {
+		t.Fatalf("Add staged = %v, %v", staged, err)
+	}
+	current := func() int {
+		t.Helper()
+		peppers, err := pepper.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := pepper.NewHasherOf(peppers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !h.Holds(2) {
+			t.Fatal("the staged pepper is not held")
+		}
+		return h.Current()
+	}
+	if got := current(); got != 1 {
+		t.Fatalf("current %d with pepper 2 staged, want 1", got)
+	}
+	if err := pepper.Remove(path, 1); err == nil {
+		t.Fatal("the current pepper was removed while the newer one is staged")
+	}
+	if err := pepper.Promote(path, 1); err == nil {
+		t.Fatal("a pepper that is not staged was promoted")
+	}
+	if err := pepper.Promote(path, 2); err != nil {
+		t.Fatal(err)
+	}
+	if got := current(); got != 2 {
+		t.Fatalf("current %d after promoting 2", got)
+	}
+}
+
+func TestEveryPepperStagedIsRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p")
+	if err := os.WriteFile(path, []byte("1 "+strings.Repeat("A", 44)+" staged\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pepper.Load(path); err == nil {
+		t.Fatal("a file with no current pepper loaded")
+	}
+	if err := os.WriteFile(path, []byte("1 "+strings.Repeat("A", 44)+" later\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pepper.Load(path); err == nil {
+		t.Fatal("a mark other than staged was accepted")
 	}
 }

@@ -295,4 +295,3 @@ func pepperNames(ids []int) string {
 	}
 	return "peppers " + strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
 }
-
