@@ -47,7 +47,9 @@ func (m *memStore) RehashKeys(_ context.Context, rehashes []latchkey.Rehash) err
 		if !ok {
 			continue
 		}
-		same := func(a, b latchkey.SecretHash) bool { return a.PepperVersion == b.PepperVersion && bytes.Equal(a.Hash, b.Hash) }
+		same := func(a, b latchkey.SecretHash) bool {
+			return a.PepperVersion == b.PepperVersion && bytes.Equal(a.Hash, b.Hash)
+		}
 		switch {
 		case same(c.Current, r.Old):
 			c.Current = r.New
