@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,8 +28,9 @@ type usage struct {
 	mu      sync.Mutex
 	pending map[string]time.Time
 	// rehashes wait for the same flush: hashes under the current pepper
-	// of secrets that matched a hash made with an older one.
-	rehashes []latchkey.Rehash
+	// of secrets that matched a hash made with an older one, by key id and
+	// old hash, so that a long outage queues each at most once.
+	rehashes map[string]latchkey.Rehash
 	// flushed, when set, is told of each flush and whether it wrote.
 	flushed func(ok bool)
 
@@ -70,7 +73,10 @@ func (u *usage) loop(every time.Duration) {
 // rehash queues r for the next flush.
 func (u *usage) rehash(r latchkey.Rehash) {
 	u.mu.Lock()
-	u.rehashes = append(u.rehashes, r)
+	if u.rehashes == nil {
+		u.rehashes = map[string]latchkey.Rehash{}
+	}
+	u.rehashes[r.KeyID+"\x00"+string(r.Old.Hash)] = r
 	u.mu.Unlock()
 }
 
@@ -83,16 +89,24 @@ func (u *usage) flush(ctx context.Context) error {
 // are put back: until they land, the old pepper's hashes keep verifying.
 func (u *usage) flushRehashes(ctx context.Context) error {
 	u.mu.Lock()
-	batch := u.rehashes
+	queued := u.rehashes
 	u.rehashes = nil
 	u.mu.Unlock()
-	if len(batch) == 0 {
+	if len(queued) == 0 {
 		return nil
 	}
+	batch := slices.Collect(maps.Values(queued))
 	if err := u.store.RehashKeys(ctx, batch); err != nil {
 		u.logger.Warn("rehashing keys under the current pepper failed; will retry", "keys", len(batch), "err", err)
 		u.mu.Lock()
-		u.rehashes = append(batch, u.rehashes...)
+		for id, r := range queued {
+			if _, newer := u.rehashes[id]; !newer {
+				if u.rehashes == nil {
+					u.rehashes = map[string]latchkey.Rehash{}
+				}
+				u.rehashes[id] = r
+			}
+		}
 		u.mu.Unlock()
 		return err
 	}
