@@ -178,8 +178,8 @@ func leafOf(data []byte) *x509.Certificate {
 	}
 }
 
-// loggingCache logs each certificate stored: autocert says nothing when it
-// obtains or renews one.
+// loggingCache logs each certificate stored, and each challenge answered:
+// autocert says nothing when it obtains or renews one.
 type loggingCache struct {
 	autocert.Cache
 	logger *slog.Logger
@@ -187,9 +187,13 @@ type loggingCache struct {
 
 func (c loggingCache) Put(ctx context.Context, name string, data []byte) error {
 	err := c.Cache.Put(ctx, name, data)
+	if domain, ok := strings.CutSuffix(name, "+token"); ok {
+		c.logger.Info("ACME TLS-ALPN-01 challenge certificate placed, for the CA to validate", "domain", domain, "err", err)
+		return err
+	}
 	leaf := leafOf(data)
-	if leaf == nil || strings.HasSuffix(name, "+token") {
-		return err // the account key, or a challenge's certificate
+	if leaf == nil {
+		return err // the account key
 	}
 	if err != nil {
 		c.logger.Warn("ACME certificate obtained but not stored: it is served, but obtained anew at the next start", "domain", strings.Join(leaf.DNSNames, ","), "err", err)

@@ -150,7 +150,13 @@ func TestACME(t *testing.T) {
 		if n := ca.Issued(); n != 1 {
 			t.Fatalf("Pebble issued %d certificates, want 1", n)
 		}
-		if !strings.Contains(ca.Log(), "authz") || !strings.Contains(ca.Log(), "set VALID by completed challenge") {
+		// autocert answers TLS-ALPN-01 only (it serves no HTTP-01
+		// handler): the server placed that challenge, and Pebble's
+		// validation, which connected to the server's port, passed.
+		if !strings.Contains(s.stderr.String(), `"msg":"ACME TLS-ALPN-01 challenge certificate placed, for the CA to validate","domain":"`+pebbletest.Domain+`"`) {
+			t.Fatalf("the server logged no TLS-ALPN-01 challenge:\n%s", s.stderr)
+		}
+		if !strings.Contains(ca.Log(), "set VALID by completed challenge") {
 			t.Fatalf("Pebble's log shows no validated challenge:\n%s", ca.Log())
 		}
 		first = leaf
@@ -303,6 +309,10 @@ func TestACMEReplicas(t *testing.T) {
 		}
 		if n := ca.Issued(); n != 1 {
 			t.Fatalf("Pebble issued %d certificates for two replicas, want 1", n)
+		}
+		stored := strings.Count(a.stderr.String()+b.stderr.String(), `"msg":"ACME certificate stored"`)
+		if stored != 1 {
+			t.Fatalf("%d replicas stored a certificate, want 1", stored)
 		}
 	})
 

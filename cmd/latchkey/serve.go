@@ -166,8 +166,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			served <- httpServer.Serve(listener)
 		}
 	}()
-	logger.Info("serving", "addr", listener.Addr().String(), "db", cfg.dbName(), "tls", cfg.tlsCert != "" || cfg.acme(),
-		"acme", cfg.acme(), "acme_domains", cfg.acmeDomains, "version", buildVersion())
+	servingAttrs := []any{"addr", listener.Addr().String(), "db", cfg.dbName(), "tls", cfg.tlsCert != "" || cfg.acme(), "acme", cfg.acme()}
+	if cfg.acme() {
+		servingAttrs = append(servingAttrs, "acme_domains", cfg.acmeDomains)
+	}
+	logger.Info("serving", append(servingAttrs, "version", buildVersion())...)
 
 	select {
 	case err := <-served:
