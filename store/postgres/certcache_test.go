@@ -181,15 +181,22 @@ func TestCertCache(t *testing.T) {
 		if waited := time.Since(start); waited < 300*time.Millisecond {
 			t.Fatalf("the second Get waited %v, less than LockWait", waited)
 		}
-		// The first replica's issuance failed: no Put. Its lock goes.
-		time.Sleep(2500 * time.Millisecond)
-		third := openCertCache(t, dsn, postgres.CertCacheOptions{LockWait: 300 * time.Millisecond})
-		start = time.Now()
+		// The first replica's issuance failed: no Put. Its lock goes after
+		// LockHold, and a replica that waits longer than that gets it.
+		third := openCertCache(t, dsn, postgres.CertCacheOptions{LockWait: time.Minute})
 		if _, err := third.Get(t.Context(), "example.com"); err != autocert.ErrCacheMiss {
 			t.Fatalf("Get after LockHold = %v", err)
 		}
-		if waited := time.Since(start); waited >= 300*time.Millisecond {
-			t.Fatalf("a Get after LockHold waited %v: the lock was not released", waited)
+		if waited := time.Since(start); waited > 30*time.Second {
+			t.Fatalf("a Get waited %v for a lock held for LockHold (2s): it was not released", waited)
+		}
+		// The third holds it now, and the second waits for it again.
+		start = time.Now()
+		if _, err := second.Get(t.Context(), "example.com"); err != autocert.ErrCacheMiss {
+			t.Fatalf("Get past LockWait = %v, want a miss", err)
+		}
+		if waited := time.Since(start); waited < 300*time.Millisecond {
+			t.Fatalf("the second Get waited %v with the third holding the lock, less than LockWait", waited)
 		}
 	})
 
