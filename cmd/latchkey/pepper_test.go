@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect/v2"
 
@@ -158,7 +160,11 @@ func TestPepperRotation(t *testing.T) {
 	if err := pepper.Remove(lacking, 2); err != nil {
 		t.Fatal(err)
 	}
-	err = run(t.Context(), []string{"serve", "--addr", "127.0.0.1:0", "--db", db, "--pepper-file", lacking}, &lockedBuffer{})
+	// Should it start after all, it stops when the context ends, and the
+	// nil error fails the test rather than hanging it.
+	refusal, stop := context.WithTimeout(t.Context(), 15*time.Second)
+	err = run(refusal, []string{"serve", "--addr", "127.0.0.1:0", "--db", db, "--pepper-file", lacking}, &lockedBuffer{})
+	stop()
 	if err == nil || !strings.Contains(err.Error(), "pepper 2") {
 		t.Fatalf("start without the pepper the keys use: %v, want a refusal naming pepper 2", err)
 	}
