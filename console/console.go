@@ -4,7 +4,7 @@
 //
 // Routes: a file of the build is served under its own name (the hashed
 // assets as immutable); a path without a file extension is a route of the
-// single-page app and gets index.html (never cached, so a new build is
+// single-page app under one of its sections (Routes) and gets index.html (never cached, so a new build is
 // picked up at once); /console/config.json tells the page how people sign
 // in. Every other path is 404. Every response, errors included, carries
 // the Content-Security-Policy (no inline script, no framing), no-referrer
@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -204,12 +205,20 @@ func (h *handler) lookup(p string) *file {
 	if f, ok := h.files[name]; ok {
 		return f
 	}
-	// A route of the app: no extension in its last segment.
-	if path.Ext(name) == "" && name != "assets" && !strings.HasPrefix(name, "assets/") {
+	// A route of the app: one of its sections, then anything without a
+	// file extension.
+	section, _, _ := strings.Cut(name, "/")
+	if path.Ext(name) == "" && slices.Contains(Routes, section) {
 		return h.index
 	}
 	return nil
 }
+
+// Routes are the first path segments of the app's own pages (its router,
+// web/console/src/App.tsx, names the same), which get index.html. Any
+// other path is 404, so that a path the API port does not serve, such as
+// /metrics or a mistyped RPC, never answers 200 with a page.
+var Routes = []string{"keys", "workspaces", "people", "audit", "accounts"}
 
 // acceptsGzip reads Accept-Encoding: gzip with any q above zero.
 func acceptsGzip(r *http.Request) bool {

@@ -152,7 +152,10 @@ func TestAssetsImmutable(t *testing.T) {
 
 func TestNotFound(t *testing.T) {
 	h := newHandler(t, console.Options{})
-	for _, p := range []string{"/assets/missing-12345678.js", "/favicon.ico", "/assets/", "/assets/keys"} {
+	// Only the app's own sections fall back to index.html: a path the API
+	// port does not serve stays 404.
+	for _, p := range []string{"/assets/missing-12345678.js", "/favicon.ico", "/assets/", "/assets/keys",
+		"/metrics", "/debug/pprof/", "/latchkey.v1.NoService/Method", "/keysmith", "/keys/logo.png"} {
 		w := get(h, p)
 		if w.Code != http.StatusNotFound {
 			t.Errorf("GET %s = %d, want 404", p, w.Code)
