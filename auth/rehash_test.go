@@ -1,7 +1,6 @@
 package auth_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/internal/pepper"
+	"github.com/latchkey/latchkey/token"
 )
 
 // rotatedHashers returns a hasher of pepper 1 alone (the one memStore's
@@ -74,9 +74,13 @@ func TestVerifierRehashesSecretsOfAnOlderPepper(t *testing.T) {
 	if verdict, _ := v.Verify(ctx, revoked.Reveal(), auth.Requirements{}); verdict.Outcome != auth.OutcomeRevoked {
 		t.Fatalf("revoked key: %v", verdict.Outcome)
 	}
-	wrong := strings.Replace(unused.Reveal(), unused.Secret(), strings.Repeat("a", len(unused.Secret())), 1)
-	if verdict, _ := v.Verify(ctx, wrong, auth.Requirements{}); verdict.Valid() {
-		t.Fatal("a wrong secret verified")
+	// The key's id with another secret: well formed, wrong secret.
+	wrong, err := token.New("lk", latchkey.EnvironmentLive, unused.KeyID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if verdict, _ := v.Verify(ctx, wrong.Reveal(), auth.Requirements{}); verdict.Outcome != auth.OutcomeNotFound {
+		t.Fatalf("a wrong secret: %v, want not found", verdict.Outcome)
 	}
 	m.mu.Lock()
 	queuedBeforeFlush := len(m.rehashes)
@@ -98,8 +102,8 @@ func TestVerifierRehashesSecretsOfAnOlderPepper(t *testing.T) {
 	if r.KeyID != used.KeyID() || r.Old.PepperVersion != 1 || r.New.PepperVersion != 2 {
 		t.Fatalf("rehash %s %d→%d, want %s 1→2", r.KeyID, r.Old.PepperVersion, r.New.PepperVersion, used.KeyID())
 	}
-	if bytes.Contains(r.New.Hash, []byte(used.Secret())) {
-		t.Fatal("the rehash carries the secret")
+	if !both.Verify(used.Secret(), r.New) || both.Verify(unused.Secret(), r.New) {
+		t.Fatal("the rehash is not the hash of the verified secret under pepper 2")
 	}
 
 	// With pepper 1 gone, the rehashed key still verifies and the one
@@ -181,4 +185,105 @@ func TestRehashSurvivesAFailedWrite(t *testing.T) {
 	if n := len(m.rehashes); n != 1 || m.creds[tok.KeyID()].Current.PepperVersion != 2 {
 		t.Fatalf("%d rehashes written after the outage; current under pepper %d", n, m.creds[tok.KeyID()].Current.PepperVersion)
 	}
+}
+
+// A replica still on the older pepper, with the new one staged, checks
+// keys already moved to the new pepper but never moves them back.
+func TestVerifierNeverRehashesToAnOlderPepper(t *testing.T) {
+	ctx := t.Context()
+	one, err := pepper.New(1, []byte("pepper of the memory store tests!"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	two, err := pepper.New(2, []byte("the second pepper, after rotation"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	two.Staged = true
+	staged, err := pepper.NewHasherOf([]pepper.Pepper{one, two})
+	if err != nil || staged.Current() != 1 {
+		t.Fatalf("staged hasher: current %d, %v", staged.Current(), err)
+	}
+	_, promoted, _ := rotatedHashers(t)
+	m := newMemStore()
+	tok := m.put(t, nil, nil)
+	replicaA := auth.NewVerifier(m, promoted, "lk", auth.VerifierOptions{FlushInterval: time.Hour})
+	if verdict, _ := replicaA.Verify(ctx, tok.Reveal(), auth.Requirements{}); !verdict.Valid() {
+		t.Fatal(verdict.Outcome)
+	}
+	if err := replicaA.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	replicaB := auth.NewVerifier(m, staged, "lk", auth.VerifierOptions{FlushInterval: time.Hour})
+	if verdict, _ := replicaB.Verify(ctx, tok.Reveal(), auth.Requirements{}); !verdict.Valid() {
+		t.Fatalf("the replica with pepper 2 staged: %v", verdict.Outcome)
+	}
+	if err := replicaB.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.rehashes) != 1 || m.creds[tok.KeyID()].Current.PepperVersion != 2 {
+		t.Fatalf("%d rehashes, key under pepper %d; want 1 rehash and pepper 2", len(m.rehashes), m.creds[tok.KeyID()].Current.PepperVersion)
+	}
+}
+
+// A call refused for its address or its account writes nothing: not even
+// a rehash of a secret that matched.
+func TestRefusedCallsDoNotRehash(t *testing.T) {
+	ctx := t.Context()
+	_, both, _ := rotatedHashers(t)
+	m := newMemStore()
+	walled := m.put(t, nil, func(c *latchkey.Credential) { c.Key.AllowedCIDRs = []string{"10.0.0.0/8"} })
+	suspended := m.put(t, nil, func(c *latchkey.Credential) { c.AccountSuspended = true })
+	v := auth.NewVerifier(m, both, "lk", auth.VerifierOptions{FlushInterval: time.Hour})
+	if verdict, _ := v.Verify(ctx, walled.Reveal(), auth.Requirements{}); verdict.Outcome != auth.OutcomeIPNotAllowed {
+		t.Fatal(verdict.Outcome)
+	}
+	if verdict, _ := v.Verify(ctx, suspended.Reveal(), auth.Requirements{}); verdict.Outcome != auth.OutcomeAccountSuspended {
+		t.Fatal(verdict.Outcome)
+	}
+	if err := v.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.rehashes) != 0 {
+		t.Fatalf("refused calls rehashed %d keys", len(m.rehashes))
+	}
+}
+
+// Rehashes are written in transactions of a bounded size.
+func TestRehashesAreWrittenInSmallBatches(t *testing.T) {
+	ctx := t.Context()
+	_, both, _ := rotatedHashers(t)
+	m := newMemStore()
+	var toks []token.Token
+	for range 250 {
+		toks = append(toks, m.put(t, nil, nil))
+	}
+	calls := &batchCountingStore{memStore: m}
+	v := auth.NewVerifier(calls, both, "lk", auth.VerifierOptions{FlushInterval: time.Hour})
+	for _, tok := range toks {
+		if verdict, _ := v.Verify(ctx, tok.Reveal(), auth.Requirements{}); !verdict.Valid() {
+			t.Fatal(verdict.Outcome)
+		}
+	}
+	if err := v.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if calls.largest > 100 || calls.total != 250 {
+		t.Fatalf("largest batch %d, total %d; want at most 100 per write and 250 in all", calls.largest, calls.total)
+	}
+}
+
+type batchCountingStore struct {
+	*memStore
+	largest, total int
+}
+
+func (c *batchCountingStore) RehashKeys(ctx context.Context, rehashes []latchkey.Rehash) error {
+	c.largest = max(c.largest, len(rehashes))
+	c.total += len(rehashes)
+	return c.memStore.RehashKeys(ctx, rehashes)
 }

@@ -95,24 +95,38 @@ func (u *usage) flushRehashes(ctx context.Context) error {
 	if len(queued) == 0 {
 		return nil
 	}
-	batch := slices.Collect(maps.Values(queued))
-	if err := u.store.RehashKeys(ctx, batch); err != nil {
-		u.logger.Warn("rehashing keys under the current pepper failed; will retry", "keys", len(batch), "err", err)
-		u.mu.Lock()
-		for id, r := range queued {
-			if _, newer := u.rehashes[id]; !newer {
-				if u.rehashes == nil {
-					u.rehashes = map[string]latchkey.Rehash{}
-				}
-				u.rehashes[id] = r
-			}
+	// After a rotation every key in use is queued within one flush: small
+	// transactions keep each one's row locks short, so that a revocation
+	// or a rotation of the same keys never waits long behind them.
+	ids := slices.Sorted(maps.Keys(queued))
+	written := 0
+	for chunk := range slices.Chunk(ids, rehashChunk) {
+		batch := make([]latchkey.Rehash, len(chunk))
+		for i, id := range chunk {
+			batch[i] = queued[id]
 		}
-		u.mu.Unlock()
-		return err
+		if err := u.store.RehashKeys(ctx, batch); err != nil {
+			u.logger.Warn("rehashing keys under the current pepper failed; will retry", "keys", len(ids)-written, "err", err)
+			u.mu.Lock()
+			if u.rehashes == nil {
+				u.rehashes = map[string]latchkey.Rehash{}
+			}
+			for _, id := range ids[written:] {
+				if _, newer := u.rehashes[id]; !newer {
+					u.rehashes[id] = queued[id]
+				}
+			}
+			u.mu.Unlock()
+			return err
+		}
+		written += len(chunk)
 	}
-	u.logger.Info("rehashed keys under the current pepper", "keys", len(batch))
+	u.logger.Info("rehashed keys under the current pepper", "keys", written)
 	return nil
 }
+
+// rehashChunk is how many rehashes one transaction writes.
+const rehashChunk = 100
 
 // flushUses writes the queued uses. On failure they are put back, so a brief
 // database outage loses no use (a newer one queued meanwhile wins).

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
@@ -67,10 +68,13 @@ type Verifier struct {
 	prefix string
 	now    func() time.Time
 	logger *slog.Logger
-	cache  *cache
-	usage  *usage
-	fresh  func(now time.Time) bool
-	m      verifierMetrics
+	// unheldWarned holds, by key id, when a key hashed with a pepper this
+	// server lacks was last logged. Only stranded keys enter it.
+	unheldWarned sync.Map
+	cache        *cache
+	usage        *usage
+	fresh        func(now time.Time) bool
+	m            verifierMetrics
 }
 
 // VerifierOptions tunes a Verifier; zero values take the defaults.
@@ -233,7 +237,6 @@ func (v *Verifier) verify(ctx context.Context, raw string, req Requirements) (Ve
 	case latchkey.KeyStateExpired:
 		verdict.Outcome = OutcomeExpired
 	default:
-		v.rehash(entry, matched, tok.Secret())
 		// A suspension outranks what the key admits, but not its
 		// revocation or expiry, which outlast the suspension, nor its
 		// address rule: a stolen secret used from outside the key's
@@ -245,6 +248,9 @@ func (v *Verifier) verify(ctx context.Context, raw string, req Requirements) (Ve
 			verdict.Outcome = OutcomeAccountSuspended
 		default:
 			verdict.Outcome = OutcomeValid
+			// Only a call that passes the key's address rule and its
+			// account's state writes anything, a rehash included.
+			v.rehash(entry, matched, tok.Secret())
 		}
 	}
 	if verdict.Outcome != OutcomeValid {
@@ -339,13 +345,23 @@ func (v *Verifier) secretMatches(secret string, e *cachedKey, now time.Time) int
 	}
 }
 
-// warnUnheld logs, once per cached entry, that a key's hash was made with
+// unheldWarnEvery spaces the warnings about one stranded key.
+const unheldWarnEvery = time.Hour
+
+// warnUnheld logs, at most once an hour per key, that a key's hash was made with
 // a pepper this server does not hold (a retired one): no secret can match
 // it, and the operator should know why the key is refused.
 func (v *Verifier) warnUnheld(e *cachedKey, which int, stored latchkey.SecretHash) {
 	if v.hasher.Holds(stored.PepperVersion) || e.rehashed[which].Swap(true) {
 		return
 	}
+	// Cache entries are rebuilt every few seconds, and anyone who knows a
+	// key's id can make one: the line is logged once an hour per key.
+	now := v.now()
+	if last, ok := v.unheldWarned.Load(e.cred.Key.ID); ok && now.Sub(last.(time.Time)) < unheldWarnEvery {
+		return
+	}
+	v.unheldWarned.Store(e.cred.Key.ID, now)
 	secret := "current"
 	if which == previousSecret {
 		secret = "previous"
@@ -363,7 +379,9 @@ func (v *Verifier) rehash(e *cachedKey, which int, secret string) {
 	if which == previousSecret {
 		stored = *e.cred.Previous
 	}
-	if stored.PepperVersion == v.hasher.Current() || e.rehashed[which].Swap(true) {
+	// Only ever forward: a replica still on an older current pepper (the
+	// new one staged) must not move keys back under it.
+	if stored.PepperVersion >= v.hasher.Current() || e.rehashed[which].Swap(true) {
 		return
 	}
 	v.usage.rehash(latchkey.Rehash{KeyID: e.cred.Key.ID, Old: stored, New: v.hasher.Hash(secret)})

@@ -145,13 +145,13 @@ func TestPepperRotation(t *testing.T) {
 	// A server whose file lacks the pepper the keys now use refuses to
 	// start, naming it: here a file whose only pepper is 3.
 	lacking := filepath.Join(dir, "lacking.pepper")
-	if _, err := pepper.Add(lacking, false); err != nil {
+	if _, err := pepper.Add(lacking, false, 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pepper.Add(lacking, false); err != nil {
+	if _, err := pepper.Add(lacking, false, 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pepper.Add(lacking, false); err != nil {
+	if _, err := pepper.Add(lacking, false, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := pepper.Remove(lacking, 1); err != nil {
@@ -248,5 +248,37 @@ func TestStagedPepper(t *testing.T) {
 	}
 	if under1, under2 := statusKeys(t, status, 1), statusKeys(t, status, 2); under1 != 0 || under2 != 2 {
 		t.Fatalf("after promote: pepper 1 %d keys, pepper 2 %d; want 0 and 2\n%s", under1, under2, status)
+	}
+}
+
+// An id retired in the database and gone from the file is never given to a
+// new pepper: the server would take the new one for the wrong pepper.
+func TestPepperIDsAreNotReused(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "latchkey.db")
+	first := startServe(t, "--db", db)
+	if err := first.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pepperCmd(t, "add", "--staged", "--db", db); err != nil {
+		t.Fatal(err)
+	}
+	second := startServe(t, "--db", db) // records pepper 2
+	if err := second.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := pepperCmd(t, "retire", "2", "--db", db); err != nil {
+		t.Fatalf("retire the unused staged pepper: %v\n%s", err, out)
+	}
+	out, err := pepperCmd(t, "add", "--db", db)
+	if err != nil || !strings.Contains(out, "added pepper 3") {
+		t.Fatalf("add after retiring 2: %v\n%s", err, out)
+	}
+	third := startServe(t, "--db", db)
+	if err := third.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pepperCmd(t, "retire", "x"+strings.Repeat("A", 40), "--db", db); err == nil || strings.Contains(err.Error(), "AAAA") {
+		t.Fatalf("a bad argument: %v, want an error that does not echo it", err)
 	}
 }

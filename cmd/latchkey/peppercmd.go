@@ -72,7 +72,8 @@ func pepperCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	case (command == "retire" || command == "promote") && len(rest) == 1:
 		id, err := strconv.Atoi(rest[0])
 		if err != nil || id < 1 || id > pepper.MaxID {
-			return fmt.Errorf("%s: %q is not a pepper id (1 to %d)", command, rest[0], pepper.MaxID)
+			// The argument is not echoed: a pasted secret would land on stderr.
+			return fmt.Errorf("%s: the argument is not a pepper id (1 to %d)", command, pepper.MaxID)
 		}
 		if command == "promote" {
 			return pepperPromote(cfg, id, stdout)
@@ -82,7 +83,7 @@ func pepperCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return fmt.Errorf("%s takes one pepper id: latchkey pepper %s ID", command, command)
 	default:
 		fs.Usage()
-		return fmt.Errorf("unknown pepper command %q", positional)
+		return errors.New("unknown pepper command, or the wrong number of arguments: use add, promote ID, status or retire ID")
 	}
 }
 
@@ -90,21 +91,33 @@ func pepperCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 // 1 only while the database holds no key: with keys, the file is lost, and
 // a new one would not verify them.
 func pepperAdd(ctx context.Context, cfg config, staged bool, stdout io.Writer) error {
-	if _, err := os.Stat(cfg.pepperFile); errors.Is(err, fs.ErrNotExist) && databaseExists(cfg) {
+	// The database's ids count too: an id retired there and gone from the
+	// file is never given to a new pepper.
+	seen := 0
+	if databaseExists(cfg) {
 		store, err := openPepperStore(ctx, cfg)
 		if err != nil {
 			return err
 		}
-		hasKeys, err := store.HasKeys(ctx)
-		store.Close()
+		defer store.Close()
+		if _, err := os.Stat(cfg.pepperFile); errors.Is(err, fs.ErrNotExist) {
+			hasKeys, err := store.HasKeys(ctx)
+			if err != nil {
+				return err
+			}
+			if hasKeys {
+				return fmt.Errorf("the pepper file %s is missing and the database %s holds keys: restore the file from backup before adding a pepper", cfg.pepperFile, cfg.dbName())
+			}
+		}
+		uses, err := store.PepperUsage(ctx)
 		if err != nil {
 			return err
 		}
-		if hasKeys {
-			return fmt.Errorf("the pepper file %s is missing and the database %s holds keys: restore the file from backup before adding a pepper", cfg.pepperFile, cfg.dbName())
+		for _, u := range uses {
+			seen = max(seen, u.ID)
 		}
 	}
-	added, err := pepper.Add(cfg.pepperFile, staged)
+	added, err := pepper.Add(cfg.pepperFile, staged, seen)
 	if err != nil {
 		return err
 	}
@@ -174,9 +187,10 @@ func pepperStatus(ctx context.Context, cfg config, stdout io.Writer) error {
 				file = "staged"
 			}
 		}
-		if id == current {
+		switch {
+		case id == current:
 			file = "current"
-		} else {
+		case id < current:
 			waiting += u.Keys + u.Previous
 		}
 		database := "unknown"

@@ -51,7 +51,7 @@ func checkPeppers(ctx context.Context, cfg config, store latchkey.Store, hasher 
 	if err != nil {
 		return nil, fmt.Errorf("the pepper file %s: %w, but the database %s records it as retired: add a new pepper (latchkey pepper add)", cfg.pepperFile, err, cfg.dbName())
 	}
-	logger.Warn("the pepper file holds retired peppers, which this server does not use: remove them (latchkey pepper retire)", "peppers", retired, "pepper_file", cfg.pepperFile)
+	logger.Warn("the pepper file holds retired peppers, which this server does not use: remove them from the file (latchkey pepper retire ID, with --force if keys were stranded)", "peppers", retired, "pepper_file", cfg.pepperFile)
 	return kept, nil
 }
 

@@ -46,7 +46,7 @@ func FuzzLoad(f *testing.F) {
 		if err != nil {
 			t.Fatalf("a file that loads makes no hasher: %v", err)
 		}
-		if _, err := pepper.Add(path, false); err != nil && peppers[len(peppers)-1].ID < pepper.MaxID {
+		if _, err := pepper.Add(path, false, 0); err != nil && peppers[len(peppers)-1].ID < pepper.MaxID {
 			t.Fatalf("add to a file that loads: %v", err)
 		}
 		again, err := pepper.Load(path)

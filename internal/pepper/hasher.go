@@ -62,14 +62,14 @@ func NewHasherOf(peppers []Pepper) (*Hasher, error) {
 	}
 	h := &Hasher{}
 	for _, p := range peppers {
-		if _, err := New(p.ID, p.secret); err != nil {
+		if _, err := New(p.ID, p.key()); err != nil {
 			return nil, err
 		}
 		if h.find(p.ID) != nil {
 			return nil, fmt.Errorf("pepper %d given twice", p.ID)
 		}
 		k := &keyed{Pepper: p}
-		k.macs.New = func() any { return &macState{mac: hmac.New(sha256.New, k.secret)} }
+		k.macs.New = func() any { return &macState{mac: hmac.New(sha256.New, k.key())} }
 		h.keyed = append(h.keyed, k)
 	}
 	slices.SortFunc(h.keyed, func(a, b *keyed) int { return a.ID - b.ID })
@@ -178,7 +178,7 @@ func (h *Hasher) Fingerprints() map[int]string {
 }
 
 func (p Pepper) fingerprint() string {
-	mac := hmac.New(sha256.New, p.secret)
+	mac := hmac.New(sha256.New, p.key())
 	mac.Write([]byte("latchkey pepper fingerprint v1"))
 	return fmt.Sprintf("%x", mac.Sum(nil)[:16])
 }
@@ -188,7 +188,7 @@ func (p Pepper) fingerprint() string {
 // this way changes with each rotation: what it sealed before is refused
 // after.
 func (h *Hasher) DeriveKey(purpose string) []byte {
-	mac := hmac.New(sha256.New, h.current().secret)
+	mac := hmac.New(sha256.New, h.current().key())
 	mac.Write([]byte(purpose))
 	return mac.Sum(nil)
 }

@@ -31,7 +31,20 @@ type Pepper struct {
 	// staged before any makes hashes with it, so that none meets a hash it
 	// cannot check (see Promote).
 	Staged bool
-	secret []byte
+	// The secret sits behind a pointer: fmt prints a pointer inside a
+	// value it reaches through unexported fields as an address, never its
+	// bytes, and Pepper's own methods cover the rest.
+	secret *secretBytes
+}
+
+type secretBytes struct{ b []byte }
+
+// key returns the secret, or nil for the zero Pepper.
+func (p Pepper) key() []byte {
+	if p.secret == nil {
+		return nil
+	}
+	return p.secret.b
 }
 
 // New returns the pepper id with the given secret, which must be at least
@@ -43,7 +56,7 @@ func New(id int, secret []byte) (Pepper, error) {
 	if len(secret) < MinLength {
 		return Pepper{}, fmt.Errorf("pepper must be at least %d bytes", MinLength)
 	}
-	return Pepper{ID: id, secret: append([]byte(nil), secret...)}, nil
+	return Pepper{ID: id, secret: &secretBytes{append([]byte(nil), secret...)}}, nil
 }
 
 // String names the pepper by its id.
@@ -56,6 +69,10 @@ func (p Pepper) String() string {
 
 // GoString names the pepper by its id, for %#v.
 func (p Pepper) GoString() string { return p.String() }
+
+// Format names the pepper by its id whatever the verb, so that no verb
+// (%d, %x, %+v) prints the secret.
+func (p Pepper) Format(f fmt.State, _ rune) { fmt.Fprint(f, p.String()) }
 
 // LogValue names the pepper by its id in structured logs.
 func (p Pepper) LogValue() slog.Value { return slog.IntValue(p.ID) }
@@ -161,7 +178,7 @@ func format(peppers []Pepper) []byte {
 	var b bytes.Buffer
 	b.WriteString("# Latchkey peppers, one per line: ID BASE64 [staged]. The highest id not staged is current.\n")
 	for _, p := range peppers {
-		fmt.Fprintf(&b, "%d %s", p.ID, base64.StdEncoding.EncodeToString(p.secret))
+		fmt.Fprintf(&b, "%d %s", p.ID, base64.StdEncoding.EncodeToString(p.key()))
 		if p.Staged {
 			b.WriteString(" staged")
 		}
@@ -186,7 +203,7 @@ func LoadOrCreate(path string, allowCreate bool) (peppers []Pepper, created bool
 		return nil, false, err
 	}
 	// One bare line: the form every earlier version wrote and read.
-	if err := writeNew(path, []byte(base64.StdEncoding.EncodeToString(first.secret)+"\n")); err != nil {
+	if err := writeNew(path, []byte(base64.StdEncoding.EncodeToString(first.key())+"\n")); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			// Another process won the race: use its pepper, never ours.
 			peppers, err = Load(path)
@@ -200,8 +217,10 @@ func LoadOrCreate(path string, allowCreate bool) (peppers []Pepper, created bool
 // Add appends a new random pepper to the file at path, with the next id,
 // so that it becomes the current one, or, when staged, a staged one; the
 // file is replaced atomically and stays readable by its owner only. A
-// missing file is created with pepper 1, which is current.
-func Add(path string, staged bool) (Pepper, error) {
+// missing file is created with pepper 1, which is current. The new id is
+// above every id in the file and above after, the highest id the database
+// has seen, so that a retired id is never given to another pepper.
+func Add(path string, staged bool, after int) (Pepper, error) {
 	peppers, err := Load(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		peppers, _, err := LoadOrCreate(path, true)
@@ -213,7 +232,7 @@ func Add(path string, staged bool) (Pepper, error) {
 	if err != nil {
 		return Pepper{}, err
 	}
-	next, err := random(peppers[len(peppers)-1].ID + 1)
+	next, err := random(max(peppers[len(peppers)-1].ID, after) + 1)
 	if err != nil {
 		return Pepper{}, err
 	}
@@ -277,7 +296,7 @@ func random(id int) (Pepper, error) {
 	if _, err := rand.Read(secret); err != nil {
 		return Pepper{}, fmt.Errorf("make pepper: %w", err)
 	}
-	return Pepper{ID: id, secret: secret}, nil
+	return Pepper{ID: id, secret: &secretBytes{secret}}, nil
 }
 
 // writeNew writes data to path only if path does not exist, and atomically:

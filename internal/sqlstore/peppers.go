@@ -13,7 +13,8 @@ import (
 // What the database knows of each pepper lives in settings rows named
 // pepper/ID/fingerprint and pepper/ID/retired. Databases made before
 // peppers had ids hold pepper 1's fingerprint as pepper_fingerprint; it is
-// read as pepper 1's and moved to the new name by the next CheckPeppers.
+// read as pepper 1's, and kept, so that an older binary started on the
+// database still refuses the wrong pepper.
 const legacyPepperFingerprint = "pepper_fingerprint"
 
 func pepperSetting(id int, what string) string {
@@ -70,15 +71,20 @@ func readPepperFacts(ctx context.Context, q Querier) (map[int]*pepperFacts, erro
 	return facts, nil
 }
 
+// usableKey is the SQL condition of a key whose secret may verify again:
+// any key not revoked. An expired key counts, since an update can lift
+// its expiry.
+const usableKey = "revoke_time IS NULL"
+
 // pepperCounts counts, by pepper id, the keys that can still be verified
 // whose current secret (previous false) or in-grace previous secret
 // (previous true) is hashed with it.
 func (s *Store) pepperCounts(ctx context.Context, q Querier, previous bool) (map[int]int64, error) {
 	now := s.now().UnixNano()
-	query := `SELECT pepper_version, count(*) FROM api_keys WHERE ` + activeKey + ` GROUP BY pepper_version`
-	args := []any{now}
+	query := `SELECT pepper_version, count(*) FROM api_keys WHERE ` + usableKey + ` GROUP BY pepper_version`
+	var args []any
 	if previous {
-		query = `SELECT previous_pepper_version, count(*) FROM api_keys WHERE ` + activeKey + `
+		query = `SELECT previous_pepper_version, count(*) FROM api_keys WHERE ` + usableKey + `
 			AND previous_hash IS NOT NULL AND previous_expire_time > ? GROUP BY previous_pepper_version`
 		args = append(args, now)
 	}
@@ -147,13 +153,6 @@ func (s *Store) CheckPeppers(ctx context.Context, held map[int]string) ([]int, e
 				retired = append(retired, id)
 			}
 		}
-		if f := facts[1]; f != nil && f.fingerprint != "" {
-			// Move a legacy row to its new name: delete it, and let
-			// recordPeppers write pepper 1's row.
-			if _, err := tx.ExecContext(ctx, `DELETE FROM settings WHERE name = ?`, legacyPepperFingerprint); err != nil {
-				return err
-			}
-		}
 		return recordPeppers(ctx, tx, held, facts)
 	})
 	return retired, err
@@ -167,12 +166,20 @@ func recordPeppers(ctx context.Context, tx Tx, held map[int]string, facts map[in
 			return err
 		}
 	}
+	one := held[1]
 	if f := facts[1]; f != nil && f.fingerprint != "" {
-		// pepper 1's row, moved from its legacy name, even by a server
-		// that no longer holds pepper 1.
-		_, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`,
-			pepperSetting(1, "fingerprint"), f.fingerprint)
-		return err
+		one = f.fingerprint // recorded before, by this server or another
+	}
+	if one == "" {
+		return nil
+	}
+	// Pepper 1's row under its new name, even from a server that no longer
+	// holds pepper 1, and under its legacy name too: a binary from before
+	// pepper ids reads only that one, and would take any pepper without it.
+	for _, name := range []string{pepperSetting(1, "fingerprint"), legacyPepperFingerprint} {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, one); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -219,9 +226,9 @@ func (s *Store) RetirePepper(ctx context.Context, id int, force bool) ([]string,
 	err := s.write(ctx, storeWide, func(ctx context.Context, tx Tx) error {
 		stranded = nil
 		now := s.now().UnixNano()
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM api_keys WHERE `+activeKey+`
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM api_keys WHERE `+usableKey+`
 			AND (pepper_version = ? OR (previous_hash IS NOT NULL AND previous_expire_time > ? AND previous_pepper_version = ?))
-			ORDER BY id`, now, id, now, id)
+			ORDER BY id`, id, now, id)
 		if err != nil {
 			return err
 		}
@@ -260,6 +267,9 @@ func (s *Store) RehashKeys(ctx context.Context, rehashes []latchkey.Rehash) erro
 			// The hash compared is the key's current or its previous one;
 			// a secret's hash is never both, so at most one statement
 			// changes the row.
+			if r.New.PepperVersion <= r.Old.PepperVersion {
+				continue // a rehash only ever moves a key to a newer pepper
+			}
 			if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET secret_hash = ?, pepper_version = ?
 				WHERE id = ? AND secret_hash = ? AND pepper_version = ?`,
 				r.New.Hash, r.New.PepperVersion, r.KeyID, r.Old.Hash, r.Old.PepperVersion); err != nil {

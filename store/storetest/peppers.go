@@ -88,11 +88,18 @@ func testPepperUsage(t *testing.T, open Opener) {
 		Secret: secretUnder(4), TokenPrefix: "lk_live_01ROTATE"})
 	must(t, err)
 
+	// An expired key counts: an update can lift its expiry.
+	f.issue(t, "expired under 6", func(in *latchkey.NewAPIKey) {
+		in.Secret = secretUnder(6)
+		in.Key.ExpireTime = time.Now().Add(-time.Hour)
+	})
+
 	after := usage(t, f.store)
 	for id, want := range map[int]latchkey.PepperUse{
 		1: {ID: 1, Keys: before[1].Keys},
 		3: {ID: 3, Keys: 1, Previous: 1},
 		4: {ID: 4, Keys: 2},
+		6: {ID: 6, Keys: 1},
 	} {
 		got := after[id]
 		if got.Keys != want.Keys || got.Previous != want.Previous || got.Retired {
@@ -193,6 +200,15 @@ func testRehash(t *testing.T, open Opener) {
 	c = credential()
 	if !bytes.Equal(c.Current.Hash, next.Hash) || c.Previous == nil || !bytes.Equal(c.Previous.Hash, again.Hash) || c.Previous.PepperVersion != 3 {
 		t.Fatalf("after rehashing the previous secret: current %+v previous %+v", c.Current, c.Previous)
+	}
+	// A rehash never moves a key back to an older pepper (a replica whose
+	// newer pepper is still staged would otherwise undo the others').
+	must(t, f.store.RehashKeys(ctx, []latchkey.Rehash{{KeyID: key.ID, Old: next, New: secretUnder(1)}}))
+	if c := credential(); !bytes.Equal(c.Current.Hash, next.Hash) {
+		t.Fatal("a rehash moved a key to an older pepper")
+	}
+	if !c.PreviousExpire.Equal(credential().PreviousExpire) {
+		t.Fatal("a rehash changed the grace period")
 	}
 	must(t, f.store.RehashKeys(ctx, nil))
 }
