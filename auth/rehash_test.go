@@ -18,14 +18,8 @@ import (
 // keys are made with) and one of peppers 1 and 2, where 2 is current.
 func rotatedHashers(t *testing.T) (onlyOne, both, onlyTwo *pepper.Hasher) {
 	t.Helper()
-	one, err := pepper.New(1, []byte("pepper of the memory store tests!"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	two, err := pepper.New(2, []byte("the second pepper, after rotation"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	one, two := testPeppers(t)
+	var err error
 	if onlyOne, err = pepper.NewHasherOf([]pepper.Pepper{one}); err != nil {
 		t.Fatal(err)
 	}
@@ -36,6 +30,21 @@ func rotatedHashers(t *testing.T) (onlyOne, both, onlyTwo *pepper.Hasher) {
 		t.Fatal(err)
 	}
 	return onlyOne, both, onlyTwo
+}
+
+// testPeppers returns pepper 1, the one memStore's keys are made with,
+// and a pepper 2.
+func testPeppers(t *testing.T) (one, two pepper.Pepper) {
+	t.Helper()
+	one, err := pepper.New(1, []byte("pepper of the memory store tests!"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	two, err = pepper.New(2, []byte("the second pepper, after rotation"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return one, two
 }
 
 // syncBuffer is a log destination that tests read while the verifier writes.
@@ -191,14 +200,7 @@ func TestRehashSurvivesAFailedWrite(t *testing.T) {
 // keys already moved to the new pepper but never moves them back.
 func TestVerifierNeverRehashesToAnOlderPepper(t *testing.T) {
 	ctx := t.Context()
-	one, err := pepper.New(1, []byte("pepper of the memory store tests!"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	two, err := pepper.New(2, []byte("the second pepper, after rotation"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	one, two := testPeppers(t)
 	two.Staged = true
 	staged, err := pepper.NewHasherOf([]pepper.Pepper{one, two})
 	if err != nil || staged.Current() != 1 {
