@@ -6,6 +6,7 @@ import { linkProps, navigate, usePath } from "./router.js";
 import { SignIn } from "./SignIn.js";
 import { KeysPage } from "./Keys.js";
 import { KeyPage } from "./KeyPage.js";
+import { WorkspacesPage } from "./Workspaces.js";
 
 export type Session = { who: WhoAmIResponse; via: "key" | "oidc" };
 
@@ -34,6 +35,9 @@ export function App() {
           <a {...linkProps("/keys")} aria-current={path.startsWith("/keys") || path === "/" ? "page" : undefined}>
             Keys
           </a>
+          <a {...linkProps("/workspaces")} aria-current={path.startsWith("/workspaces") ? "page" : undefined}>
+            Workspaces
+          </a>
         </nav>
         <span className="who">
           {who(session)} <span className="muted">in {session.who.account?.metadata?.name ?? "this account"}</span>
@@ -55,6 +59,8 @@ function who(s: Session): string {
   return p?.spec?.email || p?.metadata?.name || "Signed in";
 }
 
+// The server answers index.html for the first path segments that
+// console.Routes (console/console.go) lists: keep the two together.
 function Route({ path, session }: { path: string; session: Session }) {
   const title = useRef<string>("");
   let page: React.ReactNode;
@@ -62,6 +68,9 @@ function Route({ path, session }: { path: string; session: Session }) {
   if (path === "/" || path === "/keys") {
     title.current = "Keys";
     page = <KeysPage session={session} />;
+  } else if (path === "/workspaces") {
+    title.current = "Workspaces";
+    page = <WorkspacesPage session={session} />;
   } else if (m) {
     title.current = "Key";
     page = <KeyPage id={decodeURIComponent(m[1])} session={session} />;
