@@ -30,8 +30,13 @@ import (
 // checks), without what otelconnect does per call even when tracing is off:
 // a span started on a no-op tracer, the propagator's look at the headers,
 // two context values, a call state of a kilobyte, and an attribute set
-// sorted and hashed anew. That was most of the metrics' cost to Verify's
-// throughput (README, "Performance").
+// sorted and hashed anew: 1.7 µs and 6 allocations a call, against 0.3 µs
+// and none (BenchmarkRPCTelemetry), which was most of what metrics cost
+// Verify's throughput (README, "Performance"). None of otelconnect's
+// options removes that work: WithoutTracing is the no-op tracer, peer
+// attributes are off already, and an attribute filter adds a call per
+// attribute. When otelconnect is upgraded, TestRPCDurationsAsOtelconnect
+// says whether its series still match.
 func (s *Server) rpcTelemetry() (connect.ServerInterceptor, error) {
 	switch {
 	case s.tracer != nil:
@@ -50,8 +55,8 @@ func (s *Server) rpcTelemetry() (connect.ServerInterceptor, error) {
 	return nil, nil
 }
 
-// What otelconnect (v0.12) names its meter and the protocols, so that a
-// reader that shows the instrumentation scope sees no difference either.
+// What otelconnect (v0.12) names its meter, so that a reader that shows
+// the instrumentation scope sees no difference either.
 const (
 	otelconnectScope   = "connectrpc.com/otelconnect"
 	otelconnectVersion = "semver:0.12.0"

@@ -51,7 +51,9 @@ type Config struct {
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 	// MeterProvider, when set, gets the server's instruments: RPC
-	// durations by procedure, protocol and code (otelconnect) and the
+	// durations by procedure, protocol and code (otelconnect's histogram,
+	// recorded by otelconnect when there is a TracerProvider and by the
+	// server itself otherwise: rpcTelemetry says why) and the
 	// verifier's (outcomes, cache).
 	MeterProvider metric.MeterProvider
 	// TracerProvider, when set, gets a span for every RPC (otelconnect),
