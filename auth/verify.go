@@ -329,11 +329,16 @@ const (
 func (v *Verifier) secretMatches(secret string, e *cachedKey, now time.Time) int {
 	cred := &e.cred
 	current := v.hasher.Verify(secret, cred.Current)
-	v.warnUnheld(e, currentSecret, cred.Current)
 	previous := false
 	if cred.Previous != nil && now.Before(cred.PreviousExpire) {
 		previous = v.hasher.Verify(secret, *cred.Previous)
-		v.warnUnheld(e, previousSecret, *cred.Previous)
+		if !previous {
+			v.warnUnheld(e, previousSecret, *cred.Previous)
+		}
+	}
+	if !current {
+		// A hash that matched was made with a pepper this server holds.
+		v.warnUnheld(e, currentSecret, cred.Current)
 	}
 	switch {
 	case current:
