@@ -130,7 +130,7 @@ func TestVerifierRehashesSecretsOfAnOlderPepper(t *testing.T) {
 		}
 	}
 	line := logs.String()
-	if strings.Count(line, unused.KeyID()) != 1 || !strings.Contains(line, "pepper=1") {
+	if strings.Count(line, unused.KeyID()) != 1 || !strings.Contains(line, "pepper=1") || !strings.Contains(line, "secret=current") {
 		t.Fatalf("want one log line naming the key and its pepper, got %q", line)
 	}
 	if strings.Contains(line, unused.Secret()) {
@@ -223,10 +223,82 @@ func TestVerifierNeverRehashesToAnOlderPepper(t *testing.T) {
 	if err := replicaB.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// A key already under the current pepper is left as it is.
+	replicaC := auth.NewVerifier(m, promoted, "lk", auth.VerifierOptions{FlushInterval: time.Hour})
+	if verdict, _ := replicaC.Verify(ctx, tok.Reveal(), auth.Requirements{}); !verdict.Valid() {
+		t.Fatal(verdict.Outcome)
+	}
+	if err := replicaC.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.rehashes) != 1 || m.creds[tok.KeyID()].Current.PepperVersion != 2 {
 		t.Fatalf("%d rehashes, key under pepper %d; want 1 rehash and pepper 2", len(m.rehashes), m.creds[tok.KeyID()].Current.PepperVersion)
+	}
+}
+
+// The warning about a key hashed with a pepper the server lacks comes at
+// most once an hour per key, however often its cache entry is rebuilt,
+// and names which of its secrets it is.
+func TestUnheldPepperWarningIsHourly(t *testing.T) {
+	ctx := t.Context()
+	_, _, onlyTwo := rotatedHashers(t)
+	c := &clock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	m := newMemStore()
+	stranded := m.put(t, nil, nil)
+	var logs syncBuffer
+	v := auth.NewVerifier(m, onlyTwo, "lk", auth.VerifierOptions{Now: c.Now, FlushInterval: time.Hour,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	t.Cleanup(func() { v.Close(context.Background()) })
+	lines := func() int { return strings.Count(logs.String(), stranded.KeyID()) }
+	verify := func() {
+		t.Helper()
+		if verdict, _ := v.Verify(ctx, stranded.Reveal(), auth.Requirements{}); verdict.Outcome != auth.OutcomeNotFound {
+			t.Fatalf("a key of a pepper the server lacks: %v", verdict.Outcome)
+		}
+	}
+	verify()
+	if n := lines(); n != 1 || !strings.Contains(logs.String(), "secret=current") {
+		t.Fatalf("first verification: %d lines naming the key, want 1 about its current secret: %s", n, logs.String())
+	}
+	c.add(30 * time.Minute) // the cache entry is long gone
+	verify()
+	if n := lines(); n != 1 {
+		t.Fatalf("half an hour later: %d lines, want still 1", n)
+	}
+	c.add(30 * time.Minute) // an hour after the first line
+	verify()
+	if n := lines(); n != 2 {
+		t.Fatalf("an hour later: %d lines, want 2", n)
+	}
+}
+
+// The warning says which secret's hash it is about.
+func TestUnheldPepperWarningNamesThePreviousSecret(t *testing.T) {
+	ctx := t.Context()
+	_, both, onlyTwo := rotatedHashers(t)
+	c := &clock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	m := newMemStore()
+	// Rotated under pepper 2 with its old secret, under pepper 1, in grace.
+	tok := m.put(t, nil, func(cr *latchkey.Credential) {
+		prev := cr.Current
+		cr.Previous, cr.PreviousExpire = &prev, c.now.Add(time.Hour)
+	})
+	m.mu.Lock()
+	cred := m.creds[tok.KeyID()]
+	cred.Current = both.Hash("the new secret")
+	m.creds[tok.KeyID()] = cred
+	m.mu.Unlock()
+	var logs syncBuffer
+	v := auth.NewVerifier(m, onlyTwo, "lk", auth.VerifierOptions{Now: c.Now, FlushInterval: time.Hour,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	t.Cleanup(func() { v.Close(context.Background()) })
+	if verdict, _ := v.Verify(ctx, tok.Reveal(), auth.Requirements{}); verdict.Outcome != auth.OutcomeNotFound {
+		t.Fatalf("the old secret, under a pepper the server lacks: %v", verdict.Outcome)
+	}
+	if !strings.Contains(logs.String(), "secret=previous") || strings.Contains(logs.String(), "secret=current") {
+		t.Fatalf("want a line about the previous secret only: %s", logs.String())
 	}
 }
 

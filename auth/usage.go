@@ -106,12 +106,13 @@ func (u *usage) flushRehashes(ctx context.Context) error {
 			batch[i] = queued[id]
 		}
 		if err := u.store.RehashKeys(ctx, batch); err != nil {
-			u.logger.Warn("rehashing keys under the current pepper failed; will retry", "keys", len(ids)-written, "err", err)
+			left := ids[written:]
+			u.logger.Warn("rehashing keys under the current pepper failed; will retry", "keys", len(left), "err", err)
 			u.mu.Lock()
 			if u.rehashes == nil {
 				u.rehashes = map[string]latchkey.Rehash{}
 			}
-			for _, id := range ids[written:] {
+			for _, id := range left {
 				if _, newer := u.rehashes[id]; !newer {
 					u.rehashes[id] = queued[id]
 				}
