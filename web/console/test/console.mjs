@@ -4,16 +4,30 @@
 // a grace period, revoke; axe-core on every page (no serious or critical
 // violation), a screenshot of every page, the keys page with 50 keys timed
 // in the browser, and the issue-and-revoke flow once more with the keyboard
-// alone. The console must run under its own Content-Security-Policy with
-// no violation, and keep no credential in storage or in the address.
+// alone. Then the scenarios of test/scenarios/, in the order listed below.
+// The console must run under its own Content-Security-Policy with no
+// violation, and keep no credential in storage or in the address.
 //
-//   LATCHKEY_URL=http://127.0.0.1:8080 LATCHKEY_KEY=lk_... node test/console.mjs
+//   LATCHKEY_URL=http://127.0.0.1:8080 LATCHKEY_KEY=lk_... [OIDC_ISSUER=...] node test/console.mjs
+//
+// A scenario is a module whose default export is an async function of the
+// harness `t` below. It starts with t.page signed in as the operator (on
+// any page) and leaves it so; other people sign in on pages of their own
+// (t.newPage), each in a fresh browser context.
 import { mkdir, readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
+import people from "./scenarios/people.mjs";
+import accounts from "./scenarios/accounts.mjs";
+import grants from "./scenarios/grants.mjs";
+import restricted from "./scenarios/restricted.mjs";
+import auditLog from "./scenarios/audit.mjs";
+
+const scenarios = [["people", people], ["accounts", accounts], ["grants", grants], ["restricted", restricted], ["audit log", auditLog]];
 
 const base = process.env.LATCHKEY_URL;
 const operatorKey = process.env.LATCHKEY_KEY;
+const oidcIssuer = process.env.OIDC_ISSUER;
 const shots = process.env.SCREENSHOTS ?? new URL("../screenshots/", import.meta.url).pathname;
 if (!base || !operatorKey) {
   console.error("console test: set LATCHKEY_URL and LATCHKEY_KEY");
@@ -48,21 +62,29 @@ const browser = await chromium.launch({
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync"], // playwright gives it a fresh --user-data-dir
 });
-const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: "en-GB", timezoneId: "UTC" });
-await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
-const page = await context.newPage();
-page.on("console", (m) => {
-  if (m.type() === "error") {
-    if (/Content Security Policy/i.test(m.text())) fail(`CSP violation: ${m.text()}`);
-    else console.error(`browser console: ${m.text()}`);
-  }
-});
-page.on("pageerror", (e) => fail(`page error: ${e.message}`));
-page.on("crash", () => fail("the page crashed"));
-page.on("framenavigated", (f) => f === page.mainFrame() && step(`navigated to ${f.url()}`));
+// newPage opens a page in a browser context of its own (its own memory,
+// storage and cookies: another person at another computer), watched for
+// CSP violations and errors like every page of the test.
+async function newPage(who = "") {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: "en-GB", timezoneId: "UTC" });
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
+  const p = await context.newPage();
+  const tag = who ? ` (${who})` : "";
+  p.on("console", (m) => {
+    if (m.type() === "error") {
+      if (/Content Security Policy/i.test(m.text())) fail(`CSP violation${tag}: ${m.text()}`);
+      else console.error(`browser console${tag}: ${m.text()}`);
+    }
+  });
+  p.on("pageerror", (e) => fail(`page error${tag}: ${e.message}`));
+  p.on("crash", () => fail(`the page crashed${tag}`));
+  p.on("framenavigated", (f) => f === p.mainFrame() && step(`navigated to ${f.url()}${tag}`));
+  return p;
+}
+const page = await newPage();
 
 // audit runs axe-core on what the page shows now and takes its screenshot.
-async function audit(name, mask = []) {
+async function audit(name, mask = [], page = t.page) {
   await page.evaluate(`${axeSource}\n;0`);
   const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
   const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
@@ -73,7 +95,7 @@ async function audit(name, mask = []) {
 }
 
 // noCredentialKept fails if a token is anywhere but the page's memory.
-async function noCredentialKept(where, tokens) {
+async function noCredentialKept(where, tokens, page = t.page) {
   const kept = await page.evaluate(() => ({
     local: JSON.stringify({ ...localStorage }),
     session: JSON.stringify({ ...sessionStorage }),
@@ -86,13 +108,13 @@ async function noCredentialKept(where, tokens) {
   if (kept.local !== "{}" || kept.session !== "{}") fail(`${where}: storage is not empty: ${kept.local} ${kept.session}`);
 }
 
-async function signIn(key) {
+async function signIn(key, page = t.page) {
   await page.getByLabel("API key").fill(key);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await page.getByRole("heading", { name: "Keys", level: 1 }).waitFor();
 }
 
-async function readToken(dialog) {
+async function readToken(dialog, page = t.page) {
   await dialog.getByRole("button", { name: "Copy token" }).click();
   await dialog.getByText("Copied to the clipboard.").waitFor();
   const copied = await page.evaluate(() => navigator.clipboard.readText());
@@ -101,13 +123,26 @@ async function readToken(dialog) {
   return copied;
 }
 
+// tabTo presses Tab until the element of that role and text has focus.
+async function tabTo(name, role = "button", max = 60, page = t.page) {
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press("Tab");
+    const focused = await page.evaluate(() => ({ role: document.activeElement?.tagName.toLowerCase(), text: document.activeElement?.textContent?.trim() }));
+    if (focused.text === name && (role === "any" || focused.role === role || (role === "link" && focused.role === "a"))) return;
+  }
+  throw new Error(`keyboard: could not Tab to ${role} “${name}”`);
+}
+
+// The harness the scenarios get.
+const t = { base, operatorKey, oidcIssuer, browser, page, newPage, api, verify, audit, step, fail, signIn, readToken, noCredentialKept, tabTo };
+
 try {
   // Sign-in.
   await page.goto(`${base}/`);
   await page.getByLabel("API key").waitFor();
   await audit("signin");
   await page.getByLabel("API key").fill("lk_live_not_a_real_key");
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   const refused = await page.getByRole("alert").textContent();
   if (!/not accepted/.test(refused) || /unauthenticated/i.test(refused)) fail(`a bad key showed: ${refused}`);
   await audit("signin-refused");
@@ -271,14 +306,6 @@ try {
   await page.keyboard.type(operatorKey); // the field has focus on arrival
   await page.keyboard.press("Enter");
   await page.getByRole("heading", { name: "Keys", level: 1 }).waitFor();
-  const tabTo = async (name, role = "button", max = 60) => {
-    for (let i = 0; i < max; i++) {
-      await page.keyboard.press("Tab");
-      const focused = await page.evaluate(() => ({ role: document.activeElement?.tagName.toLowerCase(), text: document.activeElement?.textContent?.trim() }));
-      if (focused.text === name && (role === "any" || focused.role === role || (role === "link" && focused.role === "a"))) return;
-    }
-    throw new Error(`keyboard: could not Tab to ${role} “${name}”`);
-  };
   await tabTo("Issue a key");
   await page.keyboard.press("Enter");
   await page.getByRole("dialog", { name: "Issue a key" }).waitFor();
@@ -308,6 +335,11 @@ try {
   const kbv = await verify(kbToken);
   if (kbv.valid) fail("the key revoked with the keyboard still verifies");
   else step("keyboard alone: issued a key, cancelled with Escape, revoked it");
+
+  for (const [name, scenario] of scenarios) {
+    step(`scenario: ${name}`);
+    await scenario(t);
+  }
 
   // Sign-out forgets the credential.
   await page.getByRole("button", { name: "Sign out" }).click();

@@ -1,0 +1,2 @@
+// Scenario people: filled in by its issue-17 task.
+export default async function (t) {}

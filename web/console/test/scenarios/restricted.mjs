@@ -1,0 +1,2 @@
+// Scenario restricted: filled in by its issue-17 task.
+export default async function (t) {}
