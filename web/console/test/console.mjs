@@ -123,6 +123,21 @@ async function readToken(dialog, page = t.page) {
   return copied;
 }
 
+// signInWithProvider signs a person in through the OpenID Provider: the
+// console's button, the provider's own login form, and back. It resolves
+// when the console shows its first page.
+async function signInWithProvider(page, username, password) {
+  if (!oidcIssuer) throw new Error("OIDC_ISSUER is not set: .ci/console starts the provider");
+  await page.goto(`${base}/`);
+  await page.getByRole("button", { name: /^Sign in with / }).click();
+  await page.waitForURL((u) => u.href.startsWith(oidcIssuer));
+  await page.getByLabel("Username:").fill(username);
+  await page.getByLabel("Password:").fill(password);
+  await page.getByRole("button", { name: "Login" }).click();
+  await page.waitForURL((u) => u.href.startsWith(base) && !u.search.includes("code="));
+  await page.getByRole("button", { name: "Sign out" }).waitFor();
+}
+
 // tabTo presses Tab until the element of that role and text has focus.
 async function tabTo(name, role = "button", max = 60, page = t.page) {
   for (let i = 0; i < max; i++) {
@@ -134,7 +149,7 @@ async function tabTo(name, role = "button", max = 60, page = t.page) {
 }
 
 // The harness the scenarios get.
-const t = { base, operatorKey, oidcIssuer, browser, page, newPage, api, verify, audit, step, fail, signIn, readToken, noCredentialKept, tabTo };
+const t = { base, operatorKey, oidcIssuer, browser, page, newPage, api, verify, audit, step, fail, signIn, signInWithProvider, readToken, noCredentialKept, tabTo };
 
 try {
   // Sign-in.
