@@ -48,6 +48,9 @@ export default async function (t) {
   await dialog.getByRole("button", { name: "Add person" }).click();
   const bad = await dialog.getByRole("alert").textContent();
   if (!/email address/.test(bad)) t.fail(`adding a person without an email showed: ${bad}`);
+  await dialog.getByRole("button", { name: "Cancel" }).click();
+  await dialog.waitFor({ state: "detached" });
+  await op.getByRole("button", { name: "Add a person" }).click();
   await dialog.getByLabel("Email").fill(ALICE);
   await dialog.getByLabel("Name (optional)").fill("Alice");
   for (const perm of ALICE_PERMISSIONS) await dialog.getByRole("checkbox", { name: new RegExp(`^${perm} `) }).check();
@@ -178,6 +181,23 @@ export default async function (t) {
   await t.noCredentialKept("Bob refused", [...bobTokens], bp);
   await bp.context().close();
   t.step(`Bob, without a profile, was refused at sign-in: “${bobWhy.trim()}”`);
+
+  // A key revoked while it is signed in: the next call is refused
+  // (Unauthenticated), said in plain words, and the key forgotten.
+  const kp = await t.newPage("revoked key");
+  const issuedKey = await t.api("ApiKeyService/Issue", { metadata: { name: "people-revoked-while-signed-in" }, spec: { permissions: ["api_keys:read"] } });
+  await kp.goto(`${t.base}/`);
+  await t.signIn(issuedKey.apiKey.spec.token, kp);
+  await t.api("ApiKeyService/Revoke", { id: issuedKey.apiKey.metadata.id });
+  await kp.getByLabel("State").selectOption({ label: "Revoked" });
+  await kp.getByRole("heading", { name: "Latchkey refused your session", level: 1 }).waitFor();
+  const keyWhy = await kp.getByRole("alert").textContent();
+  if (!/no longer accepted/.test(keyWhy) || RAW.test(keyWhy)) t.fail(`a revoked key's session refusal reads: ${keyWhy}`);
+  await t.noCredentialKept("revoked key refused", [issuedKey.apiKey.spec.token], kp);
+  await kp.getByRole("button", { name: "Sign in again" }).click();
+  await kp.getByLabel("API key").waitFor();
+  await kp.context().close();
+  t.step(`a key revoked while signed in is refused at its next call: “${keyWhy.trim()}”`);
 
   // Leave Alice active with her permissions, and the operator on Keys.
   alice = await aliceProfile();
