@@ -55,8 +55,7 @@ export function App() {
         checking.current = false;
       });
     });
-    // signOut only uses stable setters and the query client.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // signOut uses only stable setters and the query client.
   }, [session]);
 
   if (!session) {
