@@ -1,12 +1,20 @@
 import { useEffect, useRef, useState } from "react";
 import { useQueryClient } from "@tanstack/react-query";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { AuthService } from "../../../gen/ts/latchkey/v1/auth_pb.js";
 import type { WhoAmIResponse } from "../../../gen/ts/latchkey/v1/auth_pb.js";
-import { setCredential } from "./session.js";
+import { onRefusal, setCredential, transport } from "./session.js";
 import { linkProps, navigate, usePath } from "./router.js";
 import { SignIn } from "./SignIn.js";
 import { KeysPage } from "./Keys.js";
 import { KeyPage } from "./KeyPage.js";
 import { WorkspacesPage } from "./Workspaces.js";
+import { PeoplePage } from "./People.js";
+import { refusal, SessionRefused } from "./Refused.js";
+import { oidcForget } from "./oidc.js";
+import { callerPermissions, holds } from "./permissions.js";
+
+const auth = createClient(AuthService, transport);
 
 export type Session = { who: WhoAmIResponse; via: "key" | "oidc" };
 
@@ -14,14 +22,44 @@ export function App() {
   const [session, setSession] = useState<Session | null>(null);
   const queryClient = useQueryClient();
   const path = usePath();
+  // Why Latchkey refused the session, once it has.
+  const [refused, setRefused] = useState<string | null>(null);
+  const checking = useRef(false);
 
   const signOut = () => {
     setCredential(null);
+    void oidcForget();
     queryClient.clear();
     setSession(null);
   };
 
+  // A call refused with Unauthenticated, or with PermissionDenied when
+  // WhoAmI is refused too (a suspended person or account, not a missing
+  // permission), means the session itself is refused: forget it and say so.
+  useEffect(() => {
+    if (!session) return;
+    const refuse = (err: unknown) => {
+      const why = refusal(err, session.via);
+      if (why === null) return;
+      signOut();
+      setRefused(why);
+    };
+    return onRefusal((err) => {
+      if (ConnectError.from(err).code === Code.Unauthenticated) return refuse(err);
+      if (checking.current) return;
+      checking.current = true;
+      auth.whoAmI({}).then(
+        () => {},
+        (e) => refuse(e),
+      ).finally(() => {
+        checking.current = false;
+      });
+    });
+    // signOut uses only stable setters and the query client.
+  }, [session]);
+
   if (!session) {
+    if (refused) return <SessionRefused reason={refused} onSignInAgain={() => setRefused(null)} />;
     return <SignIn onSignedIn={setSession} />;
   }
   return (
@@ -38,6 +76,11 @@ export function App() {
           <a {...linkProps("/workspaces")} aria-current={path.startsWith("/workspaces") ? "page" : undefined}>
             Workspaces
           </a>
+          {holds(callerPermissions(session), "profiles:read") && (
+            <a {...linkProps("/people")} aria-current={path.startsWith("/people") ? "page" : undefined}>
+              People
+            </a>
+          )}
         </nav>
         <span className="who">
           {who(session)} <span className="muted">in {session.who.account?.metadata?.name ?? "this account"}</span>
@@ -71,6 +114,9 @@ function Route({ path, session }: { path: string; session: Session }) {
   } else if (path === "/workspaces") {
     title.current = "Workspaces";
     page = <WorkspacesPage session={session} />;
+  } else if (path === "/people") {
+    title.current = "People";
+    page = <PeoplePage session={session} />;
   } else if (m) {
     title.current = "Key";
     page = <KeyPage id={decodeURIComponent(m[1])} session={session} />;

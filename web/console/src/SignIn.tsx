@@ -5,7 +5,8 @@ import { setCredential, transport } from "./session.js";
 import { plainError } from "./errors.js";
 import { ConnectError, Code } from "@connectrpc/connect";
 import type { Session } from "./App.js";
-import { oidcConfig, oidcSignIn, oidcCallback, type OidcConfig } from "./oidc.js";
+import { oidcConfig, oidcSignIn, oidcCallback, oidcForget, type OidcConfig } from "./oidc.js";
+import { refusal } from "./Refused.js";
 
 const auth = createClient(AuthService, transport);
 
@@ -33,7 +34,13 @@ export function SignIn({ onSignedIn }: { onSignedIn: (s: Session) => void }) {
     document.title = "Sign in · Latchkey console";
     oidcConfig().then(setOidc, () => setOidc(null));
     // Back from the OpenID Provider: finish the code flow.
-    if (new URLSearchParams(window.location.search).has("code")) {
+    const back = new URLSearchParams(window.location.search);
+    if (back.has("error") && back.has("state")) {
+      // The provider did not sign the person in (cancelled, refused).
+      window.history.replaceState(null, "", "/");
+      void oidcForget();
+      setError("The sign-in at your company account was cancelled or refused there. Try again, or sign in with an API key.");
+    } else if (back.has("code")) {
       setBusy(true);
       oidcCallback()
         .then((token) => signInWith(token, "oidc"))
@@ -104,8 +111,10 @@ export function SignIn({ onSignedIn }: { onSignedIn: (s: Session) => void }) {
 
 function signInError(err: unknown): string {
   const e = ConnectError.from(err);
-  if (e.code === Code.Unauthenticated) {
-    return "That credential was not accepted: it may be mistyped, revoked or expired.";
+  if (e.code === Code.Unauthenticated || e.code === Code.PermissionDenied) {
+    // A person the provider knows and Latchkey refuses (no profile for the
+    // email, suspended) is told why, in the server's words for people.
+    return `Latchkey did not let you in. ${refusal(e, null)}`;
   }
   return plainError(err);
 }

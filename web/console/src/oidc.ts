@@ -12,9 +12,13 @@ export async function oidcConfig(): Promise<OidcConfig | null> {
   return c.oidcIssuer && c.oidcClientId ? { issuer: c.oidcIssuer, clientId: c.oidcClientId } : null;
 }
 
+// The manager of the flow under way, kept so that sign-out can forget the
+// user it holds (oidcForget).
+let current: { removeUser(): Promise<void> } | null = null;
+
 async function manager(c: OidcConfig) {
   const { UserManager, WebStorageStateStore, InMemoryWebStorage } = await import("oidc-client-ts");
-  return new UserManager({
+  const m = new UserManager({
     authority: c.issuer,
     client_id: c.clientId,
     redirect_uri: `${window.location.origin}/`,
@@ -24,6 +28,23 @@ async function manager(c: OidcConfig) {
     stateStore: new WebStorageStateStore({ store: window.sessionStorage }),
     automaticSilentRenew: false,
   });
+  current = m;
+  return m;
+}
+
+// oidcForget forgets what the flow left: the user (with its ID token) that
+// the manager holds in memory, and any one-time state of a flow in
+// sessionStorage (a flow left half-way leaves its state behind).
+export async function oidcForget() {
+  const m = current;
+  current = null;
+  try {
+    await m?.removeUser();
+  } finally {
+    for (const k of Object.keys(window.sessionStorage)) {
+      if (k.startsWith("oidc.")) window.sessionStorage.removeItem(k);
+    }
+  }
 }
 
 export async function oidcSignIn(c: OidcConfig) {
@@ -42,5 +63,8 @@ export async function oidcCallback(): Promise<string> {
     return user.id_token;
   } finally {
     window.history.replaceState(null, "", "/");
+    // The ID token now lives only in session.ts; the manager's copy and
+    // the flow's state go.
+    await oidcForget();
   }
 }
