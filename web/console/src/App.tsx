@@ -7,6 +7,10 @@ import { SignIn } from "./SignIn.js";
 import { KeysPage } from "./Keys.js";
 import { KeyPage } from "./KeyPage.js";
 import { WorkspacesPage } from "./Workspaces.js";
+import { AccountsPage, mayManageAccounts } from "./Accounts.js";
+import { AuditPage } from "./Audit.js";
+import { AccountSwitcher } from "./AccountSwitcher.js";
+import { callerPermissions, holds } from "./permissions.js";
 
 export type Session = { who: WhoAmIResponse; via: "key" | "oidc" };
 
@@ -38,7 +42,18 @@ export function App() {
           <a {...linkProps("/workspaces")} aria-current={path.startsWith("/workspaces") ? "page" : undefined}>
             Workspaces
           </a>
+          {holds(callerPermissions(session), "audit:read") && (
+            <a {...linkProps("/audit")} aria-current={path === "/audit" ? "page" : undefined}>
+              Audit log
+            </a>
+          )}
+          {mayManageAccounts(session) && (
+            <a {...linkProps("/accounts")} aria-current={path === "/accounts" ? "page" : undefined}>
+              Accounts
+            </a>
+          )}
         </nav>
+        <AccountSwitcher session={session} onSwitched={setSession} />
         <span className="who">
           {who(session)} <span className="muted">in {session.who.account?.metadata?.name ?? "this account"}</span>
         </span>
@@ -47,7 +62,8 @@ export function App() {
         </button>
       </header>
       <main id="main" tabIndex={-1}>
-        <Route path={path} session={session} />
+        {/* A page starts afresh in another account (the account switcher). */}
+        <Route key={session.who.account?.metadata?.id} path={path} session={session} />
       </main>
     </>
   );
@@ -71,6 +87,12 @@ function Route({ path, session }: { path: string; session: Session }) {
   } else if (path === "/workspaces") {
     title.current = "Workspaces";
     page = <WorkspacesPage session={session} />;
+  } else if (path === "/accounts") {
+    title.current = "Accounts";
+    page = <AccountsPage session={session} />;
+  } else if (path === "/audit") {
+    title.current = "Audit log";
+    page = <AuditPage session={session} />;
   } else if (m) {
     title.current = "Key";
     page = <KeyPage id={decodeURIComponent(m[1])} session={session} />;

@@ -6,6 +6,7 @@ import { plainError } from "./errors.js";
 import { ConnectError, Code } from "@connectrpc/connect";
 import type { Session } from "./App.js";
 import { oidcConfig, oidcSignIn, oidcCallback, type OidcConfig } from "./oidc.js";
+import { whoAmIChoosingAccount } from "./AccountSwitcher.js";
 
 const auth = createClient(AuthService, transport);
 
@@ -13,7 +14,8 @@ const auth = createClient(AuthService, transport);
 async function signInWith(token: string, via: Session["via"]): Promise<Session> {
   setCredential(token);
   try {
-    const who = await auth.whoAmI({});
+    // A person with profiles in several accounts starts in the first.
+    const who = via === "oidc" ? await whoAmIChoosingAccount() : await auth.whoAmI({});
     return { who, via };
   } catch (err) {
     setCredential(null);
