@@ -1,5 +1,5 @@
 import { useId, useState } from "react";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createClient } from "@connectrpc/connect";
 import { skipToken, useQueryClient } from "@tanstack/react-query";
 import { useQuery } from "@connectrpc/connect-query";
 import { listMyProfiles } from "../../../gen/ts/latchkey/v1/auth-AuthService_connectquery.js";
@@ -17,21 +17,17 @@ function usable(p: MyProfile): boolean {
   return p.accountState !== AccountState.SUSPENDED && p.profile?.info?.state !== ProfileState.SUSPENDED;
 }
 
-// whoAmIChoosingAccount is WhoAmI for a person just signed in: one with
-// profiles in several accounts must name the account of every call, so
-// the first account (the oldest) where they may act is chosen, and the
+// whoAmIChoosingAccount is WhoAmI for a person just signed in. One with
+// profiles in several accounts must name the account of every call: the
+// first account (the oldest) where they may act is chosen, and the
 // switcher offers the others.
 export async function whoAmIChoosingAccount() {
-  try {
-    return await auth.whoAmI({});
-  } catch (err) {
-    if (ConnectError.from(err).code !== Code.FailedPrecondition) throw err;
-    const mine = await auth.listMyProfiles({});
+  const mine = await auth.listMyProfiles({});
+  if (mine.profiles.length > 1) {
     const first = mine.profiles.find(usable) ?? mine.profiles[0];
-    if (!first?.account) throw err;
-    setAccount(first.account.id);
-    return await auth.whoAmI({});
+    if (first.account) setAccount(first.account.id);
   }
+  return await auth.whoAmI({});
 }
 
 // AccountSwitcher lets a person signed in through the identity provider

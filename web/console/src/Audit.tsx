@@ -306,9 +306,7 @@ export function AuditPage({ session }: { session: Session }) {
                     <code className="id">{e.target?.id}</code>
                   </td>
                   <td>{e.reason || <span className="muted">None</span>}</td>
-                  <td>
-                    <code>{e.requestId}</code>
-                  </td>
+                  <td>{e.requestId ? <code>{e.requestId}</code> : <span className="muted">None</span>}</td>
                 </tr>
               ))}
             </tbody>

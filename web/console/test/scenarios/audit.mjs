@@ -18,7 +18,7 @@ export default async function (t) {
         target: tr.children[3].querySelector("code").textContent,
         link: tr.children[3].querySelector("a")?.getAttribute("href") ?? null,
         reason: tr.children[4].textContent,
-        requestId: tr.children[5].textContent,
+        requestId: tr.children[5].querySelector("code")?.textContent ?? "",
       })));
   const next = page.getByRole("button", { name: "Next page" });
   // pageThrough reads every page the UI shows from here, with Next page.
@@ -44,7 +44,7 @@ export default async function (t) {
   };
   const same = (what, ui, api) => {
     const a = ui.map((r) => `${r.action} ${r.target} ${r.requestId}`);
-    const b = api.map((e) => `${e.action} ${e.target?.id} ${e.requestId}`);
+    const b = api.map((e) => `${e.action} ${e.target?.id ?? ""} ${e.requestId ?? ""}`);
     if (a.length !== b.length || a.some((x, i) => x !== b[i])) {
       t.fail(`audit, ${what}: the UI shows ${a.length} events, the API ${b.length}; first difference: ${a.find((x, i) => x !== b[i]) ?? b[a.length]}`);
       return false;
@@ -106,8 +106,8 @@ export default async function (t) {
   const from = Date.parse(`${sec(issued.time)}Z`);
   const to = Date.parse(`${sec(revoked.time)}Z`) + 1000;
   await page.getByRole("button", { name: "Clear filters" }).click();
-  await page.getByLabel("From").fill(field(issued.time));
-  await page.getByLabel("To").fill(field(new Date(to).toISOString()));
+  await page.getByLabel("From", { exact: true }).fill(field(issued.time));
+  await page.getByLabel("To", { exact: true }).fill(field(new Date(to).toISOString()));
   await page.getByLabel("Page size").selectOption({ label: "100 events" });
   await load(() => page.getByRole("button", { name: "Apply filters" }).click());
   const inRange = everything.filter((e) => Date.parse(e.time) >= from && Date.parse(e.time) <= to);
