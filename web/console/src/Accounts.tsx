@@ -152,7 +152,9 @@ export function AccountsPage({ session }: { session: Session }) {
 
 function CreateAccountDialog({ onClose }: { onClose: () => void }) {
   const qc = useQueryClient();
-  const m = useMutation(createAccount, { onSuccess: () => qc.invalidateQueries() });
+  // gcTime 0: the system key's token goes with the dialog, not kept in the
+  // mutation cache.
+  const m = useMutation(createAccount, { gcTime: 0, onSuccess: () => qc.invalidateQueries() });
   const [error, setError] = useState<string | null>(null);
   const ids = { name: useId(), max: useId(), maxHint: useId(), defaults: useId(), defaultsHint: useId(), owner: useId(), ownerHint: useId() };
 
