@@ -118,7 +118,7 @@ export function AccountsPage({ session }: { session: Session }) {
                     <td className="row-actions">
                       {/* The operator account cannot be suspended: nobody would be left to restore it. */}
                       {a.spec?.operator ? (
-                        <span className="muted">None</span>
+                        <span className="muted">Cannot be suspended</span>
                       ) : suspended ? (
                         <button type="button" onClick={() => setDialog({ kind: "restore", account: a })} aria-label={`Restore ${name}`}>
                           Restore
