@@ -12,6 +12,9 @@ import { WorkspacesPage } from "./Workspaces.js";
 import { PeoplePage } from "./People.js";
 import { refusal, SessionRefused } from "./Refused.js";
 import { oidcForget } from "./oidc.js";
+import { AccountsPage, mayManageAccounts } from "./Accounts.js";
+import { AuditPage } from "./Audit.js";
+import { AccountSwitcher } from "./AccountSwitcher.js";
 import { callerPermissions, holds } from "./permissions.js";
 
 const auth = createClient(AuthService, transport);
@@ -81,7 +84,18 @@ export function App() {
               People
             </a>
           )}
+          {holds(callerPermissions(session), "audit:read") && (
+            <a {...linkProps("/audit")} aria-current={path === "/audit" ? "page" : undefined}>
+              Audit log
+            </a>
+          )}
+          {mayManageAccounts(session) && (
+            <a {...linkProps("/accounts")} aria-current={path === "/accounts" ? "page" : undefined}>
+              Accounts
+            </a>
+          )}
         </nav>
+        <AccountSwitcher session={session} onSwitched={setSession} />
         <span className="who">
           {who(session)} <span className="muted">in {session.who.account?.metadata?.name ?? "this account"}</span>
         </span>
@@ -90,7 +104,8 @@ export function App() {
         </button>
       </header>
       <main id="main" tabIndex={-1}>
-        <Route path={path} session={session} />
+        {/* A page starts afresh in another account (the account switcher). */}
+        <Route key={session.who.account?.metadata?.id} path={path} session={session} />
       </main>
     </>
   );
@@ -117,6 +132,12 @@ function Route({ path, session }: { path: string; session: Session }) {
   } else if (path === "/people") {
     title.current = "People";
     page = <PeoplePage session={session} />;
+  } else if (path === "/accounts") {
+    title.current = "Accounts";
+    page = <AccountsPage session={session} />;
+  } else if (path === "/audit") {
+    title.current = "Audit log";
+    page = <AuditPage session={session} />;
   } else if (m) {
     title.current = "Key";
     page = <KeyPage id={decodeURIComponent(m[1])} session={session} />;

@@ -71,6 +71,11 @@ export function KeyPage({ id, session }: { id: string; session: Session }) {
         )}
       </div>
       <p className={`state state-${stateName(info.state).toLowerCase()}`}>{stateName(info.state)}</p>
+      {holds(callerPermissions(session), "audit:read") && (
+        <p>
+          <a {...linkProps(`/audit?target=${m.id}`)}>This key's audit log</a>
+        </p>
+      )}
       <div className="cards">
         <section aria-labelledby="h-meta">
           <h2 id="h-meta">Metadata</h2>

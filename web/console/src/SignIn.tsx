@@ -7,6 +7,7 @@ import { ConnectError, Code } from "@connectrpc/connect";
 import type { Session } from "./App.js";
 import { oidcConfig, oidcSignIn, oidcCallback, oidcForget, type OidcConfig } from "./oidc.js";
 import { refusal } from "./Refused.js";
+import { whoAmIChoosingAccount } from "./AccountSwitcher.js";
 
 const auth = createClient(AuthService, transport);
 
@@ -14,7 +15,8 @@ const auth = createClient(AuthService, transport);
 async function signInWith(token: string, via: Session["via"]): Promise<Session> {
   setCredential(token);
   try {
-    const who = await auth.whoAmI({});
+    // A person with profiles in several accounts starts in the first.
+    const who = via === "oidc" ? await whoAmIChoosingAccount() : await auth.whoAmI({});
     return { who, via };
   } catch (err) {
     setCredential(null);

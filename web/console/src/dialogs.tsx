@@ -42,7 +42,7 @@ export function Dialog({ title, onClose, children }: { title: string; onClose: (
 }
 
 // TokenOnce shows a new token, once, with a copy button and a plain warning.
-function TokenOnce({ apiKey, onClose }: { apiKey: ApiKey; onClose: () => void }) {
+export function TokenOnce({ apiKey, onClose }: { apiKey: ApiKey; onClose: () => void }) {
   const [copied, setCopied] = useState<string | null>(null);
   const tokenId = useId();
   const token = apiKey.spec?.token ?? "";

@@ -1,0 +1,326 @@
+import { useEffect, useId, useMemo, useRef, useState } from "react";
+import { createClient, type Client } from "@connectrpc/connect";
+import { useTransport } from "@connectrpc/connect-query";
+import { useQuery } from "@tanstack/react-query";
+import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { AuditService, type AuditEvent } from "../../../gen/ts/latchkey/v1/audit_pb.js";
+import { Order } from "../../../gen/ts/latchkey/v1/metadata_pb.js";
+import type { Session } from "./App.js";
+import { plainError } from "./errors.js";
+import { isoWhen } from "./format.js";
+import { linkProps } from "./router.js";
+import { callerPermissions, holds } from "./permissions.js";
+
+// What each action means, in plain words. An action this list does not
+// know yet is shown as the server names it.
+export const ACTIONS: [string, string][] = [
+  ["api_key.issue", "Issued a key"],
+  ["api_key.update", "Changed a key"],
+  ["api_key.rotate", "Rotated a key"],
+  ["api_key.revoke", "Revoked a key"],
+  ["workspace.create", "Created a workspace"],
+  ["workspace.update", "Changed a workspace"],
+  ["workspace.archive", "Archived a workspace"],
+  ["workspace.grant", "Granted a workspace"],
+  ["workspace.revoke", "Withdrew a workspace"],
+  ["profile.create", "Added a person"],
+  ["profile.update", "Changed a person"],
+  ["profile.bind", "A person signed in for the first time"],
+  ["profile.suspend", "Suspended a person"],
+  ["profile.restore", "Restored a person"],
+  ["account.bootstrap", "Set up the operator account"],
+  ["account.create", "Created the account"],
+  ["account.update", "Changed the account"],
+  ["account.suspend", "Suspended the account"],
+  ["account.restore", "Restored the account"],
+];
+const actionWords = new Map(ACTIONS);
+
+const targetPattern = /^(key|ws|prof|acct)_[0-9A-HJKMNP-TV-Z]{26}$/;
+const PAGE_SIZES = [25, 50, 100];
+// The server filters by target only; action, actor and time are matched
+// here, reading the log in pages of SCAN_PAGE, at most SCAN_READS of them
+// for one page on screen.
+const SCAN_PAGE = 500;
+const SCAN_READS = 10;
+
+type Filters = { targetId: string; action: string; actor: string; from: string; to: string; order: Order; pageSize: number };
+// A place in the log: the server's page token and, within that page, the
+// last event already shown (a page on screen may end inside a server page).
+type Cursor = { token: string; after: string };
+type Scan = { events: AuditEvent[]; next: Cursor | null; read: number; more: boolean };
+
+const noFilters: Filters = { targetId: "", action: "", actor: "", from: "", to: "", order: Order.CREATE_TIME_DESC, pageSize: 50 };
+const start: Cursor = { token: "", after: "" };
+
+const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+const ms = (ts: Timestamp | undefined) => (ts ? timestampDate(ts).getTime() : 0);
+
+function local(f: Filters): boolean {
+  return Boolean(f.action || f.actor || f.from || f.to);
+}
+
+async function scan(client: Client<typeof AuditService>, f: Filters, c: Cursor): Promise<Scan> {
+  const byHand = local(f);
+  const from = f.from ? new Date(f.from).getTime() : -Infinity;
+  const to = f.to ? new Date(f.to).getTime() : Infinity;
+  const desc = f.order !== Order.CREATE_TIME_ASC;
+  const actor = f.actor.trim().toLowerCase();
+  const match = (e: AuditEvent) => {
+    const t = ms(e.time);
+    return (
+      (!f.action || e.action === f.action) &&
+      (!actor || (e.actor?.name ?? "").toLowerCase().includes(actor) || (e.actor?.id ?? "").toLowerCase() === actor) &&
+      t >= from &&
+      t <= to
+    );
+  };
+  const events: AuditEvent[] = [];
+  let { token, after } = c;
+  let read = 0;
+  for (let reads = 0; reads < SCAN_READS; reads++) {
+    const res = await client.listAuditEvents({ pageSize: byHand ? SCAN_PAGE : f.pageSize, pageToken: token, targetId: f.targetId, order: f.order });
+    const items = res.auditEvents;
+    let i = after ? items.findIndex((e) => e.id === after) + 1 : 0;
+    for (; i < items.length; i++) {
+      const e = items[i];
+      read++;
+      // The log is in time order: past the range's end, nothing more matches.
+      if (desc ? ms(e.time) < from : ms(e.time) > to) return { events, next: null, read, more: false };
+      if (!match(e)) continue;
+      events.push(e);
+      if (events.length === f.pageSize) {
+        const next = i + 1 < items.length ? { token, after: e.id } : res.nextPageToken ? { token: res.nextPageToken, after: "" } : null;
+        return { events, next, read, more: false };
+      }
+    }
+    if (!res.nextPageToken) return { events, next: null, read, more: false };
+    token = res.nextPageToken;
+    after = "";
+  }
+  // Read as much as one page may: what was found so far, and Next page
+  // searches on.
+  return { events, next: { token, after: "" }, read, more: true };
+}
+
+export function AuditPage({ session }: { session: Session }) {
+  const allowed = holds(callerPermissions(session), "audit:read");
+  const initialTarget = new URLSearchParams(window.location.search).get("target") ?? "";
+  const [draft, setDraft] = useState<Filters>({ ...noFilters, targetId: targetPattern.test(initialTarget) ? initialTarget : "" });
+  const [applied, setApplied] = useState<Filters>(draft);
+  const [pages, setPages] = useState<Cursor[]>([start]);
+  const [formError, setFormError] = useState<string | null>(null);
+  const heading = useRef<HTMLHeadingElement>(null);
+  const transport = useTransport();
+  const client = useMemo(() => createClient(AuditService, transport), [transport]);
+  const ids = {
+    target: useId(), action: useId(), actor: useId(), from: useId(), to: useId(), order: useId(), size: useId(), err: useId(), hint: useId(),
+  };
+  const cursor = pages[pages.length - 1];
+  const q = useQuery({
+    queryKey: ["latchkey-audit", session.who.account?.metadata?.id, applied, cursor],
+    queryFn: () => scan(client, applied, cursor),
+    enabled: allowed,
+  });
+
+  useEffect(() => {
+    heading.current?.focus();
+  }, []);
+  // The address names the target filtered on (an id, never a secret), so
+  // that a key's page can link here.
+  useEffect(() => {
+    const want = applied.targetId ? `/audit?target=${applied.targetId}` : "/audit";
+    if (window.location.pathname === "/audit" && window.location.pathname + window.location.search !== want) {
+      window.history.replaceState(null, "", want);
+    }
+  }, [applied.targetId]);
+
+  if (!allowed) {
+    return (
+      <>
+        <h1 ref={heading} tabIndex={-1}>
+          Audit log
+        </h1>
+        <p role="alert" className="error">
+          You may not read this account's audit log. Ask someone who manages this account for the audit:read permission.
+        </p>
+      </>
+    );
+  }
+
+  const apply = (e: React.FormEvent) => {
+    e.preventDefault();
+    const f = { ...draft, targetId: draft.targetId.trim(), actor: draft.actor.trim() };
+    if (f.targetId && !targetPattern.test(f.targetId)) {
+      setFormError("A target id is a key, workspace, person or account id, such as key_01J… or ws_01J….");
+      return;
+    }
+    if (f.from && f.to && new Date(f.from) > new Date(f.to)) {
+      setFormError("The start of the time range is after its end.");
+      return;
+    }
+    setFormError(null);
+    setDraft(f);
+    setApplied(f);
+    setPages([start]);
+  };
+  const clear = () => {
+    setFormError(null);
+    setDraft(noFilters);
+    setApplied(noFilters);
+    setPages([start]);
+  };
+  const set = <K extends keyof Filters>(k: K, v: Filters[K]) => setDraft({ ...draft, [k]: v });
+  const filtered = applied.targetId !== "" || local(applied);
+  const rows = q.data?.events ?? [];
+
+  return (
+    <>
+      <h1 ref={heading} tabIndex={-1}>
+        Audit log
+      </h1>
+      <p className="hint">Every change made in “{session.who.account?.metadata?.name ?? "this account"}”, who made it and when.</p>
+      <form className="filters" onSubmit={apply} aria-label="Filter events" aria-describedby={ids.hint}>
+        <div>
+          <label htmlFor={ids.target}>Target id</label>
+          <input
+            id={ids.target}
+            value={draft.targetId}
+            onChange={(e) => set("targetId", e.target.value)}
+            placeholder="key_01J…"
+            spellCheck={false}
+            autoComplete="off"
+            size={32}
+            aria-invalid={formError?.startsWith("A target") ? true : undefined}
+            aria-describedby={formError ? ids.err : undefined}
+          />
+        </div>
+        <div>
+          <label htmlFor={ids.action}>Action</label>
+          <select id={ids.action} value={draft.action} onChange={(e) => set("action", e.target.value)}>
+            <option value="">Any action</option>
+            {ACTIONS.map(([a, words]) => (
+              <option key={a} value={a}>
+                {words}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div>
+          <label htmlFor={ids.actor}>Actor (name or id)</label>
+          <input id={ids.actor} value={draft.actor} onChange={(e) => set("actor", e.target.value)} spellCheck={false} autoComplete="off" />
+        </div>
+        <div>
+          <label htmlFor={ids.from}>From</label>
+          <input id={ids.from} type="datetime-local" step={1} value={draft.from} onChange={(e) => set("from", e.target.value)} />
+        </div>
+        <div>
+          <label htmlFor={ids.to}>To</label>
+          <input id={ids.to} type="datetime-local" step={1} value={draft.to} onChange={(e) => set("to", e.target.value)} />
+        </div>
+        <div>
+          <label htmlFor={ids.order}>Order</label>
+          <select id={ids.order} value={draft.order} onChange={(e) => set("order", Number(e.target.value) as Order)}>
+            <option value={Order.CREATE_TIME_DESC}>Newest first</option>
+            <option value={Order.CREATE_TIME_ASC}>Oldest first</option>
+          </select>
+        </div>
+        <div>
+          <label htmlFor={ids.size}>Page size</label>
+          <select id={ids.size} value={draft.pageSize} onChange={(e) => set("pageSize", Number(e.target.value))}>
+            {PAGE_SIZES.map((n) => (
+              <option key={n} value={n}>
+                {n} events
+              </option>
+            ))}
+          </select>
+        </div>
+        <button type="submit">Apply filters</button>
+        <button type="button" onClick={clear} disabled={!filtered && applied.pageSize === noFilters.pageSize && applied.order === noFilters.order}>
+          Clear filters
+        </button>
+        <p id={ids.hint} className="hint full">
+          The target id is the id of a key, workspace, person or account. Action, actor and time are matched in your browser,
+          reading the log page by page.
+        </p>
+        {formError && (
+          <p id={ids.err} className="error" role="alert">
+            {formError}
+          </p>
+        )}
+      </form>
+      <section aria-labelledby="audit-caption" aria-busy={q.isFetching}>
+        {q.isPending ? (
+          <p role="status">Loading events…</p>
+        ) : q.isError ? (
+          <p role="alert" className="error">
+            The audit log could not be loaded. {plainError(q.error)}
+          </p>
+        ) : rows.length === 0 ? (
+          <p role="status" className="empty">
+            {q.data.more
+              ? `No event matches these filters among the ${q.data.read.toLocaleString()} read so far. Next page searches further.`
+              : filtered
+                ? "No event matches these filters."
+                : pages.length > 1
+                  ? "There are no more events."
+                  : "There are no events yet."}
+          </p>
+        ) : (
+          <table className="keys audit">
+            <caption id="audit-caption">
+              {filtered ? "Matching events" : "Events"}
+              {pages.length > 1 ? `, page ${pages.length}` : ""}
+              {q.data.more && `: ${q.data.read.toLocaleString()} events read, Next page searches further`}
+            </caption>
+            <thead>
+              <tr>
+                <th scope="col">Time</th>
+                <th scope="col">Actor</th>
+                <th scope="col">Action</th>
+                <th scope="col">Target</th>
+                <th scope="col">Reason</th>
+                <th scope="col">Request id</th>
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((e) => (
+                <tr key={e.id}>
+                  <th scope="row">
+                    <time dateTime={isoWhen(e.time)}>{e.time ? dateTime.format(timestampDate(e.time)) : ""}</time>
+                  </th>
+                  <td>
+                    {e.actor?.name || "Unnamed"}
+                    <code className="id">{e.actor?.id}</code>
+                  </td>
+                  <td>
+                    {actionWords.get(e.action) ?? e.action}
+                    <code className="id">{e.action}</code>
+                  </td>
+                  <td>
+                    {e.target?.id.startsWith("key_") ? (
+                      <a {...linkProps(`/keys/${e.target.id}`)}>{e.target.name || e.target.id}</a>
+                    ) : (
+                      e.target?.name || "Unnamed"
+                    )}
+                    <code className="id">{e.target?.id}</code>
+                  </td>
+                  <td>{e.reason || <span className="muted">None</span>}</td>
+                  <td>{e.requestId ? <code>{e.requestId}</code> : <span className="muted">None</span>}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+        <nav className="pager" aria-label="Pages of events">
+          <button type="button" disabled={pages.length === 1} onClick={() => setPages(pages.slice(0, -1))}>
+            Previous page
+          </button>
+          <button type="button" disabled={!q.data?.next} onClick={() => setPages([...pages, q.data!.next!])}>
+            Next page
+          </button>
+        </nav>
+      </section>
+    </>
+  );
+}
