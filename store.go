@@ -363,9 +363,15 @@ type GrantQuery struct {
 	Page      PageRequest
 }
 
-// AuditQuery filters ListAuditEvents, newest first by default.
+// AuditQuery filters ListAuditEvents, newest first by default. Every
+// filter that is set must match.
 type AuditQuery struct {
 	AccountID string
 	TargetID  string // optional
-	Page      PageRequest
+	Action    string // optional, such as ActionAPIKeyRevoke
+	ActorID   string // optional: the acting profile
+	// Start and End bound the events' times, Start included and End not;
+	// either may be zero, for no bound.
+	Start, End time.Time
+	Page       PageRequest
 }

@@ -15,11 +15,23 @@ func (h auditHandler) ListAuditEvents(ctx context.Context, req *latchkeyv1.ListA
 	if err != nil {
 		return nil, err
 	}
-	page, err := h.store.ListAuditEvents(ctx, latchkey.AuditQuery{
+	q := latchkey.AuditQuery{
 		AccountID: p.AccountID,
 		TargetID:  req.GetTargetId(),
+		Action:    req.GetAction(),
+		ActorID:   req.GetActorId(),
 		Page:      pageRequest(req.GetPageSize(), req.GetPageToken(), req.GetOrder()),
-	})
+	}
+	if req.GetStartTime() != nil {
+		q.Start = req.GetStartTime().AsTime()
+	}
+	if req.GetEndTime() != nil {
+		q.End = req.GetEndTime().AsTime()
+	}
+	if !q.Start.IsZero() && !q.End.IsZero() && !q.End.After(q.Start) {
+		return nil, latchkey.InvalidField("end_time", "must be after start_time")
+	}
+	page, err := h.store.ListAuditEvents(ctx, q)
 	if err != nil {
 		return nil, err
 	}

@@ -321,6 +321,15 @@ func badInputs(tg targets) map[string][]badInput {
 			{"page_token", &latchkeyv1.ListAuditEventsRequest{PageToken: long(1025)}},
 			{"target_id", &latchkeyv1.ListAuditEventsRequest{TargetId: "audit_" + long(26)}},
 			{"order", &latchkeyv1.ListAuditEventsRequest{Order: 9}},
+			{"action", &latchkeyv1.ListAuditEventsRequest{Action: "API_KEY.REVOKE"}},
+			{"action", &latchkeyv1.ListAuditEventsRequest{Action: "revoke"}},
+			{"action", &latchkeyv1.ListAuditEventsRequest{Action: "api_key." + strings.Repeat("x", 60)}},
+			{"actor_id", &latchkeyv1.ListAuditEventsRequest{ActorId: tg.key}},
+			{"start_time", &latchkeyv1.ListAuditEventsRequest{StartTime: beyondStorage}},
+			{"start_time", &latchkeyv1.ListAuditEventsRequest{StartTime: timestamppb.New(time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC))}},
+			{"end_time", &latchkeyv1.ListAuditEventsRequest{EndTime: beyondStorage}},
+			{"end_time", &latchkeyv1.ListAuditEventsRequest{StartTime: past, EndTime: past}},
+			{"end_time", &latchkeyv1.ListAuditEventsRequest{StartTime: timestamppb.Now(), EndTime: past}},
 		},
 	}
 }

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"slices"
 	"testing"
 
 	"connectrpc.com/connect/v2"
@@ -196,6 +197,32 @@ func TestAuditEvents(t *testing.T) {
 	}
 	if list.GetAuditEvents()[0].GetRequestId() != "req-audit-1" {
 		t.Errorf("issue event request_id = %q", list.GetAuditEvents()[0].GetRequestId())
+	}
+	// The filters reach the store: by action, by actor (the tenant's
+	// system key, which made all three), and by time around the rotation.
+	rotated := list.GetAuditEvents()[1].GetTime()
+	for _, tc := range []struct {
+		name string
+		req  *latchkeyv1.ListAuditEventsRequest
+		want []string
+	}{
+		{"action", &latchkeyv1.ListAuditEventsRequest{TargetId: id, Action: "api_key.rotate"}, []string{"api_key.rotate"}},
+		{"actor", &latchkeyv1.ListAuditEventsRequest{TargetId: id, ActorId: list.GetAuditEvents()[0].GetActor().GetId(), Order: latchkeyv1.Order_ORDER_CREATE_TIME_ASC}, want},
+		{"another actor", &latchkeyv1.ListAuditEventsRequest{TargetId: id, ActorId: "prof_01J00000000000000000000000"}, nil},
+		{"from the rotation", &latchkeyv1.ListAuditEventsRequest{TargetId: id, StartTime: rotated, Order: latchkeyv1.Order_ORDER_CREATE_TIME_ASC}, want[1:]},
+		{"until the rotation", &latchkeyv1.ListAuditEventsRequest{TargetId: id, EndTime: rotated}, want[:1]},
+	} {
+		res, err := tn.c.audit.ListAuditEvents(t.Context(), tc.req)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		var got []string
+		for _, ev := range res.GetAuditEvents() {
+			got = append(got, ev.GetAction())
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: actions %v, want %v", tc.name, got, tc.want)
+		}
 	}
 	// Another account sees none of it.
 	other := e.newTenant("other")

@@ -38,6 +38,18 @@ func (s *Store) ListAuditEvents(ctx context.Context, q latchkey.AuditQuery) (lat
 	if q.TargetID != "" {
 		lq.filter("target_id = ?", q.TargetID)
 	}
+	if q.Action != "" {
+		lq.filter("action = ?", q.Action)
+	}
+	if q.ActorID != "" {
+		lq.filter("actor_id = ?", q.ActorID)
+	}
+	if !q.Start.IsZero() {
+		lq.filter("time >= ?", q.Start.UnixNano())
+	}
+	if !q.End.IsZero() {
+		lq.filter("time < ?", q.End.UnixNano())
+	}
 	return list(ctx, s, lq, q.Page, scanAuditEvent, func(e latchkey.AuditEvent) cursor.Position {
 		return cursor.Position{Time: e.Time.UnixNano(), ID: e.ID}
 	})

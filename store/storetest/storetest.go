@@ -37,6 +37,7 @@ func Run(t *testing.T, open Opener) {
 		{"paging", testPaging},
 		{"list filters", testListFilters},
 		{"audit", testAudit},
+		{"audit filters", testAuditFilters},
 		{"concurrent writers", testConcurrentWriters},
 		{"pepper check", testPepperCheck},
 		{"pepper usage", testPepperUsage},

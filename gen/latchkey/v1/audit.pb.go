@@ -139,7 +139,10 @@ func (x *AuditEvent) GetReason() string {
 	return ""
 }
 
-// ListAuditEventsRequest is the input of AuditService.ListAuditEvents.
+// ListAuditEventsRequest is the input of AuditService.ListAuditEvents. The
+// filters combine: an event is listed when it matches every one that is set.
+// A page token continues from where it points, under the filters of the
+// request that carries it.
 type ListAuditEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The page size: 0 means 50, at most 500.
@@ -149,7 +152,19 @@ type ListAuditEventsRequest struct {
 	// Only events whose target has this id. Optional.
 	TargetId string `protobuf:"bytes,3,opt,name=target_id,json=targetId,proto3" json:"target_id,omitempty"`
 	// The order; unspecified means newest first.
-	Order         Order `protobuf:"varint,4,opt,name=order,proto3,enum=latchkey.v1.Order" json:"order,omitempty"`
+	Order Order `protobuf:"varint,4,opt,name=order,proto3,enum=latchkey.v1.Order" json:"order,omitempty"`
+	// Only events of this action, such as `api_key.revoke` (the actions are
+	// listed at AuditEvent.action). Optional.
+	Action string `protobuf:"bytes,5,opt,name=action,proto3" json:"action,omitempty"`
+	// Only events whose actor is this profile (an API key's own profile, a
+	// person's, or the system profile). Optional.
+	ActorId string `protobuf:"bytes,6,opt,name=actor_id,json=actorId,proto3" json:"actor_id,omitempty"`
+	// Only events at or after this time. Optional. Times are kept as Unix
+	// nanoseconds, so both bounds lie between 1970 and 2200.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Only events before this time. Optional; when both are set, after
+	// `start_time` (else `invalid_argument` naming `end_time`).
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -210,6 +225,34 @@ func (x *ListAuditEventsRequest) GetOrder() Order {
 		return x.Order
 	}
 	return Order_ORDER_UNSPECIFIED
+}
+
+func (x *ListAuditEventsRequest) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetActorId() string {
+	if x != nil {
+		return x.ActorId
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *ListAuditEventsRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
 }
 
 // ListAuditEventsResponse is the output of AuditService.ListAuditEvents.
@@ -283,14 +326,21 @@ const file_latchkey_v1_audit_proto_rawDesc = "" +
 	"\x06target\x18\x06 \x01(\v2\x19.latchkey.v1.BareMetadataR\x06target\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\a \x01(\tR\trequestId\x12\x16\n" +
-	"\x06reason\x18\b \x01(\tR\x06reason\"\xf2\x01\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\"\x8e\x04\n" +
 	"\x16ListAuditEventsRequest\x12'\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\x12R\n" +
 	"\ttarget_id\x18\x03 \x01(\tB5\xbaH2\xd8\x01\x01r-2+^(key|ws|prof|acct)_[0-9A-HJKMNP-TV-Z]{26}$R\btargetId\x122\n" +
-	"\x05order\x18\x04 \x01(\x0e2\x12.latchkey.v1.OrderB\b\xbaH\x05\x82\x01\x02\x10\x01R\x05order\"}\n" +
+	"\x05order\x18\x04 \x01(\x0e2\x12.latchkey.v1.OrderB\b\xbaH\x05\x82\x01\x02\x10\x01R\x05order\x12@\n" +
+	"\x06action\x18\x05 \x01(\tB(\xbaH%\xd8\x01\x01r \x18@2\x1c^[a-z][a-z_]*\\.[a-z][a-z_]*$R\x06action\x12B\n" +
+	"\bactor_id\x18\x06 \x01(\tB'\xbaH$\xd8\x01\x01r\x1f2\x1d^prof_[0-9A-HJKMNP-TV-Z]{26}$R\aactorId\x12K\n" +
+	"\n" +
+	"start_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x10\xbaH\r\xb2\x01\n" +
+	"\x1a\x06\b\x80\xb2\xf8\x84\x1b2\x00R\tstartTime\x12G\n" +
+	"\bend_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x10\xbaH\r\xb2\x01\n" +
+	"\x1a\x06\b\x80\xb2\xf8\x84\x1b2\x00R\aendTime\"}\n" +
 	"\x17ListAuditEventsResponse\x12:\n" +
 	"\faudit_events\x18\x01 \x03(\v2\x17.latchkey.v1.AuditEventR\vauditEvents\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2q\n" +
@@ -325,14 +375,16 @@ var file_latchkey_v1_audit_proto_depIdxs = []int32{
 	4, // 1: latchkey.v1.AuditEvent.actor:type_name -> latchkey.v1.BareMetadata
 	4, // 2: latchkey.v1.AuditEvent.target:type_name -> latchkey.v1.BareMetadata
 	5, // 3: latchkey.v1.ListAuditEventsRequest.order:type_name -> latchkey.v1.Order
-	0, // 4: latchkey.v1.ListAuditEventsResponse.audit_events:type_name -> latchkey.v1.AuditEvent
-	1, // 5: latchkey.v1.AuditService.ListAuditEvents:input_type -> latchkey.v1.ListAuditEventsRequest
-	2, // 6: latchkey.v1.AuditService.ListAuditEvents:output_type -> latchkey.v1.ListAuditEventsResponse
-	6, // [6:7] is the sub-list for method output_type
-	5, // [5:6] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	3, // 4: latchkey.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	3, // 5: latchkey.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	0, // 6: latchkey.v1.ListAuditEventsResponse.audit_events:type_name -> latchkey.v1.AuditEvent
+	1, // 7: latchkey.v1.AuditService.ListAuditEvents:input_type -> latchkey.v1.ListAuditEventsRequest
+	2, // 8: latchkey.v1.AuditService.ListAuditEvents:output_type -> latchkey.v1.ListAuditEventsResponse
+	8, // [8:9] is the sub-list for method output_type
+	7, // [7:8] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_latchkey_v1_audit_proto_init() }

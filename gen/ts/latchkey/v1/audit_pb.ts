@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file latchkey/v1/audit.proto.
  */
 export const file_latchkey_v1_audit: GenFile = /*@__PURE__*/
-  fileDesc("ChdsYXRjaGtleS92MS9hdWRpdC5wcm90bxILbGF0Y2hrZXkudjEi3wEKCkF1ZGl0RXZlbnQSCgoCaWQYASABKAkSEgoKYWNjb3VudF9pZBgCIAEoCRIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIoCgVhY3RvchgEIAEoCzIZLmxhdGNoa2V5LnYxLkJhcmVNZXRhZGF0YRIOCgZhY3Rpb24YBSABKAkSKQoGdGFyZ2V0GAYgASgLMhkubGF0Y2hrZXkudjEuQmFyZU1ldGFkYXRhEhIKCnJlcXVlc3RfaWQYByABKAkSDgoGcmVhc29uGAggASgJIswBChZMaXN0QXVkaXRFdmVudHNSZXF1ZXN0Eh0KCXBhZ2Vfc2l6ZRgBIAEoBUIKukgHGgUY9AMoABIcCgpwYWdlX3Rva2VuGAIgASgJQgi6SAVyAxiACBJICgl0YXJnZXRfaWQYAyABKAlCNbpIMtgBAXItMiteKGtleXx3c3xwcm9mfGFjY3QpX1swLTlBLUhKS01OUC1UVi1aXXsyNn0kEisKBW9yZGVyGAQgASgOMhIubGF0Y2hrZXkudjEuT3JkZXJCCLpIBYIBAhABImEKF0xpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlEi0KDGF1ZGl0X2V2ZW50cxgBIAMoCzIXLmxhdGNoa2V5LnYxLkF1ZGl0RXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJMnEKDEF1ZGl0U2VydmljZRJhCg9MaXN0QXVkaXRFdmVudHMSIy5sYXRjaGtleS52MS5MaXN0QXVkaXRFdmVudHNSZXF1ZXN0GiQubGF0Y2hrZXkudjEuTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2UiA5ACAUKjAQoPY29tLmxhdGNoa2V5LnYxQgpBdWRpdFByb3RvUAFaN2dpdGh1Yi5jb20vbGF0Y2hrZXkvbGF0Y2hrZXkvZ2VuL2xhdGNoa2V5L3YxO2xhdGNoa2V5djGiAgNMWFiqAgtMYXRjaGtleS5WMcoCC0xhdGNoa2V5XFYx4gIXTGF0Y2hrZXlcVjFcR1BCTWV0YWRhdGHqAgxMYXRjaGtleTo6VjFiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp, file_latchkey_v1_metadata]);
+  fileDesc("ChdsYXRjaGtleS92MS9hdWRpdC5wcm90bxILbGF0Y2hrZXkudjEi3wEKCkF1ZGl0RXZlbnQSCgoCaWQYASABKAkSEgoKYWNjb3VudF9pZBgCIAEoCRIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIoCgVhY3RvchgEIAEoCzIZLmxhdGNoa2V5LnYxLkJhcmVNZXRhZGF0YRIOCgZhY3Rpb24YBSABKAkSKQoGdGFyZ2V0GAYgASgLMhkubGF0Y2hrZXkudjEuQmFyZU1ldGFkYXRhEhIKCnJlcXVlc3RfaWQYByABKAkSDgoGcmVhc29uGAggASgJIsMDChZMaXN0QXVkaXRFdmVudHNSZXF1ZXN0Eh0KCXBhZ2Vfc2l6ZRgBIAEoBUIKukgHGgUY9AMoABIcCgpwYWdlX3Rva2VuGAIgASgJQgi6SAVyAxiACBJICgl0YXJnZXRfaWQYAyABKAlCNbpIMtgBAXItMiteKGtleXx3c3xwcm9mfGFjY3QpX1swLTlBLUhKS01OUC1UVi1aXXsyNn0kEisKBW9yZGVyGAQgASgOMhIubGF0Y2hrZXkudjEuT3JkZXJCCLpIBYIBAhABEjgKBmFjdGlvbhgFIAEoCUIoukgl2AEBciAYQDIcXlthLXpdW2Etel9dKlwuW2Etel1bYS16X10qJBI5CghhY3Rvcl9pZBgGIAEoCUInukgk2AEBch8yHV5wcm9mX1swLTlBLUhKS01OUC1UVi1aXXsyNn0kEkAKCnN0YXJ0X3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQhC6SA2yAQoaBgiAsviEGzIAEj4KCGVuZF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIQukgNsgEKGgYIgLL4hBsyACJhChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRItCgxhdWRpdF9ldmVudHMYASADKAsyFy5sYXRjaGtleS52MS5BdWRpdEV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCTJxCgxBdWRpdFNlcnZpY2USYQoPTGlzdEF1ZGl0RXZlbnRzEiMubGF0Y2hrZXkudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBokLmxhdGNoa2V5LnYxLkxpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlIgOQAgFCowEKD2NvbS5sYXRjaGtleS52MUIKQXVkaXRQcm90b1ABWjdnaXRodWIuY29tL2xhdGNoa2V5L2xhdGNoa2V5L2dlbi9sYXRjaGtleS92MTtsYXRjaGtleXYxogIDTFhYqgILTGF0Y2hrZXkuVjHKAgtMYXRjaGtleVxWMeICF0xhdGNoa2V5XFYxXEdQQk1ldGFkYXRh6gIMTGF0Y2hrZXk6OlYxYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_timestamp, file_latchkey_v1_metadata]);
 
 /**
  * AuditEvent records one mutation.
@@ -95,7 +95,10 @@ export const AuditEventSchema: GenMessage<AuditEvent> = /*@__PURE__*/
   messageDesc(file_latchkey_v1_audit, 0);
 
 /**
- * ListAuditEventsRequest is the input of AuditService.ListAuditEvents.
+ * ListAuditEventsRequest is the input of AuditService.ListAuditEvents. The
+ * filters combine: an event is listed when it matches every one that is set.
+ * A page token continues from where it points, under the filters of the
+ * request that carries it.
  *
  * @generated from message latchkey.v1.ListAuditEventsRequest
  */
@@ -127,6 +130,38 @@ export type ListAuditEventsRequest = Message<"latchkey.v1.ListAuditEventsRequest
    * @generated from field: latchkey.v1.Order order = 4;
    */
   order: Order;
+
+  /**
+   * Only events of this action, such as `api_key.revoke` (the actions are
+   * listed at AuditEvent.action). Optional.
+   *
+   * @generated from field: string action = 5;
+   */
+  action: string;
+
+  /**
+   * Only events whose actor is this profile (an API key's own profile, a
+   * person's, or the system profile). Optional.
+   *
+   * @generated from field: string actor_id = 6;
+   */
+  actorId: string;
+
+  /**
+   * Only events at or after this time. Optional. Times are kept as Unix
+   * nanoseconds, so both bounds lie between 1970 and 2200.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 7;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * Only events before this time. Optional; when both are set, after
+   * `start_time` (else `invalid_argument` naming `end_time`).
+   *
+   * @generated from field: google.protobuf.Timestamp end_time = 8;
+   */
+  endTime?: Timestamp | undefined;
 };
 
 /**
