@@ -37,9 +37,12 @@ export function useCallerWorkspaces(session: Session): CallerWorkspaces {
   const keyId = session.who.apiKey?.metadata?.id;
   const profileId = session.who.profile?.metadata?.id;
   const viaProfile = !all && !keyId && !!profileId && holds(held, "profiles:read");
-  const every = useQuery(listWorkspaces, all ? { pageSize: ALL } : skipToken);
-  const byKey = useQuery(listGrantedWorkspaces, !all && keyId ? { id: keyId, pageSize: ALL } : skipToken);
-  const byProfile = useQuery(listProfileWorkspaces, viaProfile ? { id: profileId!, pageSize: ALL } : skipToken);
+  // Asked afresh on every mount: a workspace made or granted elsewhere a
+  // moment ago is offered (the change stream does not carry new workspaces).
+  const fresh = { staleTime: 0 };
+  const every = useQuery(listWorkspaces, all ? { pageSize: ALL } : skipToken, fresh);
+  const byKey = useQuery(listGrantedWorkspaces, !all && keyId ? { id: keyId, pageSize: ALL } : skipToken, fresh);
+  const byProfile = useQuery(listProfileWorkspaces, viaProfile ? { id: profileId!, pageSize: ALL } : skipToken, fresh);
   const q = all ? every : keyId ? byKey : byProfile;
   const known = all || !!keyId || viaProfile;
   const workspaces = (q.data?.workspaces ?? []).filter((w) => w.status !== WorkspaceStatus.ARCHIVED);

@@ -39,6 +39,7 @@ export default async function (t) {
   // Grant: the select offers the account's active workspaces (the operator
   // holds workspaces:manage), not an archived one.
   const select = section.getByLabel("Workspace to grant");
+  await select.locator("option", { hasText: "grants-beta" }).waitFor({ state: "attached" });
   const offered = await select.locator("option").allTextContents();
   if (!offered.includes("grants-alpha") || !offered.includes("grants-beta")) t.fail(`grants: the select offers ${offered.join(", ")}`);
   if (offered.includes("payments-eu")) t.fail("grants: the select offers an archived workspace");

@@ -145,6 +145,7 @@ export default async function (t) {
   await openKey(within);
   await p.getByRole("button", { name: "Edit", exact: true }).waitFor();
   const select = p.getByLabel("Workspace to grant");
+  await select.locator("option", { hasText: "restricted-mine" }).waitFor({ state: "attached" });
   const options = (await select.locator("option").evaluateAll((els) => els.map((e) => e.value))).filter(Boolean);
   if (options.join(",") !== mine.metadata.id) t.fail(`restricted: the grant select offers ${options.join(", ")}`);
   await select.selectOption(mine.metadata.id);
