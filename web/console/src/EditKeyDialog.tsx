@@ -1,4 +1,4 @@
-import { useId, useState } from "react";
+import { useEffect, useId, useRef, useState } from "react";
 import { useMutation } from "@connectrpc/connect-query";
 import { useQueryClient } from "@tanstack/react-query";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -43,6 +43,11 @@ export function EditKeyDialog({ apiKey, session, onClose }: { apiKey: ApiKey; se
   const mayGiveAny = callerPermissions(session).includes("*");
   const conflict = mutation.isError && ConnectError.from(mutation.error).code === Code.Aborted;
   const theirs = apiKey.metadata?.etag !== m.etag;
+  // The refusal is said at the bottom of a long form: take focus there.
+  const conflictRef = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (conflict) conflictRef.current?.focus();
+  }, [conflict]);
 
   const submit = (e: React.FormEvent<HTMLFormElement>) => {
     e.preventDefault();
@@ -72,7 +77,7 @@ export function EditKeyDialog({ apiKey, session, onClose }: { apiKey: ApiKey; se
     if (name !== m.name) paths.push("metadata.name");
     if (labelsText(sorted(labels)) !== labelsText(sorted(m.labels))) paths.push("metadata.labels");
     if (description !== spec.description) paths.push("spec.description");
-    if (!sameSet(permissions, spec.permissions)) {
+    if (!spec.system && !sameSet(permissions, spec.permissions)) {
       const bad = permissions.find((p) => !permission.test(p));
       if (bad) {
         setFormError(`“${bad}” is not a permission: write resource:verb, resource:* or *.`);
@@ -116,6 +121,11 @@ export function EditKeyDialog({ apiKey, session, onClose }: { apiKey: ApiKey; se
     <Dialog title={`Edit “${apiKey.metadata?.name}”`} onClose={onClose}>
       {/* A new base remounts the form with its values. */}
       <form key={m.etag} onSubmit={submit} noValidate>
+        {m.id === session.who.apiKey?.metadata?.id && (
+          <p className="warning" role="note">
+            You are signed in with this key: what you change here applies to this session too.
+          </p>
+        )}
         <label htmlFor={ids.name}>Name</label>
         <input id={ids.name} name="name" required maxLength={128} defaultValue={m.name} autoFocus autoComplete="off" />
         <label htmlFor={ids.desc}>Description (optional)</label>
@@ -129,40 +139,46 @@ export function EditKeyDialog({ apiKey, session, onClose }: { apiKey: ApiKey; se
           spellCheck={false}
           autoComplete="off"
         />
-        <fieldset>
-          <legend>Permissions</legend>
-          <p className="hint">You can give only what you hold. None chosen: the key keeps no permission.</p>
-          {offered.map((p) => (
-            <label key={p.name} className="check">
-              <input type="checkbox" name="permission" value={p.name} defaultChecked={spec.permissions.includes(p.name)} />{" "}
-              <code>{p.name}</code> — {p.what}
-            </label>
-          ))}
-          {(mayGiveAny || others.length > 0) && (
-            <>
-              <label htmlFor={ids.other}>Other permissions, for your own services (comma-separated)</label>
-              <input
-                id={ids.other}
-                name="other"
-                placeholder="billing:read, reports:*"
-                defaultValue={others.join(", ")}
-                spellCheck={false}
-                autoComplete="off"
-              />
-            </>
-          )}
-        </fieldset>
-        <label htmlFor={ids.expiry}>Expires (optional)</label>
-        <input
-          id={ids.expiry}
-          name="expiry"
-          type="datetime-local"
-          defaultValue={localInput(spec.expireTime)}
-          aria-describedby={ids.expiryHint}
-        />
-        <p id={ids.expiryHint} className="hint">
-          Empty: the key does not expire.
-        </p>
+        {spec.system ? (
+          <p className="hint">This is the account's system key: it keeps every permission and does not expire.</p>
+        ) : (
+          <>
+            <fieldset>
+              <legend>Permissions</legend>
+              <p className="hint">You can give only what you hold. None chosen: the key keeps no permission.</p>
+              {offered.map((p) => (
+                <label key={p.name} className="check">
+                  <input type="checkbox" name="permission" value={p.name} defaultChecked={spec.permissions.includes(p.name)} />{" "}
+                  <code>{p.name}</code> — {p.what}
+                </label>
+              ))}
+              {(mayGiveAny || others.length > 0) && (
+                <>
+                  <label htmlFor={ids.other}>Other permissions, for your own services (comma-separated)</label>
+                  <input
+                    id={ids.other}
+                    name="other"
+                    placeholder="billing:read, reports:*"
+                    defaultValue={others.join(", ")}
+                    spellCheck={false}
+                    autoComplete="off"
+                  />
+                </>
+              )}
+            </fieldset>
+            <label htmlFor={ids.expiry}>Expires (optional)</label>
+            <input
+              id={ids.expiry}
+              name="expiry"
+              type="datetime-local"
+              defaultValue={localInput(spec.expireTime)}
+              aria-describedby={ids.expiryHint}
+            />
+            <p id={ids.expiryHint} className="hint">
+              Empty: the key does not expire.
+            </p>
+          </>
+        )}
         <label htmlFor={ids.cidrs}>Allowed addresses (optional, comma-separated; empty means any)</label>
         <input
           id={ids.cidrs}
@@ -178,7 +194,7 @@ export function EditKeyDialog({ apiKey, session, onClose }: { apiKey: ApiKey; se
           </p>
         )}
         {conflict && (
-          <div role="alert" className="warning">
+          <div role="alert" className="warning" ref={conflictRef} tabIndex={-1}>
             <p>
               <strong>Someone else changed this key while you were editing it.</strong> Nothing you entered was saved.
               Start again from their version to see what they changed, then make your change once more.

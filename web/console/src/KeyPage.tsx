@@ -80,7 +80,7 @@ function KeyView({ apiKey: k, session, heading }: { apiKey: ApiKey; session: Ses
                 Rotate
               </button>
             )}
-            {active && !spec.system && (
+            {!spec.system && (
               <button type="button" className="danger" onClick={() => setDialog("revoke")}>
                 Revoke
               </button>

@@ -130,7 +130,7 @@ export function KeyWorkspaces({
         </p>
       ) : rows.length === 0 ? (
         <p className="empty">
-          {pages.length > 1 ? "There are no more workspaces." : "This key is granted no workspace: it reaches none."}
+          {pages.length > 1 ? "There are no more workspaces." : "This key is granted no workspace."}
         </p>
       ) : (
         <table className="keys">
