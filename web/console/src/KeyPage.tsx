@@ -1,19 +1,21 @@
 import { useEffect, useRef, useState } from "react";
 import { useQuery } from "@connectrpc/connect-query";
 import { get } from "../../../gen/ts/latchkey/v1/api_key-ApiKeyService_connectquery.js";
-import { ApiKeyState } from "../../../gen/ts/latchkey/v1/api_key_pb.js";
+import { ApiKeyState, type ApiKey } from "../../../gen/ts/latchkey/v1/api_key_pb.js";
 import type { Session } from "./App.js";
 import { environmentName, isoWhen, labelsText, stateName, when } from "./format.js";
 import { plainError } from "./errors.js";
 import { linkProps } from "./router.js";
 import { RevokeDialog, RotateDialog } from "./dialogs.js";
+import { EditKeyDialog } from "./EditKeyDialog.js";
+import { KeyWorkspaces, useCallerWorkspaces, useKeyReach } from "./KeyWorkspaces.js";
+import { useKeyChanges } from "./live.js";
 import { callerPermissions, holds } from "./permissions.js";
 
 export function KeyPage({ id, session }: { id: string; session: Session }) {
   const q = useQuery(get, { id });
-  const [dialog, setDialog] = useState<"rotate" | "revoke" | null>(null);
   const heading = useRef<HTMLHeadingElement>(null);
-  const canManage = holds(callerPermissions(session), "api_keys:manage");
+  useKeyChanges(session);
   useEffect(() => {
     if (!q.isPending) heading.current?.focus();
   }, [q.isPending]);
@@ -44,24 +46,41 @@ export function KeyPage({ id, session }: { id: string; session: Session }) {
       </>
     );
   }
-  const k = q.data.apiKey!;
+  return (
+    <>
+      {back}
+      <KeyView apiKey={q.data.apiKey!} session={session} heading={heading} />
+    </>
+  );
+}
+
+function KeyView({ apiKey: k, session, heading }: { apiKey: ApiKey; session: Session; heading: React.RefObject<HTMLHeadingElement | null> }) {
+  const [dialog, setDialog] = useState<"edit" | "rotate" | "revoke" | null>(null);
+  const caller = useCallerWorkspaces(session);
+  const reach = useKeyReach(session, k, caller);
   const m = k.metadata!;
   const spec = k.spec!;
   const info = k.info!;
   const active = info.state === ApiKeyState.ACTIVE;
+  const revoked = info.state === ApiKeyState.REVOKED;
   const more = Number(info.workspacesTotal) - info.workspacesPreview.length;
+  const changeable = reach.may === true;
   return (
     <>
-      {back}
       <div className="title-row">
         <h1 ref={heading} tabIndex={-1}>
           {m.name} {spec.system && <span className="tag">system</span>}
         </h1>
-        {canManage && active && (
+        {changeable && (
           <div className="actions">
-            <button type="button" onClick={() => setDialog("rotate")}>
-              Rotate
+            <button type="button" onClick={() => setDialog("edit")}>
+              Edit
             </button>
+            {active && (
+              <button type="button" onClick={() => setDialog("rotate")}>
+                Rotate
+              </button>
+            )}
             {!spec.system && (
               <button type="button" className="danger" onClick={() => setDialog("revoke")}>
                 Revoke
@@ -76,6 +95,7 @@ export function KeyPage({ id, session }: { id: string; session: Session }) {
           <a {...linkProps(`/audit?target=${m.id}`)}>This key's audit log</a>
         </p>
       )}
+      {reach.may === false && !revoked && <p className="hint">{reach.why}</p>}
       <div className="cards">
         <section aria-labelledby="h-meta">
           <h2 id="h-meta">Metadata</h2>
@@ -156,6 +176,8 @@ export function KeyPage({ id, session }: { id: string; session: Session }) {
           </dl>
         </section>
       </div>
+      <KeyWorkspaces apiKey={k} changeable={changeable} caller={caller} granted={reach.granted} />
+      {dialog === "edit" && changeable && <EditKeyDialog apiKey={k} session={session} onClose={() => setDialog(null)} />}
       {dialog === "rotate" && <RotateDialog apiKey={k} onClose={() => setDialog(null)} />}
       {dialog === "revoke" && <RevokeDialog apiKey={k} onClose={() => setDialog(null)} />}
     </>

@@ -9,6 +9,8 @@ import { plainError } from "./errors.js";
 import { linkProps } from "./router.js";
 import { IssueDialog } from "./dialogs.js";
 import { holds, callerPermissions } from "./permissions.js";
+import { useCallerWorkspaces } from "./KeyWorkspaces.js";
+import { useKeyChanges } from "./live.js";
 
 const PAGE_SIZE = 50;
 const labelSelector = /^[a-z0-9]([-_.a-z0-9]*[a-z0-9])?=[a-z0-9]([-_.a-z0-9]*[a-z0-9])?(,[a-z0-9]([-_.a-z0-9]*[a-z0-9])?=[a-z0-9]([-_.a-z0-9]*[a-z0-9])?)*$/;
@@ -29,6 +31,7 @@ export function KeysPage({ session }: { session: Session }) {
 
   const keys = useQuery(list, { pageSize: PAGE_SIZE, pageToken, state, labelSelector: selector, workspaceId: workspace });
   const workspaces = useQuery(listWorkspaces, { pageSize: 500 });
+  useKeyChanges(session);
 
   useEffect(() => {
     heading.current?.focus();
@@ -175,7 +178,14 @@ export function KeysPage({ session }: { session: Session }) {
           </button>
         </nav>
       </section>
-      {issuing && <IssueDialog session={session} workspaces={workspaces.data?.workspaces ?? []} onClose={() => setIssuing(false)} />}
+      {issuing && <Issue session={session} onClose={() => setIssuing(false)} />}
     </>
   );
+}
+
+// Issue offers the workspaces the caller may grant: all of the account's
+// with workspaces:manage, else only those it is granted itself.
+function Issue({ session, onClose }: { session: Session; onClose: () => void }) {
+  const caller = useCallerWorkspaces(session);
+  return <IssueDialog session={session} workspaces={caller.workspaces} onClose={onClose} />;
 }

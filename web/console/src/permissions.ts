@@ -34,3 +34,27 @@ export function offeredPermissions(s: Session) {
   const operator = s.who.account?.spec?.operator ?? false;
   return SERVICE_PERMISSIONS.filter((p) => (!p.operatorOnly || operator) && holds(held, p.name));
 }
+
+// operatorOnly reports whether a permission names the accounts resource,
+// which is effective only in the operator account (auth.OperatorOnly).
+export function operatorOnly(p: string): boolean {
+  return p.startsWith("accounts:");
+}
+
+// mayGive reports whether the caller may give a permission to a key (at
+// Issue or by Update): only one it effectively holds itself.
+export function mayGive(s: Session, p: string): boolean {
+  const operator = s.who.account?.spec?.operator ?? false;
+  return (operator || !operatorOnly(p)) && holds(callerPermissions(s), p);
+}
+
+// permissionsWithinReach is the permission half of the server's reach rule
+// (auth.Authorizer.Change): the caller may change a key only when it holds
+// every permission of the key. Permissions on accounts, which give a key
+// outside the operator account nothing, are left out there. The other
+// half, workspaces, needs the grants (KeyWorkspaces.tsx).
+export function permissionsWithinReach(s: Session, target: string[]): boolean {
+  const held = callerPermissions(s);
+  const operator = s.who.account?.spec?.operator ?? false;
+  return target.every((p) => (!operator && operatorOnly(p)) || holds(held, p));
+}
