@@ -29,8 +29,11 @@ export function KeysPage({ session }: { session: Session }) {
   const pageToken = pages[pages.length - 1];
   const canManage = holds(callerPermissions(session), "api_keys:manage");
 
-  const keys = useQuery(list, { pageSize: PAGE_SIZE, pageToken, state, labelSelector: selector, workspaceId: workspace });
-  const workspaces = useQuery(listWorkspaces, { pageSize: 500 });
+  // Issued elsewhere (another person, a script) makes no change event, so
+  // the list is asked again whenever the page is shown, cached rows first.
+  const keys = useQuery(list, { pageSize: PAGE_SIZE, pageToken, state, labelSelector: selector, workspaceId: workspace }, { refetchOnMount: "always" });
+  const seesWorkspaces = holds(callerPermissions(session), "workspaces:read");
+  const workspaces = useQuery(listWorkspaces, { pageSize: 500 }, { enabled: seesWorkspaces });
   useKeyChanges(session);
 
   useEffect(() => {
@@ -90,7 +93,7 @@ export function KeysPage({ session }: { session: Session }) {
             spellCheck={false}
           />
         </div>
-        <div>
+        {seesWorkspaces && (<div>
           <label htmlFor={ids.ws}>Workspace</label>
           <select
             id={ids.ws}
@@ -107,7 +110,7 @@ export function KeysPage({ session }: { session: Session }) {
               </option>
             ))}
           </select>
-        </div>
+        </div>)}
         <button type="submit">Apply labels</button>
         {selectorError && (
           <p id={ids.selErr} className="error" role="alert">
