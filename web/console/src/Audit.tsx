@@ -2,7 +2,7 @@ import { useEffect, useId, useMemo, useRef, useState } from "react";
 import { createClient, type Client } from "@connectrpc/connect";
 import { useTransport } from "@connectrpc/connect-query";
 import { useQuery } from "@tanstack/react-query";
-import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { AuditService, type AuditEvent } from "../../../gen/ts/latchkey/v1/audit_pb.js";
 import { Order } from "../../../gen/ts/latchkey/v1/metadata_pb.js";
 import type { Session } from "./App.js";
@@ -37,70 +37,37 @@ export const ACTIONS: [string, string][] = [
 const actionWords = new Map(ACTIONS);
 
 const targetPattern = /^(key|ws|prof|acct)_[0-9A-HJKMNP-TV-Z]{26}$/;
+const actorPattern = /^prof_[0-9A-HJKMNP-TV-Z]{26}$/;
 const PAGE_SIZES = [25, 50, 100];
-// The server filters by target only; action, actor and time are matched
-// here, reading the log in pages of SCAN_PAGE, at most SCAN_READS of them
-// for one page on screen.
-const SCAN_PAGE = 500;
-const SCAN_READS = 10;
 
-type Filters = { targetId: string; action: string; actor: string; from: string; to: string; order: Order; pageSize: number };
-// A place in the log: the server's page token and, within that page, the
-// last event already shown (a page on screen may end inside a server page).
-type Cursor = { token: string; after: string };
-type Scan = { events: AuditEvent[]; next: Cursor | null; read: number; more: boolean };
+type Filters = { targetId: string; action: string; actorId: string; from: string; to: string; order: Order; pageSize: number };
+type Result = { events: AuditEvent[]; next: string };
 
-const noFilters: Filters = { targetId: "", action: "", actor: "", from: "", to: "", order: Order.CREATE_TIME_DESC, pageSize: 50 };
-const start: Cursor = { token: "", after: "" };
+const noFilters: Filters = { targetId: "", action: "", actorId: "", from: "", to: "", order: Order.CREATE_TIME_DESC, pageSize: 50 };
 
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
-const ms = (ts: Timestamp | undefined) => (ts ? timestampDate(ts).getTime() : 0);
 
-function local(f: Filters): boolean {
-  return Boolean(f.action || f.actor || f.from || f.to);
+// The From and To fields are local times to the second, both included: the
+// server's end is exclusive, so the range ends a second after To.
+function range(f: Filters) {
+  return {
+    startTime: f.from ? timestampFromDate(new Date(f.from)) : undefined,
+    endTime: f.to ? timestampFromDate(new Date(new Date(f.to).getTime() + 1000)) : undefined,
+  };
 }
 
-async function scan(client: Client<typeof AuditService>, f: Filters, c: Cursor): Promise<Scan> {
-  const byHand = local(f);
-  const from = f.from ? new Date(f.from).getTime() : -Infinity;
-  const to = f.to ? new Date(f.to).getTime() : Infinity;
-  const desc = f.order !== Order.CREATE_TIME_ASC;
-  const actor = f.actor.trim().toLowerCase();
-  const match = (e: AuditEvent) => {
-    const t = ms(e.time);
-    return (
-      (!f.action || e.action === f.action) &&
-      (!actor || (e.actor?.name ?? "").toLowerCase().includes(actor) || (e.actor?.id ?? "").toLowerCase() === actor) &&
-      t >= from &&
-      t <= to
-    );
-  };
-  const events: AuditEvent[] = [];
-  let { token, after } = c;
-  let read = 0;
-  for (let reads = 0; reads < SCAN_READS; reads++) {
-    const res = await client.listAuditEvents({ pageSize: byHand ? SCAN_PAGE : f.pageSize, pageToken: token, targetId: f.targetId, order: f.order });
-    const items = res.auditEvents;
-    let i = after ? items.findIndex((e) => e.id === after) + 1 : 0;
-    for (; i < items.length; i++) {
-      const e = items[i];
-      read++;
-      // The log is in time order: past the range's end, nothing more matches.
-      if (desc ? ms(e.time) < from : ms(e.time) > to) return { events, next: null, read, more: false };
-      if (!match(e)) continue;
-      events.push(e);
-      if (events.length === f.pageSize) {
-        const next = i + 1 < items.length ? { token, after: e.id } : res.nextPageToken ? { token: res.nextPageToken, after: "" } : null;
-        return { events, next, read, more: false };
-      }
-    }
-    if (!res.nextPageToken) return { events, next: null, read, more: false };
-    token = res.nextPageToken;
-    after = "";
-  }
-  // Read as much as one page may: what was found so far, and Next page
-  // searches on.
-  return { events, next: { token, after: "" }, read, more: true };
+// Every filter is the server's: one page on screen is one page it sends.
+async function read(client: Client<typeof AuditService>, f: Filters, pageToken: string): Promise<Result> {
+  const res = await client.listAuditEvents({
+    pageSize: f.pageSize,
+    pageToken,
+    targetId: f.targetId,
+    action: f.action,
+    actorId: f.actorId,
+    order: f.order,
+    ...range(f),
+  });
+  return { events: res.auditEvents, next: res.nextPageToken };
 }
 
 export function AuditPage({ session }: { session: Session }) {
@@ -108,18 +75,19 @@ export function AuditPage({ session }: { session: Session }) {
   const initialTarget = new URLSearchParams(window.location.search).get("target") ?? "";
   const [draft, setDraft] = useState<Filters>({ ...noFilters, targetId: targetPattern.test(initialTarget) ? initialTarget : "" });
   const [applied, setApplied] = useState<Filters>(draft);
-  const [pages, setPages] = useState<Cursor[]>([start]);
+  // pages[i] is the token of page i; the first page has none.
+  const [pages, setPages] = useState<string[]>([""]);
   const [formError, setFormError] = useState<string | null>(null);
   const heading = useRef<HTMLHeadingElement>(null);
   const transport = useTransport();
   const client = useMemo(() => createClient(AuditService, transport), [transport]);
   const ids = {
-    target: useId(), action: useId(), actor: useId(), from: useId(), to: useId(), order: useId(), size: useId(), err: useId(), hint: useId(),
+    target: useId(), action: useId(), actor: useId(), actorErr: useId(), from: useId(), to: useId(), order: useId(), size: useId(), err: useId(), hint: useId(),
   };
   const cursor = pages[pages.length - 1];
   const q = useQuery({
     queryKey: ["latchkey-audit", session.who.account?.metadata?.id, applied, cursor],
-    queryFn: () => scan(client, applied, cursor),
+    queryFn: () => read(client, applied, cursor),
     enabled: allowed,
   });
 
@@ -150,9 +118,13 @@ export function AuditPage({ session }: { session: Session }) {
 
   const apply = (e: React.FormEvent) => {
     e.preventDefault();
-    const f = { ...draft, targetId: draft.targetId.trim(), actor: draft.actor.trim() };
+    const f = { ...draft, targetId: draft.targetId.trim(), actorId: draft.actorId.trim() };
     if (f.targetId && !targetPattern.test(f.targetId)) {
       setFormError("A target id is a key, workspace, person or account id, such as key_01J… or ws_01J….");
+      return;
+    }
+    if (f.actorId && !actorPattern.test(f.actorId)) {
+      setFormError("An actor id is the id of a profile, such as prof_01J…: the id shown under each actor's name.");
       return;
     }
     if (f.from && f.to && new Date(f.from) > new Date(f.to)) {
@@ -162,16 +134,16 @@ export function AuditPage({ session }: { session: Session }) {
     setFormError(null);
     setDraft(f);
     setApplied(f);
-    setPages([start]);
+    setPages([""]);
   };
   const clear = () => {
     setFormError(null);
     setDraft(noFilters);
     setApplied(noFilters);
-    setPages([start]);
+    setPages([""]);
   };
   const set = <K extends keyof Filters>(k: K, v: Filters[K]) => setDraft({ ...draft, [k]: v });
-  const filtered = applied.targetId !== "" || local(applied);
+  const filtered = Boolean(applied.targetId || applied.action || applied.actorId || applied.from || applied.to);
   const rows = q.data?.events ?? [];
 
   return (
@@ -207,8 +179,18 @@ export function AuditPage({ session }: { session: Session }) {
           </select>
         </div>
         <div>
-          <label htmlFor={ids.actor}>Actor (name or id)</label>
-          <input id={ids.actor} value={draft.actor} onChange={(e) => set("actor", e.target.value)} spellCheck={false} autoComplete="off" />
+          <label htmlFor={ids.actor}>Actor id</label>
+          <input
+            id={ids.actor}
+            value={draft.actorId}
+            onChange={(e) => set("actorId", e.target.value)}
+            placeholder="prof_01J…"
+            spellCheck={false}
+            autoComplete="off"
+            size={32}
+            aria-invalid={formError?.startsWith("An actor") ? true : undefined}
+            aria-describedby={formError ? ids.err : undefined}
+          />
         </div>
         <div>
           <label htmlFor={ids.from}>From</label>
@@ -240,8 +222,8 @@ export function AuditPage({ session }: { session: Session }) {
           Clear filters
         </button>
         <p id={ids.hint} className="hint full">
-          The target id is the id of a key, workspace, person or account. Action, actor and time are matched in your browser,
-          reading the log page by page.
+          The target id is the id of a key, workspace, person or account; the actor id is the profile shown under an
+          actor's name. From and To include the seconds they name.
         </p>
         {formError && (
           <p id={ids.err} className="error" role="alert">
@@ -258,9 +240,7 @@ export function AuditPage({ session }: { session: Session }) {
           </p>
         ) : rows.length === 0 ? (
           <p role="status" className="empty">
-            {q.data.more
-              ? `No event matches these filters among the ${q.data.read.toLocaleString()} read so far. Next page searches further.`
-              : filtered
+            {filtered
                 ? "No event matches these filters."
                 : pages.length > 1
                   ? "There are no more events."
@@ -271,7 +251,6 @@ export function AuditPage({ session }: { session: Session }) {
             <caption id="audit-caption">
               {filtered ? "Matching events" : "Events"}
               {pages.length > 1 ? `, page ${pages.length}` : ""}
-              {q.data.more && `: ${q.data.read.toLocaleString()} events read, Next page searches further`}
             </caption>
             <thead>
               <tr>
@@ -316,7 +295,7 @@ export function AuditPage({ session }: { session: Session }) {
           <button type="button" disabled={pages.length === 1} onClick={() => setPages(pages.slice(0, -1))}>
             Previous page
           </button>
-          <button type="button" disabled={!q.data?.next} onClick={() => setPages([...pages, q.data!.next!])}>
+          <button type="button" disabled={!q.data?.next} onClick={() => setPages([...pages, q.data!.next])}>
             Next page
           </button>
         </nav>
