@@ -81,7 +81,9 @@ export function TokenOnce({ apiKey, onClose }: { apiKey: ApiKey; onClose: () => 
 
 export function IssueDialog({ session, workspaces, onClose }: { session: Session; workspaces: Workspace[]; onClose: () => void }) {
   const qc = useQueryClient();
-  const mutation = useMutation(issue, { onSuccess: () => qc.invalidateQueries() });
+  // gcTime 0: the token goes with the dialog, not kept in the query
+  // library's mutation cache after it closes.
+  const mutation = useMutation(issue, { gcTime: 0, onSuccess: () => qc.invalidateQueries() });
   const [formError, setFormError] = useState<string | null>(null);
   const offered = offeredPermissions(session);
   const mayGiveAny = callerPermissions(session).includes("*");
@@ -207,7 +209,7 @@ const GRACE = [
 
 export function RotateDialog({ apiKey, onClose }: { apiKey: ApiKey; onClose: () => void }) {
   const qc = useQueryClient();
-  const mutation = useMutation(rotate, { onSuccess: () => qc.invalidateQueries() });
+  const mutation = useMutation(rotate, { gcTime: 0, onSuccess: () => qc.invalidateQueries() });
   const [grace, setGrace] = useState(3600);
   if (mutation.data?.apiKey) {
     return (

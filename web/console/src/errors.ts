@@ -16,7 +16,7 @@ export function plainError(err: unknown): string {
     case Code.FailedPrecondition:
       return `This cannot be done in the current state${detail(e)}.`;
     case Code.Aborted:
-      return "Someone else changed this at the same time. Reload and try again.";
+      return "Someone else changed this at the same time. Look at what it holds now and try again.";
     case Code.AlreadyExists:
       return "Something with this name or email already exists.";
     case Code.ResourceExhausted:
