@@ -13,6 +13,7 @@ import { Dialog, TokenOnce } from "./dialogs.js";
 import { plainError } from "./errors.js";
 import { isoWhen, when } from "./format.js";
 import { callerPermissions, holds } from "./permissions.js";
+import { Pager } from "./Pager.js";
 
 const PAGE_SIZE = 50;
 const permissionPattern = /^(\*|[a-z0-9_]+:(\*|[a-z0-9_]+))$/;
@@ -135,14 +136,7 @@ export function AccountsPage({ session }: { session: Session }) {
             </tbody>
           </table>
         )}
-        <nav className="pager" aria-label="Pages of accounts">
-          <button type="button" disabled={pages.length === 1} onClick={() => setPages(pages.slice(0, -1))}>
-            Previous page
-          </button>
-          <button type="button" disabled={!q.data?.nextPageToken} onClick={() => setPages([...pages, q.data!.nextPageToken])}>
-            Next page
-          </button>
-        </nav>
+        <Pager label="Pages of accounts" pages={pages} setPages={setPages} next={q.data?.nextPageToken} />
       </section>
       {dialog?.kind === "create" && <CreateAccountDialog onClose={() => setDialog(null)} />}
       {dialog && dialog.kind !== "create" && <SuspensionDialog kind={dialog.kind} account={dialog.account} onClose={() => setDialog(null)} />}

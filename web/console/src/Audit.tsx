@@ -10,6 +10,7 @@ import { plainError } from "./errors.js";
 import { isoWhen } from "./format.js";
 import { linkProps } from "./router.js";
 import { callerPermissions, holds } from "./permissions.js";
+import { Pager } from "./Pager.js";
 
 // What each action means, in plain words. An action this list does not
 // know yet is shown as the server names it.
@@ -291,14 +292,7 @@ export function AuditPage({ session }: { session: Session }) {
             </tbody>
           </table>
         )}
-        <nav className="pager" aria-label="Pages of events">
-          <button type="button" disabled={pages.length === 1} onClick={() => setPages(pages.slice(0, -1))}>
-            Previous page
-          </button>
-          <button type="button" disabled={!q.data?.next} onClick={() => setPages([...pages, q.data!.next])}>
-            Next page
-          </button>
-        </nav>
+        <Pager label="Pages of events" pages={pages} setPages={setPages} next={q.data?.next} />
       </section>
     </>
   );

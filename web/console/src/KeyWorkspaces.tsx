@@ -11,9 +11,10 @@ import { listProfileWorkspaces } from "../../../gen/ts/latchkey/v1/profile-Profi
 import { ApiKeyState, type ApiKey } from "../../../gen/ts/latchkey/v1/api_key_pb.js";
 import { WorkspaceStatus, type Workspace } from "../../../gen/ts/latchkey/v1/workspace_pb.js";
 import type { Session } from "./App.js";
-import { Dialog } from "./dialogs.js";
+import { ConfirmActions, Dialog } from "./dialogs.js";
 import { plainError } from "./errors.js";
 import { callerPermissions, holds, permissionsWithinReach } from "./permissions.js";
+import { Pager } from "./Pager.js";
 
 const PAGE_SIZE = 20;
 const ALL = 500; // the most one page holds
@@ -166,14 +167,7 @@ export function KeyWorkspaces({
         </table>
       )}
       {(pages.length > 1 || q.data?.nextPageToken) && (
-        <nav className="pager" aria-label="Pages of workspaces granted">
-          <button type="button" disabled={pages.length === 1} onClick={() => setPages(pages.slice(0, -1))}>
-            Previous page
-          </button>
-          <button type="button" disabled={!q.data?.nextPageToken} onClick={() => setPages([...pages, q.data!.nextPageToken])}>
-            Next page
-          </button>
-        </nav>
+        <Pager label="Pages of workspaces granted" pages={pages} setPages={setPages} next={q.data?.nextPageToken} />
       )}
       {withdrawing && (
         <WithdrawDialog
@@ -297,19 +291,13 @@ function WithdrawDialog({ apiKey, ws, onClose, onDone }: { apiKey: ApiKey; ws: W
           {plainError(mutation.error)}
         </p>
       )}
-      <div className="actions">
-        <button type="button" onClick={onClose} autoFocus>
-          Cancel
-        </button>
-        <button
-          type="button"
-          className="danger"
-          disabled={mutation.isPending}
-          onClick={() => mutation.mutate({ id: apiKey.metadata?.id ?? "", workspaceId: ws.metadata?.id ?? "" })}
-        >
-          {mutation.isPending ? "Withdrawing…" : "Withdraw workspace"}
-        </button>
-      </div>
+      <ConfirmActions
+        onCancel={onClose}
+        onConfirm={() => mutation.mutate({ id: apiKey.metadata?.id ?? "", workspaceId: ws.metadata?.id ?? "" })}
+        pending={mutation.isPending}
+        label="Withdraw workspace"
+        busyLabel="Withdrawing…"
+      />
     </Dialog>
   );
 }

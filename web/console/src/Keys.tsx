@@ -11,6 +11,7 @@ import { IssueDialog } from "./dialogs.js";
 import { holds, callerPermissions } from "./permissions.js";
 import { useCallerWorkspaces } from "./KeyWorkspaces.js";
 import { useKeyChanges } from "./live.js";
+import { Pager } from "./Pager.js";
 
 const PAGE_SIZE = 50;
 const labelSelector = /^[a-z0-9]([-_.a-z0-9]*[a-z0-9])?=[a-z0-9]([-_.a-z0-9]*[a-z0-9])?(,[a-z0-9]([-_.a-z0-9]*[a-z0-9])?=[a-z0-9]([-_.a-z0-9]*[a-z0-9])?)*$/;
@@ -168,18 +169,7 @@ export function KeysPage({ session }: { session: Session }) {
             </tbody>
           </table>
         )}
-        <nav className="pager" aria-label="Pages of keys">
-          <button type="button" disabled={pages.length === 1} onClick={() => setPages(pages.slice(0, -1))}>
-            Previous page
-          </button>
-          <button
-            type="button"
-            disabled={!keys.data?.nextPageToken}
-            onClick={() => setPages([...pages, keys.data!.nextPageToken])}
-          >
-            Next page
-          </button>
-        </nav>
+        <Pager label="Pages of keys" pages={pages} setPages={setPages} next={keys.data?.nextPageToken} />
       </section>
       {issuing && <Issue session={session} onClose={() => setIssuing(false)} />}
     </>

@@ -13,10 +13,11 @@ import { listWorkspaces } from "../../../gen/ts/latchkey/v1/workspace-WorkspaceS
 import { ProfileState, ProfileType, type Profile } from "../../../gen/ts/latchkey/v1/profile_pb.js";
 import { WorkspaceStatus, type Workspace } from "../../../gen/ts/latchkey/v1/workspace_pb.js";
 import type { Session } from "./App.js";
-import { Dialog } from "./dialogs.js";
+import { ConfirmActions, Dialog } from "./dialogs.js";
 import { plainError } from "./errors.js";
 import { isoWhen, when } from "./format.js";
 import { callerPermissions, holds, offeredPermissions } from "./permissions.js";
+import { Pager } from "./Pager.js";
 
 const PAGE_SIZE = 50;
 const WORKSPACES_SHOWN = 3;
@@ -151,14 +152,7 @@ export function PeoplePage({ session }: { session: Session }) {
             </tbody>
           </table>
         )}
-        <nav className="pager" aria-label="Pages of people">
-          <button type="button" disabled={pages.length === 1} onClick={() => setPages(pages.slice(0, -1))}>
-            Previous page
-          </button>
-          <button type="button" disabled={!q.data?.nextPageToken} onClick={() => setPages([...pages, q.data!.nextPageToken])}>
-            Next page
-          </button>
-        </nav>
+        <Pager label="Pages of people" pages={pages} setPages={setPages} next={q.data?.nextPageToken} />
       </section>
       {dialog?.kind === "create" && <CreatePersonDialog session={session} onClose={() => setDialog(null)} />}
       {(dialog?.kind === "suspend" || dialog?.kind === "restore") && (
@@ -355,19 +349,14 @@ function SuspendDialog({ profile, restore, onClose }: { profile: Profile; restor
           {plainError(m.error)}
         </p>
       )}
-      <div className="actions">
-        <button type="button" onClick={onClose} autoFocus>
-          Cancel
-        </button>
-        <button
-          type="button"
-          className={restore ? "primary" : "danger"}
-          disabled={m.isPending}
-          onClick={() => (restore ? unsuspend.mutate({ id }) : suspend.mutate({ id }))}
-        >
-          {m.isPending ? (restore ? "Restoring…" : "Suspending…") : restore ? "Restore person" : "Suspend person"}
-        </button>
-      </div>
+      <ConfirmActions
+        onCancel={onClose}
+        onConfirm={() => (restore ? unsuspend.mutate({ id }) : suspend.mutate({ id }))}
+        pending={m.isPending}
+        tone={restore ? "primary" : "danger"}
+        label={restore ? "Restore person" : "Suspend person"}
+        busyLabel={restore ? "Restoring…" : "Suspending…"}
+      />
     </Dialog>
   );
 }

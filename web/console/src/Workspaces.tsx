@@ -9,10 +9,11 @@ import {
 } from "../../../gen/ts/latchkey/v1/workspace-WorkspaceService_connectquery.js";
 import { WorkspaceStatus, type Workspace } from "../../../gen/ts/latchkey/v1/workspace_pb.js";
 import type { Session } from "./App.js";
-import { Dialog } from "./dialogs.js";
+import { ConfirmActions, Dialog } from "./dialogs.js";
 import { plainError } from "./errors.js";
 import { isoWhen, when } from "./format.js";
 import { callerPermissions, holds } from "./permissions.js";
+import { Pager } from "./Pager.js";
 
 const PAGE_SIZE = 50;
 
@@ -104,14 +105,7 @@ export function WorkspacesPage({ session }: { session: Session }) {
             </tbody>
           </table>
         )}
-        <nav className="pager" aria-label="Pages of workspaces">
-          <button type="button" disabled={pages.length === 1} onClick={() => setPages(pages.slice(0, -1))}>
-            Previous page
-          </button>
-          <button type="button" disabled={!q.data?.nextPageToken} onClick={() => setPages([...pages, q.data!.nextPageToken])}>
-            Next page
-          </button>
-        </nav>
+        <Pager label="Pages of workspaces" pages={pages} setPages={setPages} next={q.data?.nextPageToken} />
       </section>
       {dialog?.kind === "create" && <WorkspaceForm onClose={() => setDialog(null)} />}
       {dialog?.kind === "rename" && <WorkspaceForm ws={dialog.ws} onClose={() => setDialog(null)} />}
@@ -192,14 +186,7 @@ function ArchiveDialog({ ws, onClose }: { ws: Workspace; onClose: () => void }) 
           {plainError(m.error)}
         </p>
       )}
-      <div className="actions">
-        <button type="button" onClick={onClose} autoFocus>
-          Cancel
-        </button>
-        <button type="button" className="danger" disabled={m.isPending} onClick={() => m.mutate({ id: ws.metadata?.id ?? "" })}>
-          Archive workspace
-        </button>
-      </div>
+      <ConfirmActions onCancel={onClose} onConfirm={() => m.mutate({ id: ws.metadata?.id ?? "" })} pending={m.isPending} label="Archive workspace" busyLabel="Archiving…" />
     </Dialog>
   );
 }

@@ -280,19 +280,35 @@ export function RevokeDialog({ apiKey, onClose }: { apiKey: ApiKey; onClose: () 
           {plainError(mutation.error)}
         </p>
       )}
-      <div className="actions">
-        <button type="button" onClick={onClose} autoFocus>
-          Cancel
-        </button>
-        <button
-          type="button"
-          className="danger"
-          disabled={mutation.isPending}
-          onClick={() => mutation.mutate({ id: apiKey.metadata?.id ?? "" })}
-        >
-          {mutation.isPending ? "Revoking…" : "Revoke key"}
-        </button>
-      </div>
+      <ConfirmActions
+        onCancel={onClose}
+        onConfirm={() => mutation.mutate({ id: apiKey.metadata?.id ?? "" })}
+        pending={mutation.isPending}
+        label="Revoke key"
+        busyLabel="Revoking…"
+      />
     </Dialog>
+  );
+}
+
+// ConfirmActions are the buttons of a confirmation: Cancel, which has the
+// focus (a stray Enter cancels, Escape too), and the action itself.
+export function ConfirmActions(props: {
+  onCancel: () => void;
+  onConfirm: () => void;
+  pending: boolean;
+  label: string;
+  busyLabel: string;
+  tone?: "danger" | "primary";
+}) {
+  return (
+    <div className="actions">
+      <button type="button" onClick={props.onCancel} autoFocus>
+        Cancel
+      </button>
+      <button type="button" className={props.tone ?? "danger"} disabled={props.pending} onClick={props.onConfirm}>
+        {props.pending ? props.busyLabel : props.label}
+      </button>
+    </div>
   );
 }
