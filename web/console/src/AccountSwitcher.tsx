@@ -51,16 +51,17 @@ export function AccountSwitcher({ session, onSwitched }: { session: Session; onS
     if (chosen === current) return;
     setBusy(true);
     setError(null);
-    setAccount(chosen);
-    // Nothing read in the other account may show in this one.
-    qc.clear();
     try {
-      const who = await auth.whoAmI({});
+      // The other account is asked first and switched to only once it
+      // answers: until then the page shown, and every call it makes, stay in
+      // the current account.
+      const who = await auth.whoAmI({}, { headers: { "latchkey-account": chosen } });
+      setAccount(chosen);
+      // Nothing read in the other account may show in this one.
+      qc.clear();
       onSwitched({ who, via: session.via });
       navigate("/keys");
     } catch (err) {
-      setAccount(current);
-      qc.clear();
       setChosen(current);
       setError(`You could not switch accounts. ${plainError(err)}`);
     } finally {

@@ -48,6 +48,10 @@ export function SignIn({ onSignedIn }: { onSignedIn: (s: Session) => void }) {
         .then((token) => signInWith(token, "oidc"))
         .then(onSignedIn, (err) => setError(signInError(err)))
         .finally(() => setBusy(false));
+    } else {
+      // A sign-in left half-way at the provider (the person came back
+      // without finishing) leaves its state and PKCE verifier behind.
+      void oidcForget();
     }
   }, [onSignedIn]);
 

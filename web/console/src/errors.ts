@@ -34,6 +34,6 @@ export function plainError(err: unknown): string {
 // detail is the server's own explanation, such as a field violation, which
 // is written for people, with its technical prefix removed.
 function detail(e: ConnectError): string {
-  const m = e.rawMessage.trim();
+  const m = e.rawMessage.trim().replace(/^validation error:\s*/, "");
   return m ? `: ${m}` : "";
 }

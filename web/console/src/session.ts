@@ -20,7 +20,9 @@ export function setAccount(id: string | null) {
 
 const withCredential: Interceptor = (next) => (req) => {
   if (credential !== null) req.header.set("Authorization", `Bearer ${credential}`);
-  if (account !== null) req.header.set("latchkey-account", account);
+  // A call that names its account itself (the switcher's WhoAmI, asked
+  // before the switch) keeps it.
+  if (account !== null && !req.header.has("latchkey-account")) req.header.set("latchkey-account", account);
   return next(req);
 };
 

@@ -362,7 +362,8 @@ try {
   await noCredentialKept("after sign-out", [operatorKey, token, rotated, kbToken]);
 } catch (err) {
   fail(err.stack ?? String(err));
-  await page.screenshot({ path: `${shots}/failure.png` }).catch(() => {});
+  // Masked like every screenshot: a failure may come with a token shown.
+  await t.page.screenshot({ path: `${shots}/failure.png`, mask: [t.page.getByLabel(/^Token of/)], maskColor: "#888" }).catch(() => {});
 } finally {
   await browser.close();
 }

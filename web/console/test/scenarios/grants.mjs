@@ -65,8 +65,10 @@ export default async function (t) {
   await withdraw.waitFor({ state: "detached" });
   await section.getByText("This key is granted no workspace").waitFor();
   await section.getByText("Withdrew “grants-alpha”.").waitFor();
-  const focused = await page.evaluate(() => document.activeElement?.textContent?.trim());
-  if (focused !== "Workspaces granted") t.fail(`grants: after withdrawing, focus is on “${focused}”`);
+  // The page moves focus in the frame after the list changes: wait for it.
+  const onHeading = await page.waitForFunction(() => document.activeElement?.textContent?.trim() === "Workspaces granted", null, { timeout: 5000 })
+    .then(() => true, () => false);
+  if (!onHeading) t.fail(`grants: after withdrawing, focus is on “${await page.evaluate(() => document.activeElement?.textContent?.trim())}”`);
   const vw = await reaches(alpha);
   if (vw.valid || vw.code !== "VERIFY_CODE_WORKSPACE_DENIED") t.fail(`grants: after the withdrawal Verify says ${vw.valid} ${vw.code}`);
   t.step("grants: withdrew it through the UI; Verify answers VERIFY_CODE_WORKSPACE_DENIED");
