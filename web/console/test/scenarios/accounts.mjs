@@ -80,7 +80,31 @@ export default async function (t) {
   await p.getByText(`in ${operatorName}`).waitFor();
   await t.audit("account-switcher", [], p);
   await switcher.getByLabel("Account").selectOption({ label: "acme" });
+  // While the switch waits for acme's answer (held here), the page still
+  // shows the operator account: what Alice does there must land there, not
+  // in acme, where she would hold a key she never saw.
+  let release;
+  const held = new Promise((r) => (release = r));
+  await p.route("**/latchkey.v1.AuthService/WhoAmI", async (route) => {
+    await held;
+    await route.continue().catch(() => {});
+  });
   await switcher.getByRole("button", { name: "Switch" }).click();
+  await p.getByRole("button", { name: "Issue a key" }).click();
+  const during = p.getByRole("dialog", { name: "Issue a key" });
+  await during.getByLabel("Name").fill("issued-during-a-switch");
+  await during.getByRole("checkbox", { name: /api_keys:read/ }).check();
+  const issuedTo = p.waitForRequest((r) => r.url().includes("ApiKeyService/Issue"));
+  await during.getByRole("button", { name: "Issue key" }).click();
+  const sentTo = (await issuedTo).headers()["latchkey-account"];
+  await p.getByRole("dialog", { name: "Key issued" }).waitFor();
+  release();
+  await p.unroute("**/latchkey.v1.AuthService/WhoAmI");
+  const inOperator = ((await t.api("ApiKeyService/List", { pageSize: 500 })).apiKeys ?? []).some((k) => k.metadata.name === "issued-during-a-switch");
+  const inAcme = ((await t.api("ApiKeyService/List", { pageSize: 500 }, token)).apiKeys ?? []).some((k) => k.metadata.name === "issued-during-a-switch");
+  if (!inOperator || inAcme || sentTo === acmeId) {
+    t.fail(`a key issued from the operator account's page during a switch to acme went to ${inAcme ? "acme" : inOperator ? "the operator account" : "nowhere"} (header ${sentTo})`);
+  } else t.step("accounts: a key issued while a switch waited landed in the account the page showed");
   await p.getByText("in acme", { exact: true }).waitFor();
   await p.getByRole("heading", { name: "Keys", level: 1 }).waitFor();
   await p.locator("table.keys tbody tr").first().waitFor();
