@@ -14,6 +14,7 @@ import { plainError } from "./errors.js";
 import { isoWhen, when } from "./format.js";
 import { callerPermissions, holds } from "./permissions.js";
 import { Pager } from "./Pager.js";
+import { ListState } from "./ListState.js";
 
 const PAGE_SIZE = 50;
 const permissionPattern = /^(\*|[a-z0-9_]+:(\*|[a-z0-9_]+))$/;
@@ -64,17 +65,18 @@ export function AccountsPage({ session }: { session: Session }) {
         </button>
       </div>
       <section aria-labelledby="accounts-caption" aria-busy={q.isFetching}>
-        {q.isPending ? (
-          <p role="status">Loading accounts…</p>
-        ) : q.isError ? (
-          <p role="alert" className="error">
-            The accounts could not be loaded. {plainError(q.error)}
-          </p>
-        ) : rows.length === 0 ? (
-          <p role="status" className="empty">
-            There are no accounts on this page.
-          </p>
-        ) : (
+        <ListState
+          q={q}
+          loading="Loading accounts…"
+          failed="The accounts could not be loaded."
+          empty={
+            rows.length === 0 ? (
+              <>
+                There are no accounts on this page.
+              </>
+            ) : null
+          }
+        >
           <table className="keys">
             <caption id="accounts-caption">Accounts{pages.length > 1 ? `, page ${pages.length}` : ""}</caption>
             <thead>
@@ -135,7 +137,7 @@ export function AccountsPage({ session }: { session: Session }) {
               })}
             </tbody>
           </table>
-        )}
+        </ListState>
         <Pager label="Pages of accounts" pages={pages} setPages={setPages} next={q.data?.nextPageToken} />
       </section>
       {dialog?.kind === "create" && <CreateAccountDialog onClose={() => setDialog(null)} />}

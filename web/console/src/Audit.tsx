@@ -6,11 +6,11 @@ import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { AuditService, type AuditEvent } from "../../../gen/ts/latchkey/v1/audit_pb.js";
 import { Order } from "../../../gen/ts/latchkey/v1/metadata_pb.js";
 import type { Session } from "./App.js";
-import { plainError } from "./errors.js";
 import { isoWhen } from "./format.js";
 import { linkProps } from "./router.js";
 import { callerPermissions, holds } from "./permissions.js";
 import { Pager } from "./Pager.js";
+import { ListState } from "./ListState.js";
 
 // What each action means, in plain words. An action this list does not
 // know yet is shown as the server names it.
@@ -233,21 +233,22 @@ export function AuditPage({ session }: { session: Session }) {
         )}
       </form>
       <section aria-labelledby="audit-caption" aria-busy={q.isFetching}>
-        {q.isPending ? (
-          <p role="status">Loading events…</p>
-        ) : q.isError ? (
-          <p role="alert" className="error">
-            The audit log could not be loaded. {plainError(q.error)}
-          </p>
-        ) : rows.length === 0 ? (
-          <p role="status" className="empty">
-            {filtered
-                ? "No event matches these filters."
-                : pages.length > 1
-                  ? "There are no more events."
-                  : "There are no events yet."}
-          </p>
-        ) : (
+        <ListState
+          q={q}
+          loading="Loading events…"
+          failed="The audit log could not be loaded."
+          empty={
+            rows.length === 0 ? (
+              <>
+                {filtered
+                    ? "No event matches these filters."
+                    : pages.length > 1
+                      ? "There are no more events."
+                      : "There are no events yet."}
+              </>
+            ) : null
+          }
+        >
           <table className="keys audit">
             <caption id="audit-caption">
               {filtered ? "Matching events" : "Events"}
@@ -291,7 +292,7 @@ export function AuditPage({ session }: { session: Session }) {
               ))}
             </tbody>
           </table>
-        )}
+        </ListState>
         <Pager label="Pages of events" pages={pages} setPages={setPages} next={q.data?.next} />
       </section>
     </>

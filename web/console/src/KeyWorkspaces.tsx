@@ -15,6 +15,7 @@ import { ConfirmActions, Dialog } from "./dialogs.js";
 import { plainError } from "./errors.js";
 import { callerPermissions, holds, permissionsWithinReach } from "./permissions.js";
 import { Pager } from "./Pager.js";
+import { ListState } from "./ListState.js";
 
 const PAGE_SIZE = 20;
 const ALL = 500; // the most one page holds
@@ -123,17 +124,18 @@ export function KeyWorkspaces({
       <p role="status" className="hint">
         {said}
       </p>
-      {q.isPending ? (
-        <p role="status">Loading the workspaces of this key…</p>
-      ) : q.isError ? (
-        <p role="alert" className="error">
-          The workspaces of this key could not be loaded. {plainError(q.error)}
-        </p>
-      ) : rows.length === 0 ? (
-        <p className="empty">
-          {pages.length > 1 ? "There are no more workspaces." : "This key is granted no workspace."}
-        </p>
-      ) : (
+      <ListState
+        q={q}
+        loading="Loading the workspaces of this key…"
+        failed="The workspaces of this key could not be loaded."
+        empty={
+          rows.length === 0 ? (
+            <>
+              {pages.length > 1 ? "There are no more workspaces." : "This key is granted no workspace."}
+            </>
+          ) : null
+        }
+      >
         <table className="keys">
           <caption>
             Workspaces this key reaches{pages.length > 1 ? `, page ${pages.length}` : ""}
@@ -165,7 +167,7 @@ export function KeyWorkspaces({
             ))}
           </tbody>
         </table>
-      )}
+      </ListState>
       {(pages.length > 1 || q.data?.nextPageToken) && (
         <Pager label="Pages of workspaces granted" pages={pages} setPages={setPages} next={q.data?.nextPageToken} />
       )}

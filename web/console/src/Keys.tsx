@@ -5,13 +5,13 @@ import { listWorkspaces } from "../../../gen/ts/latchkey/v1/workspace-WorkspaceS
 import { ApiKeyState } from "../../../gen/ts/latchkey/v1/api_key_pb.js";
 import type { Session } from "./App.js";
 import { environmentName, isoWhen, stateName, when } from "./format.js";
-import { plainError } from "./errors.js";
 import { linkProps } from "./router.js";
 import { IssueDialog } from "./dialogs.js";
 import { holds, callerPermissions } from "./permissions.js";
 import { useCallerWorkspaces } from "./KeyWorkspaces.js";
 import { useKeyChanges } from "./live.js";
 import { Pager } from "./Pager.js";
+import { ListState } from "./ListState.js";
 
 const PAGE_SIZE = 50;
 const labelSelector = /^[a-z0-9]([-_.a-z0-9]*[a-z0-9])?=[a-z0-9]([-_.a-z0-9]*[a-z0-9])?(,[a-z0-9]([-_.a-z0-9]*[a-z0-9])?=[a-z0-9]([-_.a-z0-9]*[a-z0-9])?)*$/;
@@ -120,20 +120,21 @@ export function KeysPage({ session }: { session: Session }) {
         )}
       </form>
       <section aria-labelledby="keys-table-caption" aria-busy={keys.isFetching}>
-        {keys.isPending ? (
-          <p role="status">Loading keys…</p>
-        ) : keys.isError ? (
-          <p role="alert" className="error">
-            The keys could not be loaded. {plainError(keys.error)}
-          </p>
-        ) : rows.length === 0 ? (
-          <p role="status" className="empty">
-            {selector || workspace || state !== ApiKeyState.ACTIVE
-              ? "No key matches these filters."
-              : "There are no active keys yet."}
-            {canManage && !selector && !workspace && state === ApiKeyState.ACTIVE && " Issue one to get started."}
-          </p>
-        ) : (
+        <ListState
+          q={keys}
+          loading="Loading keys…"
+          failed="The keys could not be loaded."
+          empty={
+            rows.length === 0 ? (
+              <>
+                {selector || workspace || state !== ApiKeyState.ACTIVE
+                  ? "No key matches these filters."
+                  : "There are no active keys yet."}
+                {canManage && !selector && !workspace && state === ApiKeyState.ACTIVE && " Issue one to get started."}
+              </>
+            ) : null
+          }
+        >
           <table className="keys">
             <caption id="keys-table-caption">
               {stateName(state)} keys{pages.length > 1 ? `, page ${pages.length}` : ""}
@@ -168,7 +169,7 @@ export function KeysPage({ session }: { session: Session }) {
               ))}
             </tbody>
           </table>
-        )}
+        </ListState>
         <Pager label="Pages of keys" pages={pages} setPages={setPages} next={keys.data?.nextPageToken} />
       </section>
       {issuing && <Issue session={session} onClose={() => setIssuing(false)} />}

@@ -18,6 +18,7 @@ import { plainError } from "./errors.js";
 import { isoWhen, when } from "./format.js";
 import { callerPermissions, holds, offeredPermissions } from "./permissions.js";
 import { Pager } from "./Pager.js";
+import { ListState } from "./ListState.js";
 
 const PAGE_SIZE = 50;
 const WORKSPACES_SHOWN = 3;
@@ -54,18 +55,19 @@ export function PeoplePage({ session }: { session: Session }) {
       </div>
       <p className="hint">People sign in with your company account; each is matched to a profile here by their verified email.</p>
       <section aria-labelledby="people-caption" aria-busy={q.isFetching}>
-        {q.isPending ? (
-          <p role="status">Loading people…</p>
-        ) : q.isError ? (
-          <p role="alert" className="error">
-            The people could not be loaded. {plainError(q.error)}
-          </p>
-        ) : rows.length === 0 ? (
-          <p role="status" className="empty">
-            {pages.length > 1 ? "There are no more people." : "There are no people in this account yet."}
-            {canManage && pages.length === 1 && " Add a person by email: they can sign in once they have a profile."}
-          </p>
-        ) : (
+        <ListState
+          q={q}
+          loading="Loading people…"
+          failed="The people could not be loaded."
+          empty={
+            rows.length === 0 ? (
+              <>
+                {pages.length > 1 ? "There are no more people." : "There are no people in this account yet."}
+                {canManage && pages.length === 1 && " Add a person by email: they can sign in once they have a profile."}
+              </>
+            ) : null
+          }
+        >
           <table className="keys">
             <caption id="people-caption">People{pages.length > 1 ? `, page ${pages.length}` : ""}</caption>
             <thead>
@@ -151,7 +153,7 @@ export function PeoplePage({ session }: { session: Session }) {
               })}
             </tbody>
           </table>
-        )}
+        </ListState>
         <Pager label="Pages of people" pages={pages} setPages={setPages} next={q.data?.nextPageToken} />
       </section>
       {dialog?.kind === "create" && <CreatePersonDialog session={session} onClose={() => setDialog(null)} />}

@@ -14,6 +14,7 @@ import { plainError } from "./errors.js";
 import { isoWhen, when } from "./format.js";
 import { callerPermissions, holds } from "./permissions.js";
 import { Pager } from "./Pager.js";
+import { ListState } from "./ListState.js";
 
 const PAGE_SIZE = 50;
 
@@ -58,17 +59,18 @@ export function WorkspacesPage({ session }: { session: Session }) {
         </div>
       </div>
       <section aria-labelledby="ws-caption" aria-busy={q.isFetching}>
-        {q.isPending ? (
-          <p role="status">Loading workspaces…</p>
-        ) : q.isError ? (
-          <p role="alert" className="error">
-            The workspaces could not be loaded. {plainError(q.error)}
-          </p>
-        ) : rows.length === 0 ? (
-          <p role="status" className="empty">
-            {status === WorkspaceStatus.ACTIVE ? "There are no workspaces yet." : "No workspace is archived."}
-          </p>
-        ) : (
+        <ListState
+          q={q}
+          loading="Loading workspaces…"
+          failed="The workspaces could not be loaded."
+          empty={
+            rows.length === 0 ? (
+              <>
+                {status === WorkspaceStatus.ACTIVE ? "There are no workspaces yet." : "No workspace is archived."}
+              </>
+            ) : null
+          }
+        >
           <table className="keys">
             <caption id="ws-caption">
               {status === WorkspaceStatus.ACTIVE ? "Active" : "Archived"} workspaces
@@ -104,7 +106,7 @@ export function WorkspacesPage({ session }: { session: Session }) {
               ))}
             </tbody>
           </table>
-        )}
+        </ListState>
         <Pager label="Pages of workspaces" pages={pages} setPages={setPages} next={q.data?.nextPageToken} />
       </section>
       {dialog?.kind === "create" && <WorkspaceForm onClose={() => setDialog(null)} />}
