@@ -1,4 +1,4 @@
-import { useEffect, useId, useRef, useState } from "react";
+import { useId, useLayoutEffect, useRef, useState } from "react";
 import { useMutation } from "@connectrpc/connect-query";
 import { useQueryClient } from "@tanstack/react-query";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
@@ -17,7 +17,10 @@ import { callerPermissions, offeredPermissions } from "./permissions.js";
 export function Dialog({ title, onClose, children }: { title: string; onClose: () => void; children: React.ReactNode }) {
   const ref = useRef<HTMLDialogElement>(null);
   const titleId = useId();
-  useEffect(() => {
+  // A layout effect: focus goes back to the opener as the dialog leaves, in
+  // the same commit, so that a page moving focus elsewhere afterwards (a
+  // row that is gone) wins; a passive effect may run after the page's move.
+  useLayoutEffect(() => {
     const opener = document.activeElement as HTMLElement | null;
     const d = ref.current!;
     if (!d.open) d.showModal();
