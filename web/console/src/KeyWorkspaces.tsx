@@ -1,4 +1,4 @@
-import { useId, useRef, useState } from "react";
+import { useId, useLayoutEffect, useRef, useState } from "react";
 import { skipToken, useMutation, useQuery } from "@connectrpc/connect-query";
 import { useQueryClient } from "@tanstack/react-query";
 import {
@@ -110,6 +110,14 @@ export function KeyWorkspaces({
   const [withdrawing, setWithdrawing] = useState<Workspace | null>(null);
   const [said, setSaid] = useState("");
   const heading = useRef<HTMLHeadingElement>(null);
+  // After a withdrawal the row that opened the dialog goes: focus moves to
+  // the section, in the commit that removes the dialog (after the dialog
+  // gave focus back to its opener, and no longer while the modal dialog
+  // makes the page inert, where focus() does nothing).
+  const [refocus, setRefocus] = useState(0);
+  useLayoutEffect(() => {
+    if (refocus) heading.current?.focus();
+  }, [refocus]);
   const q = useQuery(listGrantedWorkspaces, { id, pageSize: PAGE_SIZE, pageToken: pages[pages.length - 1] });
   const rows = q.data?.workspaces ?? [];
   // A caller without workspaces:manage may withdraw only what it is granted.
@@ -179,8 +187,7 @@ export function KeyWorkspaces({
           onDone={() => {
             setWithdrawing(null);
             setSaid(`Withdrew “${withdrawing.metadata?.name}”.`);
-            // The row that opened the dialog is gone: focus the section.
-            requestAnimationFrame(() => heading.current?.focus());
+            setRefocus((n) => n + 1);
           }}
         />
       )}
