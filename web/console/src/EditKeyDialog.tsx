@@ -8,7 +8,7 @@ import type { ApiKey } from "../../../gen/ts/latchkey/v1/api_key_pb.js";
 import type { Session } from "./App.js";
 import { Dialog } from "./dialogs.js";
 import { plainError } from "./errors.js";
-import { labelsText, parseLabels } from "./format.js";
+import { keyNameAndLabels, labelsText } from "./format.js";
 import { callerPermissions, mayGive, offeredPermissions } from "./permissions.js";
 
 const permission = /^(\*|[a-z0-9_]+:(\*|[a-z0-9_]+))$/;
@@ -53,14 +53,9 @@ export function EditKeyDialog({ apiKey, session, onClose }: { apiKey: ApiKey; se
     e.preventDefault();
     setFormError(null);
     const f = new FormData(e.currentTarget);
-    const name = String(f.get("name") ?? "").trim();
-    if (!name) {
-      setFormError("Give the key a name.");
-      return;
-    }
-    let labels: { [k: string]: string };
+    let name: string, labels: { [k: string]: string };
     try {
-      labels = parseLabels(String(f.get("labels") ?? ""));
+      ({ name, labels } = keyNameAndLabels(f));
     } catch (err) {
       setFormError((err as Error).message);
       return;

@@ -7,7 +7,7 @@ import { Environment, type ApiKey } from "../../../gen/ts/latchkey/v1/api_key_pb
 import type { Workspace } from "../../../gen/ts/latchkey/v1/workspace_pb.js";
 import type { Session } from "./App.js";
 import { plainError } from "./errors.js";
-import { parseLabels } from "./format.js";
+import { keyNameAndLabels } from "./format.js";
 import { callerPermissions, offeredPermissions } from "./permissions.js";
 
 // Dialog is a modal <dialog>: the browser traps focus inside it, makes the
@@ -106,14 +106,9 @@ export function IssueDialog({ session, workspaces, onClose }: { session: Session
     e.preventDefault();
     setFormError(null);
     const f = new FormData(e.currentTarget);
-    const name = String(f.get("name") ?? "").trim();
-    if (!name) {
-      setFormError("Give the key a name.");
-      return;
-    }
-    let labels: { [k: string]: string };
+    let name: string, labels: { [k: string]: string };
     try {
-      labels = parseLabels(String(f.get("labels") ?? ""));
+      ({ name, labels } = keyNameAndLabels(f));
     } catch (err) {
       setFormError((err as Error).message);
       return;

@@ -51,3 +51,11 @@ export function parseLabels(text: string): { [k: string]: string } {
   }
   return out;
 }
+
+// keyNameAndLabels reads the name and labels of the Issue and Edit forms;
+// it throws an Error whose message is for the person filling the form.
+export function keyNameAndLabels(f: FormData): { name: string; labels: { [k: string]: string } } {
+  const name = String(f.get("name") ?? "").trim();
+  if (!name) throw new Error("Give the key a name.");
+  return { name, labels: parseLabels(String(f.get("labels") ?? "")) };
+}
